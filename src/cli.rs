@@ -1,0 +1,269 @@
+//! Command-line interface: argument definitions and the commands' flow.
+
+use crate::config::Config;
+use crate::engine::{self, Options, Outcome};
+use crate::error::Error;
+use crate::render::{diff, report, write};
+use crate::rules::{Catalog, Selection};
+use crate::vcs::{self, VcsState};
+use crate::workspace::{load_dir, LoadOptions};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 nothing to do, 1 changes or open findings, 2 usage or runtime error.
+
+Examples:
+  casehard diff ./app                 review what would change (writes nothing)
+  casehard diff ./app | git apply     apply the reviewed diff yourself
+  casehard fix ./app                  write the changes (git work tree must be clean)
+  casehard check ./app --format json  CI gate with a machine-readable report
+  casehard explain schema/zod-strict  what a rule does and why";
+
+#[derive(Parser, Debug)]
+#[command(name = "casehard", version, about = "Hardens AI-generated TypeScript apps: MFA, RLS, verified webhooks, strict schemas, pinned dependencies — as a reviewable change", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Findings format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Colored diff output (NO_COLOR turns `auto` off).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Run only these rule ids (repeatable or comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Do not run these rule ids (repeatable or comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub skip: Vec<String>,
+
+    /// Also load rules from this folder (`<DIR>/<area>/<name>.toml`; repeatable).
+    #[arg(long = "rules", global = true, value_name = "DIR")]
+    pub rule_dirs: Vec<PathBuf>,
+
+    /// Apply only fixes marked `safe`; `review` fixes are reported but not applied.
+    #[arg(long, global = true)]
+    pub safe_only: bool,
+
+    /// List skipped files and folders with the reason.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the unified diff of every change (dry run; writes nothing).
+    Diff {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Write the changes into the project, each file atomically.
+    Fix {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Rewrite even if the git work tree has uncommitted changes.
+        #[arg(long)]
+        allow_dirty: bool,
+        /// Rewrite a folder that is not under version control.
+        #[arg(long)]
+        allow_no_vcs: bool,
+    },
+    /// Exit 1 if anything would change or any finding is open, 0 if clean.
+    Check {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// List the rule catalog.
+    Rules,
+    /// Print a rule's documentation.
+    Explain { id: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Cli {
+    fn selection(&self) -> Selection {
+        Selection {
+            only: (!self.only.is_empty()).then(|| self.only.iter().cloned().collect()),
+            skip: self.skip.iter().cloned().collect(),
+        }
+    }
+
+    fn colors(&self) -> diff::Colors {
+        let enabled = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+            }
+        };
+        diff::Colors { enabled }
+    }
+
+    fn catalog(&self) -> Result<Catalog, Error> {
+        let dirs: Vec<&Path> = self.rule_dirs.iter().map(PathBuf::as_path).collect();
+        Catalog::load(&dirs)
+    }
+}
+
+/// Runs a parsed command line; the exit code follows the module's contract.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match &cli.command {
+        Command::Rules => list_rules(&cli),
+        Command::Explain { id } => {
+            let catalog = cli.catalog()?;
+            let meta = catalog
+                .meta(id)
+                .ok_or_else(|| Error::UnknownRule(id.clone()))?;
+            print(&meta.explain());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff { path } => {
+            let outcome = harden(&cli, path)?;
+            let text = diff::render(&outcome, cli.colors());
+            match cli.format {
+                Format::Text => {
+                    print(&text);
+                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+                }
+                Format::Json => print(&report::json(
+                    &outcome,
+                    "diff",
+                    Some(&diff::render(&outcome, diff::Colors::default())),
+                )),
+            }
+            Ok(exit(outcome.is_clean()))
+        }
+        Command::Check { path } => {
+            let outcome = harden(&cli, path)?;
+            match cli.format {
+                Format::Text => eprint!("{}", report::text(&outcome, cli.verbose, false)),
+                Format::Json => print(&report::json(&outcome, "check", None)),
+            }
+            Ok(exit(outcome.is_clean()))
+        }
+        Command::Fix {
+            path,
+            allow_dirty,
+            allow_no_vcs,
+        } => {
+            let root = canonical(path)?;
+            match vcs::state(&root)? {
+                VcsState::Clean => {}
+                VcsState::Dirty(files) if !allow_dirty => {
+                    return Err(Error::DirtyTree { root, files })
+                }
+                VcsState::NotVersioned if !allow_no_vcs => return Err(Error::NoVcs(root)),
+                _ => {}
+            }
+            let outcome = harden(&cli, &root)?;
+            let written = write::write_changes(&root, &outcome)?;
+            match cli.format {
+                Format::Text => {
+                    for p in &written {
+                        eprintln!("wrote {p}");
+                    }
+                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+                }
+                Format::Json => print(&report::json(&outcome, "fix", None)),
+            }
+            let left_open =
+                outcome.open_findings().next().is_some() || !outcome.problems.is_empty();
+            Ok(exit(!left_open))
+        }
+    }
+}
+
+fn exit(clean: bool) -> ExitCode {
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn canonical(path: &Path) -> Result<PathBuf, Error> {
+    path.canonicalize().map_err(|e| Error::io(path, e))
+}
+
+/// Loads the project at `path` and runs the catalog over it.
+fn harden(cli: &Cli, path: &Path) -> Result<Outcome, Error> {
+    let root = canonical(path)?;
+    let ws = load_dir(
+        &root,
+        &LoadOptions {
+            list_ignored_dirs: cli.verbose,
+        },
+    )?;
+    let config = Config::from_workspace(&ws)?;
+    let catalog = cli.catalog()?;
+    let from_cli = cli.selection();
+    let from_config = config.selection();
+    catalog.check_selection(&from_cli)?;
+    catalog.check_selection(&from_config)?;
+    let options = Options {
+        selection: from_cli.and(&from_config),
+        review_fixes: !cli.safe_only,
+    };
+    engine::run(ws, &catalog, &config, &options)
+}
+
+fn list_rules(cli: &Cli) -> Result<ExitCode, Error> {
+    let catalog = cli.catalog()?;
+    let metas = catalog.metas();
+    match cli.format {
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = metas
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id, "title": m.title, "area": m.area, "severity": m.severity,
+                        "applicability": m.applicability,
+                    })
+                })
+                .collect();
+            print(&(serde_json::to_string_pretty(&rows).expect("serializes") + "\n"));
+        }
+        Format::Text => {
+            let width = metas.iter().map(|m| m.id.len()).max().unwrap_or(0);
+            let mut out = String::new();
+            for m in metas {
+                out.push_str(&format!(
+                    "{:width$}  {:12}  {:7}  {:6}  {}\n",
+                    m.id,
+                    m.area.as_str(),
+                    m.severity.as_str(),
+                    m.applicability.as_str(),
+                    m.title
+                ));
+            }
+            print(&out);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to stdout; a closed pipe (`casehard diff | head`) is not an error.
+fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}

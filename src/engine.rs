@@ -1,0 +1,590 @@
+//! The pipeline: parse each file once, run every rule and pass over it, resolve overlapping
+//! edits, verify that each changed file still parses, and repeat until nothing changes.
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::lang::{first_syntax_error, has_syntax_error, Lang, Tree};
+use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{line_col, Applicability, Edit, Finding, Proposal, Status};
+use crate::rules::{scan_file, Catalog, ScanIndex, Selection};
+use crate::stack::Stack;
+use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Fix rounds before casehard gives up and names the rules that keep rewriting.
+pub const MAX_ROUNDS: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub selection: Selection,
+    /// Apply fixes whose applicability is `review` (on by default; `safe` fixes always apply).
+    pub review_fixes: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            selection: Selection::default(),
+            review_fixes: true,
+        }
+    }
+}
+
+/// A file casehard could not read as source: reported, never rewritten.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+pub struct Outcome {
+    /// The project after hardening.
+    pub workspace: Workspace,
+    /// Every changed or created path → what it was before (`None`: a new file).
+    pub before: BTreeMap<String, Option<FileEntry>>,
+    pub findings: Vec<Finding>,
+    pub problems: Vec<Problem>,
+    pub stack: Stack,
+    pub rounds: usize,
+}
+
+impl Outcome {
+    pub fn has_changes(&self) -> bool {
+        !self.before.is_empty()
+    }
+    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.is_open())
+    }
+    /// Exit-code view: anything to change, anything open, anything unreadable.
+    pub fn is_clean(&self) -> bool {
+        !self.has_changes() && self.open_findings().next().is_none() && self.problems.is_empty()
+    }
+}
+
+/// Where a finding is, in the original file: the key that dedupes it across rounds.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct FindingKey {
+    path: String,
+    offset: usize,
+    rule: String,
+    message: String,
+}
+
+struct FindingState {
+    applicability: Applicability,
+    has_fix: bool,
+    dropped: Option<String>,
+}
+
+/// The edits applied to one file in one round: (start, end, inserted length).
+type RoundEdits = Vec<(usize, usize, usize)>;
+
+/// Maps an offset in the text after `edits` back to the text before them. An offset inside a
+/// replacement maps to the replacement's start.
+fn map_back(edits: &RoundEdits, offset: usize) -> usize {
+    let mut shift: isize = 0;
+    for &(start, end, new_len) in edits {
+        let new_start = (start as isize + shift) as usize;
+        if offset < new_start {
+            break;
+        }
+        if offset < new_start + new_len {
+            return start;
+        }
+        shift += new_len as isize - (end - start) as isize;
+    }
+    (offset as isize - shift).max(0) as usize
+}
+
+struct ScannedFile {
+    path: String,
+    proposals: Vec<Proposal>,
+    facts: Vec<Option<Facts>>,
+    problem: Option<Problem>,
+}
+
+struct Engine<'a> {
+    catalog: &'a Catalog,
+    index: ScanIndex,
+    passes: Vec<&'a dyn Pass>,
+    options: &'a Options,
+    stack: Stack,
+    config: &'a Config,
+    history: HashMap<String, Vec<RoundEdits>>,
+    findings: BTreeMap<FindingKey, FindingState>,
+    dropped: BTreeSet<FindingKey>,
+    problems: Vec<Problem>,
+    broken: BTreeSet<String>,
+    pass_facts: Vec<BTreeMap<String, Facts>>,
+}
+
+/// Runs every selected rule and pass over `ws` until nothing changes.
+pub fn run(
+    mut ws: Workspace,
+    catalog: &Catalog,
+    config: &Config,
+    options: &Options,
+) -> Result<Outcome, Error> {
+    let sel = &options.selection;
+    let stack = Stack::detect(&ws);
+    let passes: Vec<&dyn Pass> = catalog
+        .passes
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| p.rules().iter().any(|m| sel.allows(&m.id)))
+        .collect();
+    let mut engine = Engine {
+        catalog,
+        index: ScanIndex::new(&catalog.rules, |r| sel.allows(&r.meta.id)),
+        pass_facts: passes.iter().map(|_| BTreeMap::new()).collect(),
+        passes,
+        options,
+        stack,
+        config,
+        history: HashMap::new(),
+        findings: BTreeMap::new(),
+        dropped: BTreeSet::new(),
+        problems: Vec::new(),
+        broken: BTreeSet::new(),
+    };
+    let mut before: BTreeMap<String, Option<FileEntry>> = BTreeMap::new();
+    let mut dirty: Vec<String> = ws.sources().map(|(p, _)| p.to_string()).collect();
+    let mut rounds = 0;
+    let mut last_rules: BTreeSet<String> = BTreeSet::new();
+
+    loop {
+        if rounds == MAX_ROUNDS {
+            return Err(Error::NoConvergence {
+                rounds: MAX_ROUNDS,
+                rules: last_rules.into_iter().collect(),
+            });
+        }
+        let proposals = engine.scan_round(&ws, &dirty, rounds);
+        let (proposals, new_files) = engine.finish_passes(&ws, proposals);
+        let applied = engine.apply(&mut ws, &mut before, proposals, new_files)?;
+        rounds += 1;
+        if applied.is_empty() {
+            break;
+        }
+        last_rules = applied.values().flatten().cloned().collect();
+        let mut next: BTreeSet<String> = applied
+            .into_keys()
+            .filter(|p| Lang::for_path(p).is_some())
+            .collect();
+        next.extend(engine.stack.refresh_request_scope(&ws));
+        next.retain(|p| !engine.broken.contains(p));
+        dirty = next.into_iter().collect();
+    }
+
+    let findings = engine.report(&ws, &before);
+    let mut problems = engine.problems;
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Outcome {
+        workspace: ws,
+        before,
+        findings,
+        problems,
+        stack: engine.stack,
+        rounds,
+    })
+}
+
+impl<'a> Engine<'a> {
+    /// Parses the dirty files (in parallel), runs the rules and the passes' scans on each.
+    fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
+        let scanned: Vec<ScannedFile> = dirty
+            .par_iter()
+            .filter_map(|path| self.scan_one(ws, path, round))
+            .collect();
+        let mut proposals = Vec::new();
+        for file in scanned {
+            if let Some(p) = file.problem {
+                self.broken.insert(file.path.clone());
+                self.problems.push(p);
+                continue;
+            }
+            for (i, facts) in file.facts.into_iter().enumerate() {
+                match facts {
+                    Some(f) => self.pass_facts[i].insert(file.path.clone(), f),
+                    None => self.pass_facts[i].remove(&file.path),
+                };
+            }
+            proposals.extend(file.proposals);
+        }
+        proposals
+    }
+
+    fn scan_one(&self, ws: &Workspace, path: &str, round: usize) -> Option<ScannedFile> {
+        let lang = Lang::for_path(path)?;
+        let text = ws.text(path)?;
+        let tree: Tree = match lang.parse(text.body) {
+            Ok(t) => t,
+            Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
+        };
+        if round == 0 && has_syntax_error(&tree) {
+            let (line, col) = first_syntax_error(&tree).unwrap_or((1, 1));
+            return Some(self.problem(
+                path,
+                line,
+                col,
+                "syntax error; casehard does not rewrite a file that does not parse".into(),
+            ));
+        }
+        let request_input = self.stack.request_input.contains(path);
+        let proposals = if self.index.is_empty() {
+            Vec::new()
+        } else {
+            scan_file(
+                &self.index,
+                &self.catalog.rules,
+                path,
+                lang,
+                &tree,
+                request_input,
+            )
+        };
+        let view = FileView {
+            path,
+            lang,
+            tree: &tree,
+            text: text.body,
+        };
+        let facts = self
+            .passes
+            .iter()
+            .map(|p| {
+                if p.wants(path, text.body) {
+                    p.scan(&view)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Some(ScannedFile {
+            path: path.to_string(),
+            proposals,
+            facts,
+            problem: None,
+        })
+    }
+
+    fn problem(&self, path: &str, line: usize, column: usize, message: String) -> ScannedFile {
+        ScannedFile {
+            path: path.to_string(),
+            proposals: Vec::new(),
+            facts: Vec::new(),
+            problem: Some(Problem {
+                path: path.to_string(),
+                line,
+                column,
+                message,
+            }),
+        }
+    }
+
+    fn finish_passes(
+        &self,
+        ws: &Workspace,
+        mut proposals: Vec<Proposal>,
+    ) -> (Vec<Proposal>, Vec<crate::plan::NewFile>) {
+        let view = ProjectView {
+            workspace: ws,
+            stack: &self.stack,
+            config: self.config,
+        };
+        let mut out = PassOutput::default();
+        for (pass, facts) in self.passes.iter().zip(&self.pass_facts) {
+            pass.finish(&view, facts, &mut out);
+        }
+        let sel = &self.options.selection;
+        proposals.extend(
+            out.proposals
+                .into_iter()
+                .filter(|p| sel.allows(&p.rule) && !self.broken.contains(&p.path)),
+        );
+        out.new_files.retain(|f| sel.allows(&f.rule));
+        (proposals, out.new_files)
+    }
+
+    /// The original offset of an offset in the current text of `path`.
+    fn original_offset(&self, path: &str, mut offset: usize) -> usize {
+        if let Some(rounds) = self.history.get(path) {
+            for edits in rounds.iter().rev() {
+                offset = map_back(edits, offset);
+            }
+        }
+        offset
+    }
+
+    /// Records findings, applies the fixes that do not overlap, verifies each changed file.
+    /// Returns the changed paths with the rules that changed them.
+    fn apply(
+        &mut self,
+        ws: &mut Workspace,
+        before: &mut BTreeMap<String, Option<FileEntry>>,
+        proposals: Vec<Proposal>,
+        new_files: Vec<crate::plan::NewFile>,
+    ) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
+        let mut by_path: BTreeMap<String, Vec<(FindingKey, Proposal)>> = BTreeMap::new();
+        for p in proposals {
+            let key = FindingKey {
+                path: p.path.clone(),
+                offset: self.original_offset(&p.path, p.at.start),
+                rule: p.rule.clone(),
+                message: p.message.clone(),
+            };
+            let fixable = !p.edits.is_empty()
+                && p.applicability != Applicability::Manual
+                && (self.options.review_fixes || p.applicability == Applicability::Safe)
+                && !self.dropped.contains(&key);
+            let state = self.findings.entry(key.clone()).or_insert(FindingState {
+                applicability: p.applicability,
+                has_fix: false,
+                dropped: None,
+            });
+            state.has_fix |= !p.edits.is_empty();
+            if fixable {
+                by_path.entry(p.path.clone()).or_default().push((key, p));
+            }
+        }
+
+        let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (path, mut candidates) in by_path {
+            let Some(text) = ws.text(&path) else { continue };
+            let (bom, body) = (text.bom, text.body.to_string());
+            candidates.sort_by_key(|(k, p)| {
+                (
+                    p.edits.iter().map(|e| e.start).min(),
+                    k.rule.clone(),
+                    k.offset,
+                )
+            });
+            let chosen = choose_non_overlapping(&body, candidates);
+            if chosen.is_empty() {
+                continue;
+            }
+            let lang = Lang::for_path(&path);
+            let (new_body, kept) = self.verified(&path, lang, &body, chosen);
+            if kept.is_empty() {
+                continue;
+            }
+            let mut edits: Vec<&Edit> = kept.iter().flat_map(|(_, p)| &p.edits).collect();
+            edits.sort_by_key(|e| e.start);
+            let record: RoundEdits = edits
+                .iter()
+                .map(|e| (e.start, e.end, line_ending_adjusted(&body, &e.text).len()))
+                .collect();
+            self.history.entry(path.clone()).or_default().push(record);
+            let entry = ws.files.get_mut(&path).expect("text came from this file");
+            before
+                .entry(path.clone())
+                .or_insert_with(|| Some(entry.clone()));
+            entry.bytes = join_bom(bom, &new_body);
+            applied
+                .entry(path)
+                .or_default()
+                .extend(kept.into_iter().map(|(k, _)| k.rule));
+        }
+
+        for file in new_files {
+            let path = checked_path(&file.path)?;
+            if ws.files.contains_key(&path) {
+                continue;
+            }
+            ws.insert(path.clone(), file.content.into_bytes(), 0o644);
+            before.insert(path.clone(), None);
+            applied.entry(path).or_default().insert(file.rule);
+        }
+        Ok(applied)
+    }
+
+    /// Applies the chosen fixes; if the result has a syntax error the file did not have, keeps
+    /// only the fixes that each leave it parsing, and records the others as dropped.
+    fn verified(
+        &mut self,
+        path: &str,
+        lang: Option<Lang>,
+        body: &str,
+        chosen: Vec<(FindingKey, Proposal)>,
+    ) -> (String, Vec<(FindingKey, Proposal)>) {
+        let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
+        let Some(lang) = lang else {
+            return (all, chosen);
+        };
+        if !breaks(lang, body, &all) {
+            return (all, chosen);
+        }
+        let mut kept: Vec<(FindingKey, Proposal)> = Vec::new();
+        for candidate in chosen {
+            let trial = apply_edits(
+                body,
+                kept.iter()
+                    .chain(std::iter::once(&candidate))
+                    .flat_map(|(_, p)| &p.edits),
+            );
+            if breaks(lang, body, &trial) {
+                let line = lang
+                    .parse(&trial)
+                    .ok()
+                    .and_then(|t| first_syntax_error(&t))
+                    .map_or(0, |(l, _)| l);
+                let reason = format!(
+                    "the fix would leave a syntax error at line {line} of {path}; not applied"
+                );
+                if let Some(state) = self.findings.get_mut(&candidate.0) {
+                    state.dropped = Some(reason);
+                }
+                self.dropped.insert(candidate.0);
+            } else {
+                kept.push(candidate);
+            }
+        }
+        let text = apply_edits(body, kept.iter().flat_map(|(_, p)| &p.edits));
+        (text, kept)
+    }
+
+    fn report(&self, ws: &Workspace, before: &BTreeMap<String, Option<FileEntry>>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (key, state) in &self.findings {
+            let original = match before.get(&key.path) {
+                Some(Some(entry)) => split_bom(&entry.bytes).map(|t| t.body.to_string()),
+                _ => ws.text(&key.path).map(|t| t.body.to_string()),
+            };
+            let (line, column) = original
+                .as_deref()
+                .map_or((1, 1), |t| line_col(t, key.offset));
+            let Some(meta) = self.catalog.meta(&key.rule) else {
+                continue;
+            };
+            let status = if let Some(reason) = &state.dropped {
+                Status::FixDropped(reason.clone())
+            } else if !state.has_fix || state.applicability == Applicability::Manual {
+                Status::Open
+            } else if !self.options.review_fixes && state.applicability == Applicability::Review {
+                Status::FixNotApplied
+            } else {
+                Status::Fixed
+            };
+            out.push(Finding {
+                rule: key.rule.clone(),
+                severity: meta.severity,
+                area: meta.area,
+                applicability: state.applicability,
+                path: key.path.clone(),
+                line,
+                column,
+                message: key.message.clone(),
+                status,
+            });
+        }
+        out.sort_by(|a, b| {
+            (&a.path, a.line, a.column, &a.rule).cmp(&(&b.path, b.line, b.column, &b.rule))
+        });
+        out
+    }
+}
+
+/// Greedily keeps proposals (in the given order) whose edits overlap no kept edit; the rest
+/// wait for the next round, when they are proposed again against the new text.
+fn choose_non_overlapping(
+    body: &str,
+    candidates: Vec<(FindingKey, Proposal)>,
+) -> Vec<(FindingKey, Proposal)> {
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut chosen = Vec::new();
+    for (key, p) in candidates {
+        let no_op = p
+            .edits
+            .iter()
+            .all(|e| body.get(e.start..e.end) == Some(e.text.as_str()));
+        let in_bounds = p
+            .edits
+            .iter()
+            .all(|e| e.start <= e.end && body.get(e.start..e.end).is_some());
+        if no_op || !in_bounds {
+            continue;
+        }
+        let mut mine: Vec<(usize, usize)> = Vec::new();
+        let clashes = p.edits.iter().any(|e| {
+            let r = (e.start, e.end);
+            let hit = taken.iter().chain(&mine).any(|&t| overlaps(t, r));
+            mine.push(r);
+            hit
+        });
+        if !clashes {
+            taken.extend(mine);
+            chosen.push((key, p));
+        }
+    }
+    chosen
+}
+
+/// Two ranges overlap if they share a byte, or are insertions at the same point (whose order
+/// would be arbitrary).
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    if a.0 == a.1 || b.0 == b.1 {
+        a.0 == b.0 || (a.0 < b.0 && b.0 < a.1) || (b.0 < a.0 && a.0 < b.1)
+    } else {
+        a.0 < b.1 && b.0 < a.1
+    }
+}
+
+/// A replacement with its newlines written the way the file writes them.
+fn line_ending_adjusted(body: &str, text: &str) -> String {
+    if body.contains("\r\n") && text.contains('\n') {
+        text.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        text.to_string()
+    }
+}
+
+fn apply_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> String {
+    let mut edits: Vec<&Edit> = edits.collect();
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(body.len() + 64);
+    let mut at = 0;
+    for e in edits {
+        out.push_str(&body[at..e.start]);
+        out.push_str(&line_ending_adjusted(body, &e.text));
+        at = e.end;
+    }
+    out.push_str(&body[at..]);
+    out
+}
+
+fn breaks(lang: Lang, before: &str, after: &str) -> bool {
+    let parsed = |s: &str| lang.parse(s).map(|t| has_syntax_error(&t)).unwrap_or(true);
+    parsed(after) && !parsed(before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_back_undoes_shifts_and_pins_inside_replacements() {
+        // "aXb" -> "aYYYb": edit (1,2) inserted 3
+        let edits = vec![(1, 2, 3)];
+        assert_eq!(map_back(&edits, 0), 0);
+        assert_eq!(map_back(&edits, 2), 1);
+        assert_eq!(map_back(&edits, 4), 2);
+    }
+
+    #[test]
+    fn insertions_at_the_same_point_overlap() {
+        assert!(overlaps((3, 3), (3, 3)));
+        assert!(overlaps((1, 5), (3, 3)));
+        assert!(!overlaps((1, 3), (3, 3)));
+        assert!(!overlaps((1, 3), (3, 5)));
+    }
+
+    #[test]
+    fn crlf_files_get_crlf_in_inserted_lines() {
+        let body = "a\r\nb\r\n";
+        let out = apply_edits(body, [Edit::insert(3, "x\ny\n")].iter());
+        assert_eq!(out, "a\r\nx\r\ny\r\nb\r\n");
+    }
+}

@@ -1,0 +1,206 @@
+//! Adding a named import to a module, once, in the module's own style.
+
+use crate::lang::Lang;
+use crate::plan::Edit;
+use crate::stack::{resolve_module, Style};
+use crate::workspace::Workspace;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
+
+type N<'a> = Node<'a, StrDoc<Lang>>;
+
+/// The imports at the top of a module, as far as adding one needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct ImportFacts {
+    /// Local names already bound by imports.
+    pub bound: Vec<String>,
+    /// (module specifier, where to add `, Name` inside its braces) for `import { a } from "m"`.
+    pub named: Vec<(String, usize)>,
+    /// Where a new import statement goes (after the last import, or at the top after any
+    /// directive such as "use server").
+    pub insert_at: usize,
+    /// Whether `insert_at` is at the start of the file (the new line goes before, not after).
+    pub at_top: bool,
+    pub newline: &'static str,
+    /// The alias the module uses for the source root (`@/` or `~/`), if any.
+    pub alias: Option<&'static str>,
+}
+
+pub fn scan(root: &N, text: &str) -> ImportFacts {
+    let mut facts = ImportFacts {
+        newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+        at_top: true,
+        ..ImportFacts::default()
+    };
+    for stmt in root.children() {
+        match stmt.kind().as_ref() {
+            "import_statement" => {
+                facts.insert_at = stmt.range().end;
+                facts.at_top = false;
+                let source = stmt
+                    .field("source")
+                    .map(|s| s.text().trim_matches(|c| c == '"' || c == '\'').to_string());
+                for alias in ["@/", "~/"] {
+                    if source.as_deref().is_some_and(|s| s.starts_with(alias)) {
+                        facts.alias.get_or_insert(alias);
+                    }
+                }
+                for clause in stmt.children().filter(|c| c.kind() == "import_clause") {
+                    for part in clause.children() {
+                        match part.kind().as_ref() {
+                            "identifier" => facts.bound.push(part.text().to_string()),
+                            "named_imports" => {
+                                for spec in
+                                    part.children().filter(|c| c.kind() == "import_specifier")
+                                {
+                                    let local = spec.field("alias").or_else(|| spec.field("name"));
+                                    if let Some(l) = local {
+                                        facts.bound.push(l.text().to_string());
+                                    }
+                                }
+                                let last = part
+                                    .children()
+                                    .filter(|c| c.kind() == "import_specifier")
+                                    .last();
+                                if let (Some(src), Some(last)) = (&source, last) {
+                                    facts.named.push((src.clone(), last.range().end));
+                                }
+                            }
+                            "namespace_import" => {
+                                if let Some(id) = part.children().find(|c| c.kind() == "identifier")
+                                {
+                                    facts.bound.push(id.text().to_string());
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            "expression_statement" if facts.at_top && is_directive(&stmt) => {
+                facts.insert_at = stmt.range().end;
+                facts.at_top = false;
+            }
+            _ => {}
+        }
+    }
+    facts
+}
+
+fn is_directive(stmt: &N) -> bool {
+    stmt.children().next().is_some_and(|c| c.kind() == "string")
+}
+
+/// The edit that makes `name` from the module at `module_path` available in the file at
+/// `path`, or `None` when it already is.
+pub fn add_named_import(
+    ws: &Workspace,
+    facts: &ImportFacts,
+    style: &Style,
+    path: &str,
+    name: &str,
+    module_path: &str,
+) -> Option<Edit> {
+    if facts.bound.iter().any(|b| b == name) || path == module_path {
+        return None;
+    }
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let alias_root = crate::stack::alias_root(ws);
+    // An existing `import { a } from "<same module>"` gets `, name`.
+    for (spec, at) in &facts.named {
+        let resolved = if spec.starts_with('.') {
+            crate::stack::join_relative(dir, spec).and_then(|b| resolve_module(ws, &b))
+        } else if let Some(rest) = spec.strip_prefix("@/").or_else(|| spec.strip_prefix("~/")) {
+            crate::stack::join_relative(alias_root, &format!("./{rest}"))
+                .and_then(|b| resolve_module(ws, &b))
+        } else {
+            None
+        };
+        if resolved.as_deref() == Some(module_path) {
+            return Some(Edit::insert(*at, format!(", {name}")));
+        }
+    }
+    let under_alias = match alias_root {
+        "" => Some(module_path),
+        root => module_path
+            .strip_prefix(root)
+            .and_then(|r| r.strip_prefix('/')),
+    };
+    let spec = match (facts.alias, under_alias) {
+        (Some(alias), Some(rest)) => format!("{alias}{}", strip_module_ext(rest)),
+        _ => relative_specifier(dir, module_path),
+    };
+    let stmt = format!(
+        "import {{ {name} }} from {}{}",
+        style.string(&spec),
+        style.semi()
+    );
+    Some(if facts.at_top {
+        Edit::insert(0, format!("{stmt}{}", facts.newline))
+    } else {
+        Edit::insert(facts.insert_at, format!("{}{stmt}", facts.newline))
+    })
+}
+
+/// `./x` or `../lib/x` from `dir` to `target` (extension and `/index` dropped).
+pub fn relative_specifier(dir: &str, target: &str) -> String {
+    let target = strip_module_ext(target);
+    let from: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+    let to: Vec<&str> = target.split('/').collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let ups = from.len() - common;
+    let mut parts: Vec<String> = Vec::new();
+    if ups == 0 {
+        parts.push(".".into());
+    } else {
+        parts.extend(std::iter::repeat_n("..".to_string(), ups));
+    }
+    parts.extend(to[common..].iter().map(|s| s.to_string()));
+    parts.join("/")
+}
+
+fn strip_module_ext(p: &str) -> &str {
+    let p = [".tsx", ".ts", ".jsx", ".js", ".mts", ".mjs"]
+        .iter()
+        .find_map(|e| p.strip_suffix(e))
+        .unwrap_or(p);
+    p.strip_suffix("/index").unwrap_or(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_specifiers() {
+        assert_eq!(
+            relative_specifier("src/app/api/x", "src/lib/v.ts"),
+            "../../../lib/v"
+        );
+        assert_eq!(relative_specifier("src/lib", "src/lib/v.ts"), "./v");
+        assert_eq!(relative_specifier("", "db/index.ts"), "./db");
+    }
+
+    #[test]
+    fn adds_after_last_import_or_merges_into_braces() {
+        let ws = Workspace::from_files([("src/a.ts", ""), ("src/v.ts", "")]).unwrap();
+        let style = Style {
+            quote: '\'',
+            semicolons: false,
+            indent: "  ".into(),
+        };
+        let src = "'use server'\nimport { x } from 'y'\nconst a = 1\n";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let facts = scan(&tree.root(), src);
+        let e = add_named_import(&ws, &facts, &style, "src/a.ts", "s", "src/v.ts").unwrap();
+        assert_eq!(e.start, src.find("\nconst").unwrap());
+        assert_eq!(e.text, "\nimport { s } from './v'");
+
+        let src = "import { t } from './v';\n";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let facts = scan(&tree.root(), src);
+        let e = add_named_import(&ws, &facts, &style, "src/a.ts", "s", "src/v.ts").unwrap();
+        assert_eq!(e.text, ", s");
+        assert!(add_named_import(&ws, &facts, &style, "src/a.ts", "t", "src/v.ts").is_none());
+    }
+}

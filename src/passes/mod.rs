@@ -1,0 +1,70 @@
+//! Passes: hardening that a single ast-grep rule cannot express because it needs facts from
+//! other files (a table's columns, where a schema is defined) or writes new files.
+//!
+//! A pass works in two steps so that every file is still parsed once: `scan` runs on each
+//! file's tree during the engine's one walk (in parallel) and returns facts; `finish` sees the
+//! facts of all files and proposes edits, findings and new files.
+
+pub mod imports;
+pub mod schema;
+
+use crate::config::Config;
+use crate::lang::{Lang, Tree};
+use crate::plan::{NewFile, Proposal};
+use crate::rules::RuleMeta;
+use crate::stack::Stack;
+use crate::workspace::Workspace;
+use std::any::Any;
+use std::collections::BTreeMap;
+
+/// What a pass learned from one file; the pass downcasts its own facts in `finish`.
+pub type Facts = Box<dyn Any + Send + Sync>;
+
+pub struct FileView<'a> {
+    pub path: &'a str,
+    pub lang: Lang,
+    pub tree: &'a Tree,
+    pub text: &'a str,
+}
+
+pub struct ProjectView<'a> {
+    pub workspace: &'a Workspace,
+    pub stack: &'a Stack,
+    pub config: &'a Config,
+}
+
+#[derive(Default)]
+pub struct PassOutput {
+    pub proposals: Vec<Proposal>,
+    pub new_files: Vec<NewFile>,
+}
+
+pub trait Pass: Send + Sync {
+    /// The rule ids this pass reports under, with their documentation.
+    fn rules(&self) -> &[RuleMeta];
+    /// A cheap test on a source file's text; only files it accepts are given to `scan`.
+    fn wants(&self, path: &str, text: &str) -> bool;
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts>;
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    );
+}
+
+pub fn all() -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(schema::insert_omits_privileged::InsertOmitsPrivileged::default()),
+        Box::new(schema::mass_assignment::MassAssignment::default()),
+    ]
+}
+
+/// Downcasts the facts a pass stored for each file.
+pub fn facts_of<'a, T: 'static>(
+    facts: &'a BTreeMap<String, Facts>,
+) -> impl Iterator<Item = (&'a str, &'a T)> {
+    facts
+        .iter()
+        .filter_map(|(p, f)| f.downcast_ref::<T>().map(|t| (p.as_str(), t)))
+}

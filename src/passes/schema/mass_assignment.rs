@@ -1,0 +1,590 @@
+//! `schema/mass-assignment`: request data written whole into a database row.
+
+use crate::lang::Lang;
+use crate::passes::imports::{self, ImportFacts};
+use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
+use crate::rules::{Docs, Origin, RuleMeta};
+use crate::schema::drizzle::{self, DrizzleFacts};
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+pub const ID: &str = "schema/mass-assignment";
+
+type N<'a> = Node<'a, StrDoc<Lang>>;
+
+const PRISMA_WRITES: &[&str] = &["create", "update", "upsert", "createMany", "updateMany"];
+const SUPABASE_WRITES: &[&str] = &["insert", "update", "upsert"];
+const FUNCTION_KINDS: &[&str] = &[
+    "function_declaration",
+    "function_expression",
+    "arrow_function",
+    "method_definition",
+    "generator_function_declaration",
+];
+
+pub struct MassAssignment {
+    meta: [RuleMeta; 1],
+}
+
+impl Default for MassAssignment {
+    fn default() -> Self {
+        MassAssignment {
+            meta: [RuleMeta {
+                id: ID.into(),
+                title: "Request data is validated before it is written".into(),
+                severity: Severity::Error,
+                area: Area::Schemas,
+                applicability: Applicability::Review,
+                origin: Origin::Pass("src/passes/schema/mass_assignment.rs"),
+                docs: Docs {
+                    what: "Finds request data passed whole into a database write — `prisma.post.create({ data: req.body })`, `db.insert(posts).values(body)` where `body = await req.json()`, Supabase `.from(\"posts\").insert(body)`, `{ ...req.body, ... }` spread into a create or update, or a tRPC `input` declared with `z.any()`/`z.custom<...>()`. Where the project has a zod schema for that table (a drizzle-zod `createInsertSchema(table)`, or a schema named after the table such as `insertPostSchema`), the fix parses the data through it and imports it; otherwise the finding is manual.".into(),
+                    why: "The client decides every column of the row: it can set `id`, `userId`, `role`, `credits` or `createdAt` by adding them to the JSON it sends (mass assignment). Parsing through a schema that omits server-owned columns keeps only the fields the form is meant to set.".into(),
+                    before: "const body = await req.json();\nawait db.insert(posts).values({ ...body, userId: user.id });".into(),
+                    after: "const body = await req.json();\nawait db.insert(posts).values({ ...insertPostSchema.parse(body), userId: user.id });".into(),
+                    fix_safety: Some("Review: invalid input now throws a ZodError where it used to reach the database; answer it with a 400. Writes that relied on the client sending server-owned columns must set them on the server.".into()),
+                    references: vec![
+                        "CWE-915: Improperly Controlled Modification of Dynamically-Determined Object Attributes".into(),
+                        "OWASP API3:2023 Broken Object Property Level Authorization".into(),
+                    ],
+                },
+            }],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// A drizzle table variable.
+    Drizzle(String),
+    /// A Prisma model accessor (`prisma.post`).
+    Prisma(String),
+    /// A Supabase table name (`.from("posts")`).
+    Supabase(String),
+}
+
+impl Target {
+    fn label(&self) -> &str {
+        match self {
+            Target::Drizzle(s) | Target::Prisma(s) | Target::Supabase(s) => s,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Sink {
+    data: Range<usize>,
+    data_text: String,
+    target: Target,
+    update: bool,
+    spread: bool,
+}
+
+#[derive(Debug)]
+struct SchemaDecl {
+    name: String,
+    exported: bool,
+    /// The drizzle table of `createInsertSchema(table)`.
+    table_var: Option<String>,
+    update: bool,
+}
+
+struct FileFacts {
+    drizzle: DrizzleFacts,
+    schemas: Vec<SchemaDecl>,
+    sinks: Vec<Sink>,
+    imports: ImportFacts,
+}
+
+impl Pass for MassAssignment {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+
+    fn wants(&self, _path: &str, text: &str) -> bool {
+        text.contains("Schema")
+            || text.contains("Table")
+            || text.contains("z.object")
+            || ((text.contains(".body") || text.contains(".json()") || text.contains("input"))
+                && (text.contains(".values(")
+                    || text.contains(".set(")
+                    || text.contains("data")
+                    || text.contains(".insert(")
+                    || text.contains(".update(")
+                    || text.contains(".upsert(")))
+    }
+
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let root = file.tree.root();
+        let drizzle = drizzle::scan(file.tree);
+        let schemas = schema_decls(&root);
+        let sinks: Vec<Sink> = root
+            .dfs()
+            .filter(|n| n.kind() == "call_expression")
+            .flat_map(|c| sinks_of(&c))
+            .collect();
+        if drizzle.tables.is_empty()
+            && drizzle.creators.is_empty()
+            && schemas.is_empty()
+            && sinks.is_empty()
+        {
+            return None;
+        }
+        let imports = imports::scan(&root, file.text);
+        Some(Box::new(FileFacts {
+            drizzle,
+            schemas,
+            sinks,
+            imports,
+        }))
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
+        let tables = drizzle::resolve(files.iter().map(|(_, f)| &f.drizzle));
+        for (path, file) in &files {
+            for sink in &file.sinks {
+                let table_vars: Vec<&str> = match &sink.target {
+                    Target::Drizzle(v) => vec![v.as_str()],
+                    Target::Supabase(name) => tables
+                        .iter()
+                        .filter(|t| &t.name == name)
+                        .map(|t| t.var.as_str())
+                        .collect(),
+                    Target::Prisma(_) => vec![],
+                };
+                // A Supabase payload uses SQL column names; a drizzle-zod schema uses the
+                // TypeScript keys, and would strip every column whose names differ.
+                let usable = |decl: &SchemaDecl| match (&sink.target, &decl.table_var) {
+                    (Target::Supabase(_), Some(var)) => {
+                        tables.iter().filter(|t| &t.var == var).all(|t| {
+                            t.columns
+                                .iter()
+                                .all(|c| c.sql_name.as_deref().is_none_or(|n| n == c.key))
+                        })
+                    }
+                    _ => true,
+                };
+                let schema = find_schema(&files, path, sink, &table_vars, &usable);
+                let how = if sink.spread {
+                    "spread into"
+                } else {
+                    "written whole to"
+                };
+                let Some((schema_path, decl)) = schema else {
+                    out.proposals.push(Proposal {
+                        rule: ID.into(),
+                        path: path.to_string(),
+                        at: sink.data.clone(),
+                        message: format!(
+                            "request data `{}` is {how} `{}`: a client can set any column; validate it with a zod schema that omits server-owned columns",
+                            sink.data_text,
+                            sink.target.label()
+                        ),
+                        applicability: Applicability::Manual,
+                        edits: vec![],
+                    });
+                    continue;
+                };
+                let partial = if sink.update && !decl.update {
+                    ".partial()"
+                } else {
+                    ""
+                };
+                let mut edits = vec![Edit::replace(
+                    sink.data.clone(),
+                    format!("{}{partial}.parse({})", decl.name, sink.data_text),
+                )];
+                if let Some(import) = imports::add_named_import(
+                    project.workspace,
+                    &file.imports,
+                    &project.stack.style,
+                    path,
+                    &decl.name,
+                    schema_path,
+                ) {
+                    edits.insert(0, import);
+                }
+                out.proposals.push(Proposal {
+                    rule: ID.into(),
+                    path: path.to_string(),
+                    at: sink.data.clone(),
+                    message: format!(
+                        "request data `{}` is {how} `{}`: a client can set any column; parse it through {}",
+                        sink.data_text,
+                        sink.target.label(),
+                        decl.name
+                    ),
+                    applicability: Applicability::Review,
+                    edits,
+                });
+            }
+        }
+    }
+}
+
+/// The schema for a sink's table: a `createInsertSchema(table)` first, then one named after
+/// the table. Schemas in other files count only when exported.
+fn find_schema<'a>(
+    files: &[(&'a str, &'a FileFacts)],
+    here: &str,
+    sink: &Sink,
+    table_vars: &[&str],
+    usable: &dyn Fn(&SchemaDecl) -> bool,
+) -> Option<(&'a str, &'a SchemaDecl)> {
+    let visible = || {
+        files
+            .iter()
+            .flat_map(|(p, f)| f.schemas.iter().map(move |s| (*p, s)))
+            .filter(move |(p, s)| (s.exported || *p == here) && usable(s))
+    };
+    let by_table = |want_update: bool| {
+        visible().find(|(_, s)| {
+            s.update == want_update
+                && s.table_var
+                    .as_deref()
+                    .is_some_and(|t| table_vars.contains(&t))
+        })
+    };
+    let wanted = table_key(sink.target.label());
+    let by_name = |want_update: bool| {
+        visible().find(|(_, s)| {
+            s.update == want_update && schema_table_key(&s.name).as_deref() == Some(wanted.as_str())
+        })
+    };
+    if sink.update {
+        by_table(true)
+            .or_else(|| by_name(true))
+            .or_else(|| by_table(false))
+            .or_else(|| by_name(false))
+    } else {
+        by_table(false).or_else(|| by_name(false))
+    }
+}
+
+/// `posts`, `Post`, `blog_posts` → a comparable singular key.
+fn table_key(name: &str) -> String {
+    let k: String = name
+        .chars()
+        .filter(|c| *c != '_')
+        .flat_map(|c| c.to_lowercase())
+        .collect();
+    if let Some(stem) = k.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if k.ends_with("ss") {
+        k
+    } else {
+        k.strip_suffix('s').map(str::to_string).unwrap_or(k)
+    }
+}
+
+/// `insertPostSchema`, `createPostSchema`, `postSchema`, `PostInput` → `post`.
+fn schema_table_key(name: &str) -> Option<String> {
+    let lower = name.to_lowercase();
+    let stem = lower
+        .strip_suffix("schema")
+        .or_else(|| lower.strip_suffix("input"))?;
+    let stem = ["insert", "create", "new", "update", "upsert"]
+        .iter()
+        .find_map(|p| stem.strip_prefix(p))
+        .unwrap_or(stem);
+    (!stem.is_empty()).then(|| table_key(stem))
+}
+
+/// Top-level `const X = createInsertSchema(t)...` and `const X = z.object(...)...` declarations.
+fn schema_decls(root: &N) -> Vec<SchemaDecl> {
+    let mut out = Vec::new();
+    for stmt in root.children() {
+        let (decl_stmt, exported) = if stmt.kind() == "export_statement" {
+            match stmt.field("declaration") {
+                Some(d) => (d, true),
+                None => continue,
+            }
+        } else {
+            (stmt.clone(), false)
+        };
+        if decl_stmt.kind() != "lexical_declaration" {
+            continue;
+        }
+        for d in decl_stmt
+            .children()
+            .filter(|c| c.kind() == "variable_declarator")
+        {
+            let (Some(name), Some(value)) = (d.field("name"), d.field("value")) else {
+                continue;
+            };
+            let Some(base) = chain_root(&value) else {
+                continue;
+            };
+            let callee = base
+                .field("function")
+                .map(|f| f.text().to_string())
+                .unwrap_or_default();
+            let first_arg = base
+                .field("arguments")
+                .and_then(|a| a.children().find(|c| c.is_named()));
+            let (table_var, update) = match callee.as_str() {
+                "createInsertSchema" => (
+                    first_arg
+                        .filter(|a| a.kind() == "identifier")
+                        .map(|a| a.text().to_string()),
+                    false,
+                ),
+                "createUpdateSchema" => (
+                    first_arg
+                        .filter(|a| a.kind() == "identifier")
+                        .map(|a| a.text().to_string()),
+                    true,
+                ),
+                "z.object" | "z.strictObject" => {
+                    (None, name.text().to_lowercase().starts_with("update"))
+                }
+                _ => continue,
+            };
+            out.push(SchemaDecl {
+                name: name.text().to_string(),
+                exported,
+                table_var,
+                update,
+            });
+        }
+    }
+    out
+}
+
+/// The first call of a method chain: `createInsertSchema(t)` in `createInsertSchema(t).omit(...)`.
+fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
+    let mut node = value.clone();
+    loop {
+        if node.kind() != "call_expression" {
+            return None;
+        }
+        let func = node.field("function")?;
+        match func.kind().as_ref() {
+            "member_expression" => {
+                let object = func.field("object")?;
+                if object.kind() == "call_expression" {
+                    node = object;
+                } else {
+                    return Some(node);
+                }
+            }
+            _ => return Some(node),
+        }
+    }
+}
+
+/// Database writes in this call that take request data.
+fn sinks_of(call: &N) -> Vec<Sink> {
+    let Some(func) = call
+        .field("function")
+        .filter(|f| f.kind() == "member_expression")
+    else {
+        return vec![];
+    };
+    let Some(method) = func.field("property").map(|p| p.text().to_string()) else {
+        return vec![];
+    };
+    let Some(object) = func.field("object") else {
+        return vec![];
+    };
+    let Some(first) = call
+        .field("arguments")
+        .and_then(|a| a.children().find(|c| c.is_named()))
+    else {
+        return vec![];
+    };
+    let mut found: Vec<(N, Target, bool)> = Vec::new();
+    if PRISMA_WRITES.contains(&method.as_str())
+        && object.kind() == "member_expression"
+        && first.kind() == "object"
+    {
+        let model = object
+            .field("property")
+            .map(|p| p.text().to_string())
+            .unwrap_or_default();
+        for pair in first.children().filter(|c| c.kind() == "pair") {
+            let key = pair
+                .field("key")
+                .map(|k| k.text().to_string())
+                .unwrap_or_default();
+            let update = match key.as_str() {
+                "data" => method.starts_with("update"),
+                "create" if method == "upsert" => false,
+                "update" if method == "upsert" => true,
+                _ => continue,
+            };
+            if let Some(v) = pair.field("value") {
+                found.push((v, Target::Prisma(model.clone()), update));
+            }
+        }
+    } else if method == "values" || method == "set" {
+        let wanted = if method == "values" {
+            "insert"
+        } else {
+            "update"
+        };
+        if let Some(table) = chain_call_arg(&object, wanted).filter(|a| a.kind() == "identifier") {
+            found.push((
+                first,
+                Target::Drizzle(table.text().to_string()),
+                method == "set",
+            ));
+        }
+    } else if SUPABASE_WRITES.contains(&method.as_str()) {
+        if let Some(name) = chain_call_arg(&object, "from").and_then(|a| drizzle::string_value(&a))
+        {
+            found.push((first, Target::Supabase(name), method == "update"));
+        }
+    }
+    let mut sinks = Vec::new();
+    for (value, target, update) in found {
+        if is_request_data(&value, 0) {
+            sinks.push(sink(&value, target, update, false));
+        } else if value.kind() == "object" {
+            for spread in value.children().filter(|c| c.kind() == "spread_element") {
+                if let Some(arg) = spread.children().find(|c| c.is_named()) {
+                    if is_request_data(&arg, 0) {
+                        sinks.push(sink(&arg, target.clone(), update, true));
+                    }
+                }
+            }
+        }
+    }
+    sinks
+}
+
+fn sink(value: &N, target: Target, update: bool, spread: bool) -> Sink {
+    Sink {
+        data: value.range(),
+        data_text: value.text().to_string(),
+        target,
+        update,
+        spread,
+    }
+}
+
+/// In a chain like `db.insert(posts)` or `supabase.from("posts")`, the first argument of the
+/// call to `method`.
+fn chain_call_arg<'a>(start: &N<'a>, method: &str) -> Option<N<'a>> {
+    let mut node = start.clone();
+    loop {
+        match node.kind().as_ref() {
+            "call_expression" => {
+                let func = node.field("function")?;
+                if func.kind() == "member_expression"
+                    && func.field("property").is_some_and(|p| p.text() == method)
+                {
+                    return node.field("arguments")?.children().find(|c| c.is_named());
+                }
+                node = func;
+            }
+            "member_expression" => node = node.field("object")?,
+            "await_expression" | "parenthesized_expression" => {
+                let inner = node.children().find(|c| c.is_named())?;
+                node = inner;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Whether an expression is what the client sent: `req.body`, `await req.json()`, a variable
+/// bound to one of those in the same function, or a tRPC `input` with a schema that accepts
+/// anything.
+fn is_request_data(expr: &N, depth: usize) -> bool {
+    match expr.kind().as_ref() {
+        "member_expression" => {
+            let t = expr.text();
+            matches!(
+                t.as_ref(),
+                "req.body" | "request.body" | "ctx.request.body" | "ctx.req.body"
+            )
+        }
+        "await_expression" => expr.children().find(|c| c.is_named()).is_some_and(|inner| {
+            inner.kind() == "call_expression"
+                && inner.field("function").is_some_and(|f| {
+                    f.kind() == "member_expression"
+                        && f.field("property").is_some_and(|p| p.text() == "json")
+                        && f.field("object").is_some_and(|o| {
+                            let o = o.text();
+                            o == "req" || o == "request" || o.ends_with(".req") || o == "c.req"
+                        })
+                })
+        }),
+        "parenthesized_expression"
+        | "as_expression"
+        | "satisfies_expression"
+        | "non_null_expression" => expr
+            .children()
+            .find(|c| c.is_named())
+            .is_some_and(|i| is_request_data(&i, depth)),
+        "identifier" if depth == 0 => {
+            let name = expr.text();
+            (name == "input" && loose_trpc_input(expr)) || bound_to_request_data(expr, &name)
+        }
+        _ => false,
+    }
+}
+
+fn bound_to_request_data(at: &N, name: &str) -> bool {
+    let Some(func) = at
+        .ancestors()
+        .find(|a| FUNCTION_KINDS.contains(&a.kind().as_ref()))
+    else {
+        return false;
+    };
+    let bound = func
+        .dfs()
+        .filter(|n| n.kind() == "variable_declarator")
+        .any(|d| {
+            d.field("name")
+                .is_some_and(|n| n.kind() == "identifier" && n.text() == name)
+                && d.field("value").is_some_and(|v| is_request_data(&v, 1))
+        });
+    bound
+}
+
+/// `input` inside `.input(z.any()).mutation(({ input }) => ...)` and the like.
+fn loose_trpc_input(at: &N) -> bool {
+    at.ancestors().any(|a| {
+        a.kind() == "call_expression"
+            && a.field("function").is_some_and(|f| {
+                let t = f.text();
+                (t.ends_with(".mutation") || t.ends_with(".query"))
+                    && ["z.any()", "z.custom", "z.unknown()", "z.record("]
+                        .iter()
+                        .any(|loose| t.contains(&format!(".input({loose}")))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_match_table_names() {
+        assert_eq!(
+            schema_table_key("insertPostSchema").as_deref(),
+            Some("post")
+        );
+        assert_eq!(
+            schema_table_key("createCategorySchema").as_deref(),
+            Some("category")
+        );
+        assert_eq!(schema_table_key("postSchema").as_deref(), Some("post"));
+        assert_eq!(schema_table_key("helper"), None);
+        assert_eq!(table_key("posts"), "post");
+        assert_eq!(table_key("categories"), "category");
+        assert_eq!(table_key("blog_posts"), "blogpost");
+        assert_eq!(table_key("address"), "address");
+    }
+}

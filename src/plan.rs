@@ -1,0 +1,181 @@
+//! What rules and passes propose, and what the engine reports back.
+
+use serde::{Deserialize, Serialize};
+
+/// How far a fix can be trusted (after ruff's fix safety).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applicability {
+    /// Keeps the meaning of the code for every legitimate use.
+    Safe,
+    /// Applied, but changes behaviour for some callers: a reviewer must check it.
+    Review,
+    /// No automatic fix: a person has to decide.
+    Manual,
+}
+
+impl Applicability {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Applicability::Safe => "safe",
+            Applicability::Review => "review",
+            Applicability::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The checklist areas every rule belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Area {
+    Auth,
+    Rbac,
+    Payments,
+    Schemas,
+    SupplyChain,
+    Ops,
+}
+
+impl Area {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Area::Auth => "auth",
+            Area::Rbac => "rbac",
+            Area::Payments => "payments",
+            Area::Schemas => "schemas",
+            Area::SupplyChain => "supply-chain",
+            Area::Ops => "ops",
+        }
+    }
+}
+
+/// One replacement in a file's text (after any byte-order mark), in byte offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+impl Edit {
+    pub fn insert(at: usize, text: impl Into<String>) -> Edit {
+        Edit {
+            start: at,
+            end: at,
+            text: text.into(),
+        }
+    }
+    pub fn replace(range: std::ops::Range<usize>, text: impl Into<String>) -> Edit {
+        Edit {
+            start: range.start,
+            end: range.end,
+            text: text.into(),
+        }
+    }
+}
+
+/// A problem found by a rule or pass, with the fix for it if there is one. All edits are in
+/// `path` and are applied together or not at all.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    pub rule: String,
+    pub path: String,
+    /// Where the problem is, in byte offsets of the text the rule saw.
+    pub at: std::ops::Range<usize>,
+    pub message: String,
+    pub applicability: Applicability,
+    pub edits: Vec<Edit>,
+}
+
+/// A file a pass creates. Created only if no file is at `path` (keyed by path, like
+/// OpenRewrite), so a second run never rewrites it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewFile {
+    pub rule: String,
+    pub path: String,
+    pub content: String,
+}
+
+/// What happened to a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status", content = "reason")]
+pub enum Status {
+    /// No fix was offered: it stays open.
+    Open,
+    /// Its fix is part of the change.
+    Fixed,
+    /// Its fix was dropped because it broke the file; nothing was written for it.
+    FixDropped(String),
+    /// Its fix exists but was not applied (its tier was not selected).
+    FixNotApplied,
+}
+
+/// A finding as reported: positions are 1-based and refer to the file as it was read.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub area: Area,
+    pub applicability: Applicability,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+impl Finding {
+    /// Still needs a person after this run.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.status, Status::Fixed)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let t = "ab\ncé d\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 3), (2, 1));
+        assert_eq!(line_col(t, 7), (2, 4));
+    }
+}

@@ -1,0 +1,5 @@
+//! Turning an outcome into what the user sees: a diff, written files, or a report.
+
+pub mod diff;
+pub mod report;
+pub mod write;

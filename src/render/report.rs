@@ -1,0 +1,114 @@
+//! Findings for people (text on stderr) and for machines (a versioned JSON document).
+
+use crate::engine::Outcome;
+use crate::plan::{Finding, Status};
+use crate::workspace::SkipReason;
+use serde::Serialize;
+
+/// Version of the JSON document's shape; bumped on any incompatible change.
+pub const JSON_VERSION: u32 = 1;
+
+pub fn finding_line(f: &Finding) -> String {
+    let status = match &f.status {
+        Status::Fixed => format!("fixed, {}", f.applicability.as_str()),
+        Status::Open => "open, manual".to_string(),
+        Status::FixDropped(why) => format!("not fixed: {why}"),
+        Status::FixNotApplied => format!("fix not applied, {}", f.applicability.as_str()),
+    };
+    format!(
+        "{}:{}:{}: {}[{}] {} ({status})",
+        f.path,
+        f.line,
+        f.column,
+        f.severity.as_str(),
+        f.rule,
+        f.message
+    )
+}
+
+/// The summary for stderr. `only_open` leaves out what this run fixed (for `check` after
+/// `fix`, what is left is what matters).
+pub fn text(outcome: &Outcome, verbose: bool, only_open: bool) -> String {
+    let mut out = String::new();
+    for s in &outcome.workspace.skipped {
+        if verbose || s.reason == SkipReason::NotUtf8 {
+            out.push_str(&format!("note: skipped {}: {}\n", s.path, s.reason));
+        }
+    }
+    if verbose {
+        let n = outcome.workspace.skipped.len();
+        out.push_str(&format!("note: {n} path(s) skipped\n"));
+    }
+    for p in &outcome.problems {
+        out.push_str(&format!(
+            "{}:{}:{}: error: {}\n",
+            p.path, p.line, p.column, p.message
+        ));
+    }
+    for f in outcome
+        .findings
+        .iter()
+        .filter(|f| !only_open || f.is_open())
+    {
+        out.push_str(&finding_line(f));
+        out.push('\n');
+    }
+    let fixed = outcome
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fixed)
+        .count();
+    let open = outcome.findings.len() - fixed;
+    let files = outcome.before.len();
+    out.push_str(&format!(
+        "{} finding(s): {fixed} fixed, {open} open; {files} file(s) changed",
+        outcome.findings.len()
+    ));
+    if !outcome.problems.is_empty() {
+        out.push_str(&format!(
+            "; {} file(s) could not be read as source",
+            outcome.problems.len()
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    path: &'a str,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    version: u32,
+    command: &'a str,
+    clean: bool,
+    changes: Vec<JsonChange<'a>>,
+    findings: &'a [Finding],
+    problems: &'a [crate::engine::Problem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a str>,
+}
+
+/// The JSON document for `--format json`.
+pub fn json(outcome: &Outcome, command: &str, diff: Option<&str>) -> String {
+    let report = JsonReport {
+        version: JSON_VERSION,
+        command,
+        clean: outcome.is_clean(),
+        changes: outcome
+            .before
+            .iter()
+            .map(|(p, b)| JsonChange {
+                path: p,
+                status: if b.is_some() { "modified" } else { "added" },
+            })
+            .collect(),
+        findings: &outcome.findings,
+        problems: &outcome.problems,
+        diff,
+    };
+    serde_json::to_string_pretty(&report).expect("report serializes") + "\n"
+}

@@ -1,0 +1,370 @@
+//! A declarative rule: one `patches/<area>/<name>.toml` file, an ast-grep rule plus metadata.
+//!
+//! ```toml
+//! title = "Request schemas reject unknown fields"
+//! severity = "warning"            # error | warning | info
+//! area = "schemas"                # auth | rbac | payments | schemas | supply-chain | ops
+//! applicability = "review"        # safe | review | manual (manual: no fix)
+//! languages = ["typescript", "tsx"]   # optional, default both grammars
+//! scope = "request-input"         # optional: any (default) | request-input
+//! message = "..."                 # may use $METAVARS
+//! fix = "$CALL.strict()"          # optional ast-grep fix template
+//!
+//! [rule]                          # ast-grep rule: pattern, kind, regex, inside, has, not, all, any …
+//! pattern = "z.object($SHAPE)"
+//!
+//! [constraints.SHAPE]             # optional, per metavariable
+//! kind = "object"
+//!
+//! [docs]
+//! what = "..."  why = "..."  before = "..."  after = "..."  fix_safety = "..."  references = [...]
+//! ```
+//!
+//! Top-level keys must come before the first `[table]` (TOML puts a later `fix = ...` inside
+//! the table above it); the loader rejects unknown keys and names the field that is wrong.
+
+use super::{Docs, Origin, RuleMeta};
+use crate::error::Error;
+use crate::lang::{has_syntax_error, Lang, ALL_LANGS};
+use crate::plan::{Applicability, Area, Severity};
+use ast_grep_config::{DeserializeEnv, RuleCore, SerializableRule, SerializableRuleCore};
+use ast_grep_core::replacer::TemplateFix;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Which files a rule looks at, beyond its language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Every source file.
+    Any,
+    /// Request handlers (route handlers, server actions, Express/Hono routes, tRPC routers) and
+    /// the modules they import: where a schema validates what a client sent.
+    RequestInput,
+}
+
+/// A compiled rule for one grammar.
+pub struct Compiled {
+    pub matcher: RuleCore,
+    pub fix: Option<TemplateFix>,
+}
+
+pub struct DeclarativeRule {
+    pub meta: RuleMeta,
+    pub message: String,
+    pub scope: Scope,
+    compiled: [Option<Compiled>; 2],
+}
+
+impl DeclarativeRule {
+    pub fn compiled(&self, lang: Lang) -> Option<&Compiled> {
+        self.compiled[lang_slot(lang)].as_ref()
+    }
+}
+
+fn lang_slot(lang: Lang) -> usize {
+    match lang {
+        Lang::TypeScript => 0,
+        Lang::Tsx => 1,
+    }
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "severity",
+    "area",
+    "applicability",
+    "languages",
+    "scope",
+    "message",
+    "fix",
+    "rule",
+    "constraints",
+    "docs",
+];
+
+/// Parses and compiles one rule file. `id` is the file's path under `patches/` without `.toml`.
+pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule, Error> {
+    let file = match &origin {
+        Origin::File(f) => f.clone(),
+        _ => format!("patches/{id}.toml"),
+    };
+    let err = |msg: String| Error::rule(file.clone(), msg);
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| err(format!("not valid TOML: {e}")))?;
+
+    for key in table.keys() {
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            let hint = if table.contains_key("rule") {
+                " (top-level keys must come before the first [table])"
+            } else {
+                ""
+            };
+            return Err(err(format!(
+                "unknown field `{key}`; expected one of {}{hint}",
+                KNOWN_KEYS.join(", ")
+            )));
+        }
+    }
+    if let Some(declared) = table.get("id") {
+        if declared.as_str() != Some(id) {
+            return Err(err(format!(
+                "field `id`: says {declared} but the file's path makes it \"{id}\""
+            )));
+        }
+    }
+    if !valid_id(id) {
+        return Err(err(format!(
+            "rule id `{id}` must be <area>/<name> in lowercase letters, digits and dashes"
+        )));
+    }
+
+    let title: String = field(&table, "title", &file)?;
+    let severity: Severity = field(&table, "severity", &file)?;
+    let area: Area = field(&table, "area", &file)?;
+    let applicability: Applicability = field(&table, "applicability", &file)?;
+    let message: String = field(&table, "message", &file)?;
+    let docs: Docs = field(&table, "docs", &file)?;
+    let languages: Vec<Lang> = optional(&table, "languages", &file)?.unwrap_or(ALL_LANGS.to_vec());
+    let scope: Scope = optional(&table, "scope", &file)?.unwrap_or(Scope::Any);
+    let fix: Option<String> = optional(&table, "fix", &file)?;
+    let rule: SerializableRule = field(&table, "rule", &file)?;
+    let constraints: Option<HashMap<String, SerializableRule>> =
+        optional(&table, "constraints", &file)?;
+
+    match (&fix, applicability) {
+        (Some(_), Applicability::Manual) => {
+            return Err(err(
+                "field `fix`: a rule with applicability \"manual\" has no fix".into(),
+            ))
+        }
+        (None, Applicability::Safe | Applicability::Review) => {
+            return Err(err(format!(
+                "field `applicability`: \"{}\" needs a `fix`; a rule without one is \"manual\"",
+                applicability.as_str()
+            )))
+        }
+        _ => {}
+    }
+    if languages.is_empty() {
+        return Err(err("field `languages`: empty".into()));
+    }
+    check_patterns(&table, &languages, &file)?;
+
+    let core = SerializableRuleCore {
+        rule,
+        constraints,
+        utils: None,
+        transform: None,
+    };
+    let mut compiled: [Option<Compiled>; 2] = [None, None];
+    for lang in languages {
+        let matcher = core.get_matcher(DeserializeEnv::new(lang)).map_err(|e| {
+            err(format!(
+                "field `rule` ({}): {}",
+                lang.name(),
+                error_chain(&e)
+            ))
+        })?;
+        let fix = match &fix {
+            Some(template) => {
+                let t = TemplateFix::try_new(template, &lang)
+                    .map_err(|e| err(format!("field `fix`: {}", error_chain(&e))))?;
+                let defined = matcher.defined_vars();
+                if let Some(v) = t.used_vars().into_iter().find(|v| !defined.contains(v)) {
+                    return Err(err(format!(
+                        "field `fix`: uses ${v}, which the rule does not capture"
+                    )));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        compiled[lang_slot(lang)] = Some(Compiled { matcher, fix });
+    }
+
+    Ok(DeclarativeRule {
+        meta: RuleMeta {
+            id: id.to_string(),
+            title,
+            severity,
+            area,
+            applicability,
+            docs,
+            origin,
+        },
+        message,
+        scope,
+        compiled,
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('/').collect();
+    parts.len() >= 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+fn field<T: DeserializeOwned>(table: &toml::Table, key: &str, file: &str) -> Result<T, Error> {
+    optional(table, key, file)?.ok_or_else(|| Error::rule(file, format!("missing field `{key}`")))
+}
+
+fn optional<T: DeserializeOwned>(
+    table: &toml::Table,
+    key: &str,
+    file: &str,
+) -> Result<Option<T>, Error> {
+    let Some(value) = table.get(key) else {
+        return Ok(None);
+    };
+    value
+        .clone()
+        .try_into()
+        .map(Some)
+        .map_err(|e: toml::de::Error| {
+            Error::rule(
+                file,
+                format!("field `{key}`: {}", e.message().replace("yaml", "TOML")),
+            )
+        })
+}
+
+/// ast-grep accepts a pattern with a syntax error in it and then matches nothing; reject it.
+fn check_patterns(table: &toml::Table, langs: &[Lang], file: &str) -> Result<(), Error> {
+    fn walk<'a>(v: &'a toml::Value, path: &str, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let here = format!("{path}.{k}");
+                    match (k.as_str(), v) {
+                        ("pattern", toml::Value::String(s)) => out.push((here, s)),
+                        ("pattern", toml::Value::Table(t)) => {
+                            if let Some(toml::Value::String(s)) = t.get("context") {
+                                out.push((here, s));
+                            }
+                        }
+                        _ => walk(v, &here, out),
+                    }
+                }
+            }
+            toml::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut patterns = Vec::new();
+    for key in ["rule", "constraints"] {
+        if let Some(v) = table.get(key) {
+            walk(v, key, &mut patterns);
+        }
+    }
+    for (place, pattern) in patterns {
+        for lang in langs {
+            let tree = lang
+                .parse(pattern)
+                .map_err(|e| Error::rule(file, format!("field `{place}`: {e}")))?;
+            if has_syntax_error(&tree) {
+                return Err(Error::rule(
+                    file,
+                    format!(
+                        "field `{place}`: pattern `{pattern}` does not parse as {}",
+                        lang.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg.replace("yaml", "TOML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+title = "t"
+severity = "warning"
+area = "schemas"
+applicability = "safe"
+message = "m"
+fix = "foo($A)"
+[rule]
+pattern = "bar($A)"
+[docs]
+what = "w"
+why = "y"
+before = "bar(1)"
+after = "foo(1)"
+"#;
+
+    fn load(text: &str) -> Result<DeclarativeRule, Error> {
+        load_rule("test/rule", text, Origin::Builtin)
+    }
+
+    #[test]
+    fn loads_a_good_rule_for_both_grammars() {
+        let r = load(GOOD).unwrap();
+        assert!(r.compiled(Lang::TypeScript).is_some());
+        assert!(r.compiled(Lang::Tsx).is_some());
+    }
+
+    #[test]
+    fn names_the_unknown_field() {
+        let e = load(&GOOD.replace("message = \"m\"", "mesage = \"m\"")).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("patches/test/rule.toml"), "{msg}");
+        assert!(msg.contains("unknown field `mesage`"), "{msg}");
+    }
+
+    #[test]
+    fn names_a_bad_field_value() {
+        let e = load(&GOOD.replace("area = \"schemas\"", "area = \"nope\"")).unwrap_err();
+        assert!(e.to_string().contains("field `area`"), "{e}");
+        let e = load(&GOOD.replace("pattern = \"bar($A)\"", "patern = \"bar($A)\"")).unwrap_err();
+        assert!(e.to_string().contains("field `rule`"), "{e}");
+    }
+
+    #[test]
+    fn rejects_fix_with_uncaptured_metavariable() {
+        let e = load(&GOOD.replace("foo($A)", "foo($B)")).unwrap_err();
+        assert!(e.to_string().contains("$B"), "{e}");
+    }
+
+    #[test]
+    fn rejects_pattern_that_does_not_parse() {
+        let e = load(&GOOD.replace("bar($A)\"", "bar($A\"")).unwrap_err();
+        assert!(e.to_string().contains("does not parse"), "{e}");
+    }
+
+    #[test]
+    fn rejects_manual_rule_with_fix_and_fixable_rule_without() {
+        assert!(load(&GOOD.replace("\"safe\"", "\"manual\"")).is_err());
+        assert!(load(&GOOD.replace("fix = \"foo($A)\"\n", "")).is_err());
+    }
+
+    #[test]
+    fn rejects_mismatched_id() {
+        let e = load(&format!("id = \"other/rule\"\n{GOOD}")).unwrap_err();
+        assert!(e.to_string().contains("field `id`"), "{e}");
+    }
+}

@@ -1,0 +1,157 @@
+//! One walk of a file's tree for all declarative rules: each node is offered only to the rules
+//! whose pattern can match its kind (ast-grep's potential kinds), so adding rules does not add
+//! walks.
+
+use super::{DeclarativeRule, Scope, Suppressions};
+use crate::lang::{Lang, Tree, ALL_LANGS};
+use crate::plan::{Applicability, Edit, Proposal};
+use ast_grep_core::matcher::MatcherExt;
+use ast_grep_core::meta_var::MetaVarEnv;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Matcher;
+
+/// For each grammar: node kind id → indexes of the rules that may match it.
+pub struct ScanIndex {
+    by_kind: [Vec<Vec<usize>>; 2],
+    any_kind: [Vec<usize>; 2],
+}
+
+fn slot(lang: Lang) -> usize {
+    match lang {
+        Lang::TypeScript => 0,
+        Lang::Tsx => 1,
+    }
+}
+
+impl ScanIndex {
+    /// Indexes the rules for which `active` is true.
+    pub fn new(rules: &[DeclarativeRule], active: impl Fn(&DeclarativeRule) -> bool) -> ScanIndex {
+        let mut by_kind: [Vec<Vec<usize>>; 2] = [Vec::new(), Vec::new()];
+        let mut any_kind: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+        for (i, rule) in rules.iter().enumerate() {
+            if !active(rule) {
+                continue;
+            }
+            for lang in ALL_LANGS {
+                let Some(c) = rule.compiled(lang) else {
+                    continue;
+                };
+                let s = slot(lang);
+                match c.matcher.potential_kinds() {
+                    Some(kinds) => {
+                        for k in kinds.iter() {
+                            if by_kind[s].len() <= k {
+                                by_kind[s].resize(k + 1, Vec::new());
+                            }
+                            by_kind[s][k].push(i);
+                        }
+                    }
+                    None => any_kind[s].push(i),
+                }
+            }
+        }
+        ScanIndex { by_kind, any_kind }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_kind.iter().all(|v| v.iter().all(|r| r.is_empty()))
+            && self.any_kind.iter().all(|v| v.is_empty())
+    }
+}
+
+/// Runs the indexed rules over one parsed file.
+pub fn scan_file(
+    index: &ScanIndex,
+    rules: &[DeclarativeRule],
+    path: &str,
+    lang: Lang,
+    tree: &Tree,
+    request_input: bool,
+) -> Vec<Proposal> {
+    let s = slot(lang);
+    let by_kind = &index.by_kind[s];
+    let any_kind = &index.any_kind[s];
+    let mut out = Vec::new();
+    let mut suppressions: Option<Suppressions> = None;
+    let root = tree.root();
+    for node in root.dfs() {
+        let kind = usize::from(node.kind_id());
+        let candidates = by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
+        for &i in candidates.iter().chain(any_kind) {
+            let rule = &rules[i];
+            if rule.scope == Scope::RequestInput && !request_input {
+                continue;
+            }
+            let Some(compiled) = rule.compiled(lang) else {
+                continue;
+            };
+            let Some(m) = compiled.matcher.match_node(node.clone()) else {
+                continue;
+            };
+            // Broken regions parse as ERROR nodes and patterns still match in them: skip.
+            if m.ancestors().any(|a| a.is_error()) {
+                continue;
+            }
+            let line = m.start_pos().line();
+            let sup = suppressions.get_or_insert_with(|| Suppressions::parse(tree.get_text()));
+            if sup.covers(line, &rule.meta.id) {
+                continue;
+            }
+            let edits = match &compiled.fix {
+                Some(fix) if rule.meta.applicability != Applicability::Manual => {
+                    let e = m.replace_by(fix);
+                    let text = String::from_utf8(e.inserted_text).unwrap_or_default();
+                    vec![Edit {
+                        start: e.position,
+                        end: e.position + e.deleted_length,
+                        text,
+                    }]
+                }
+                _ => Vec::new(),
+            };
+            out.push(Proposal {
+                rule: rule.meta.id.clone(),
+                path: path.to_string(),
+                at: m.range(),
+                message: interpolate(&rule.message, m.get_env()),
+                applicability: rule.meta.applicability,
+                edits,
+            });
+        }
+    }
+    out
+}
+
+/// Replaces `$NAME` in a message with the text the metavariable captured (first line only).
+fn interpolate(message: &str, env: &MetaVarEnv<'_, StrDoc<Lang>>) -> String {
+    if !message.contains('$') {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(after.len());
+        let name = &after[..name_len];
+        match env.get_match(name) {
+            Some(node) if !name.is_empty() => {
+                let text = node.text();
+                let first = text.lines().next().unwrap_or("");
+                out.push_str(first);
+                if text.contains('\n') {
+                    out.push('…');
+                }
+            }
+            _ => {
+                out.push('$');
+                out.push_str(name);
+            }
+        }
+        rest = &after[name_len..];
+    }
+    out.push_str(rest);
+    out
+}

@@ -1,0 +1,225 @@
+//! The project as an in-memory set of files: path → bytes and mode.
+//!
+//! Paths are relative, `/`-separated and validated by [`checked_path`]: nothing that is loaded
+//! or written can name a place outside the project root.
+
+mod dir;
+
+pub use dir::{load_dir, LoadOptions};
+
+use crate::error::Error;
+use crate::lang::Lang;
+use std::collections::BTreeMap;
+
+/// Files larger than this are skipped: generated source is never this large, lockfiles and
+/// bundles that are this large are not ours to rewrite.
+pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Folders that hold installed packages, build output or VCS data, never source.
+pub const SKIPPED_DIRS: &[&str] = &[
+    "node_modules",
+    ".next",
+    "dist",
+    "build",
+    ".git",
+    "coverage",
+    ".turbo",
+    ".vercel",
+];
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    pub bytes: Vec<u8>,
+    /// Unix permission bits (e.g. 0o644).
+    pub mode: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SkipReason {
+    IgnoredDir,
+    Symlink,
+    Binary,
+    TooLarge(u64),
+    NotUtf8,
+    NotRegular,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::IgnoredDir => write!(f, "dependency or build folder"),
+            SkipReason::Symlink => write!(f, "symbolic link, not followed"),
+            SkipReason::Binary => write!(f, "binary (contains a NUL byte)"),
+            SkipReason::TooLarge(n) => write!(f, "{n} bytes, over the 2 MiB limit"),
+            SkipReason::NotUtf8 => write!(f, "not UTF-8 text, left untouched"),
+            SkipReason::NotRegular => write!(f, "not a regular file"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: SkipReason,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Workspace {
+    pub files: BTreeMap<String, FileEntry>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// The text of a file split into the parts casehard keeps apart: a UTF-8 byte-order mark is
+/// stripped before parsing and put back when writing, so edit offsets never count it.
+pub struct Text<'a> {
+    pub bom: bool,
+    pub body: &'a str,
+}
+
+impl Workspace {
+    /// Builds a workspace from path → content pairs (tests, pipes). Paths are checked.
+    pub fn from_files<I, P, B>(files: I) -> Result<Workspace, Error>
+    where
+        I: IntoIterator<Item = (P, B)>,
+        P: AsRef<str>,
+        B: Into<Vec<u8>>,
+    {
+        let mut ws = Workspace::default();
+        for (path, bytes) in files {
+            let path = checked_path(path.as_ref())?;
+            ws.insert(path, bytes.into(), 0o644);
+        }
+        Ok(ws)
+    }
+
+    pub fn insert(&mut self, path: String, bytes: Vec<u8>, mode: u32) {
+        self.files.insert(path, FileEntry { bytes, mode });
+    }
+
+    pub fn get(&self, path: &str) -> Option<&FileEntry> {
+        self.files.get(path)
+    }
+
+    /// The file's text, if it is UTF-8.
+    pub fn text(&self, path: &str) -> Option<Text<'_>> {
+        let bytes = &self.files.get(path)?.bytes;
+        split_bom(bytes)
+    }
+
+    /// Paths of the files casehard parses, with their grammar, in path order.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, Lang)> {
+        self.files
+            .keys()
+            .filter_map(|p| Lang::for_path(p).map(|l| (p.as_str(), l)))
+    }
+
+    /// Moves source files that are not UTF-8 into `skipped`: they stay on disk as they are.
+    pub(crate) fn set_aside_non_utf8_sources(&mut self) {
+        let bad: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(p, f)| Lang::for_path(p).is_some() && split_bom(&f.bytes).is_none())
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in bad {
+            self.files.remove(&path);
+            self.skipped.push(Skipped {
+                path,
+                reason: SkipReason::NotUtf8,
+            });
+        }
+        self.skipped.sort();
+    }
+}
+
+pub fn split_bom(bytes: &[u8]) -> Option<Text<'_>> {
+    let (bom, rest) = match bytes.strip_prefix(BOM) {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    std::str::from_utf8(rest)
+        .ok()
+        .map(|body| Text { bom, body })
+}
+
+/// Joins a body with the byte-order mark it was read with.
+pub fn join_bom(bom: bool, body: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 3);
+    if bom {
+        out.extend_from_slice(BOM);
+    }
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// Validates a project-relative path: `/`-separated, no empty, `.` or `..` components, not
+/// absolute, no backslashes or NUL. Returns it normalized (a leading `./` removed).
+pub fn checked_path(path: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::UnsafePath {
+        path: path.to_string(),
+        reason: why.to_string(),
+    };
+    let trimmed = path.strip_prefix("./").unwrap_or(path);
+    if trimmed.is_empty() {
+        return Err(bad("empty path"));
+    }
+    if trimmed.starts_with('/') || trimmed.contains(':') && trimmed.chars().nth(1) == Some(':') {
+        return Err(bad("absolute path"));
+    }
+    if trimmed.contains('\\') || trimmed.contains('\0') {
+        return Err(bad("backslash or NUL in path"));
+    }
+    for part in trimmed.split('/') {
+        match part {
+            "" => return Err(bad("empty path component")),
+            "." => return Err(bad("`.` component")),
+            ".." => return Err(bad("`..` leaves the project root")),
+            _ => {}
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_paths_that_leave_the_root() {
+        for p in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "a\\b",
+            "",
+            "C:/x",
+        ] {
+            assert!(checked_path(p).is_err(), "{p} should be rejected");
+        }
+        assert_eq!(checked_path("./src/a.ts").unwrap(), "src/a.ts");
+        assert_eq!(checked_path("src/a..b.ts").unwrap(), "src/a..b.ts");
+    }
+
+    #[test]
+    fn bom_is_split_and_restored() {
+        let bytes = b"\xEF\xBB\xBFconst a = 1;\r\n";
+        let t = split_bom(bytes).unwrap();
+        assert!(t.bom);
+        assert_eq!(t.body, "const a = 1;\r\n");
+        assert_eq!(join_bom(t.bom, t.body), bytes.to_vec());
+    }
+
+    #[test]
+    fn non_utf8_sources_are_set_aside() {
+        let mut ws =
+            Workspace::from_files([("a.ts", b"\xff\xfe".to_vec()), ("b.ts", b"x".to_vec())])
+                .unwrap();
+        ws.set_aside_non_utf8_sources();
+        assert!(ws.get("a.ts").is_none());
+        assert_eq!(ws.skipped[0].reason, SkipReason::NotUtf8);
+        assert!(ws.get("b.ts").is_some());
+    }
+}

@@ -1,0 +1,165 @@
+//! What the integration tests share: running casehard in-process on files, reading snapshots
+//! from the top-level `snapshots/` folder, and temporary git repositories.
+#![allow(dead_code)]
+
+use casehard::config::Config;
+use casehard::engine::{self, Options, Outcome};
+use casehard::lang::{has_syntax_error, Lang};
+use casehard::render::diff::{self, Colors};
+use casehard::render::report;
+use casehard::rules::{Catalog, Selection};
+use casehard::workspace::Workspace;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// insta settings: snapshots live in the top-level `snapshots/` folder under their own name.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(manifest_dir().join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
+pub fn catalog() -> Catalog {
+    Catalog::load(&[]).expect("built-in catalog loads")
+}
+
+pub fn only(id: &str) -> Options {
+    Options {
+        selection: Selection {
+            only: Some([id.to_string()].into()),
+            skip: Default::default(),
+        },
+        review_fixes: true,
+    }
+}
+
+pub fn run(ws: Workspace, options: &Options) -> Outcome {
+    let config = Config::from_workspace(&ws).expect("config");
+    engine::run(ws, &catalog(), &config, options).expect("engine runs")
+}
+
+/// Findings and diff, as a snapshot shows them.
+pub fn describe(outcome: &Outcome) -> String {
+    let mut out = String::from("--- findings\n");
+    for f in &outcome.findings {
+        out.push_str(&report::finding_line(f));
+        out.push('\n');
+    }
+    for p in &outcome.problems {
+        out.push_str(&format!(
+            "{}:{}:{}: error: {}\n",
+            p.path, p.line, p.column, p.message
+        ));
+    }
+    out.push_str("--- diff\n");
+    out.push_str(&diff::render(outcome, Colors::default()));
+    out
+}
+
+/// Every changed source file in the outcome parses without error.
+pub fn assert_output_parses(outcome: &Outcome) {
+    for path in outcome.before.keys() {
+        let Some(lang) = Lang::for_path(path) else {
+            continue;
+        };
+        let text = outcome.workspace.text(path).expect("utf-8 output");
+        let tree = lang.parse(text.body).expect("parses");
+        assert!(
+            !has_syntax_error(&tree),
+            "{path} does not parse after the fix:\n{}",
+            text.body
+        );
+    }
+}
+
+/// Running again on the output proposes no change.
+pub fn assert_idempotent(outcome: &Outcome, options: &Options) {
+    let again = run(outcome.workspace.clone(), options);
+    assert!(
+        !again.has_changes(),
+        "second run still changes files:\n{}",
+        describe(&again)
+    );
+    assert!(
+        again
+            .findings
+            .iter()
+            .all(|f| f.applicability == casehard::plan::Applicability::Manual),
+        "second run still has fixable findings:\n{}",
+        describe(&again)
+    );
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=casehard-test",
+            "-c",
+            "user.email=test@casehard.invalid",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies a folder (regular files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A temporary git repository holding a copy of `fixture`, committed.
+pub fn repo_with(fixture: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(fixture, dir.path());
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "generated app"]);
+    dir
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the casehard binary.
+pub fn casehard(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_casehard"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("casehard runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
