@@ -57,6 +57,12 @@ pub struct DeclarativeRule {
     compiled: [Option<Compiled>; 2],
 }
 
+impl std::fmt::Debug for DeclarativeRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeclarativeRule").field("id", &self.meta.id).finish_non_exhaustive()
+    }
+}
+
 impl DeclarativeRule {
     pub fn compiled(&self, lang: Lang) -> Option<&Compiled> {
         self.compiled[lang_slot(lang)].as_ref()
