@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::lang::{first_syntax_error, has_syntax_error, Lang, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{line_col, Applicability, Edit, Finding, Proposal, Status};
-use crate::rules::{scan_file, Catalog, ScanIndex, Selection};
+use crate::rules::{scan_file, Catalog, CollectedNodes, ScanIndex, Selection};
 use crate::stack::Stack;
 use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
 use rayon::prelude::*;
@@ -119,6 +119,10 @@ struct Engine<'a> {
     problems: Vec<Problem>,
     broken: BTreeSet<String>,
     pass_facts: Vec<BTreeMap<String, Facts>>,
+    /// Trees parsed while verifying this round's changes, reused by the next round's scan.
+    verified_trees: HashMap<String, Tree>,
+    /// Node kinds the selected passes read.
+    pass_kinds: Vec<&'static str>,
 }
 
 /// Runs every selected rule and pass over `ws` until nothing changes.
@@ -149,7 +153,17 @@ pub fn run(
         dropped: BTreeSet::new(),
         problems: Vec::new(),
         broken: BTreeSet::new(),
+        verified_trees: HashMap::new(),
+        pass_kinds: Vec::new(),
     };
+    let mut kinds: Vec<&'static str> = engine
+        .passes
+        .iter()
+        .flat_map(|p| p.kinds().iter().copied())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    engine.pass_kinds = kinds;
     let mut before: BTreeMap<String, Option<FileEntry>> = BTreeMap::new();
     let mut dirty: Vec<String> = ws.sources().map(|(p, _)| p.to_string()).collect();
     let mut rounds = 0;
@@ -195,10 +209,12 @@ pub fn run(
 impl<'a> Engine<'a> {
     /// Parses the dirty files (in parallel), runs the rules and the passes' scans on each.
     fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
+        let cached = std::mem::take(&mut self.verified_trees);
         let scanned: Vec<ScannedFile> = dirty
             .par_iter()
-            .filter_map(|path| self.scan_one(ws, path, round))
+            .filter_map(|path| self.scan_one(ws, path, round, cached.get(path)))
             .collect();
+        drop(cached);
         let mut proposals = Vec::new();
         for file in scanned {
             if let Some(p) = file.problem {
@@ -217,15 +233,28 @@ impl<'a> Engine<'a> {
         proposals
     }
 
-    fn scan_one(&self, ws: &Workspace, path: &str, round: usize) -> Option<ScannedFile> {
+    fn scan_one(
+        &self,
+        ws: &Workspace,
+        path: &str,
+        round: usize,
+        cached: Option<&Tree>,
+    ) -> Option<ScannedFile> {
         let lang = Lang::for_path(path)?;
         let text = ws.text(path)?;
-        let tree: Tree = match lang.parse(text.body) {
-            Ok(t) => t,
-            Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
+        let parsed;
+        let tree: &Tree = match cached.filter(|t| t.get_text() == text.body) {
+            Some(t) => t,
+            None => match lang.parse(text.body) {
+                Ok(t) => {
+                    parsed = t;
+                    &parsed
+                }
+                Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
+            },
         };
-        if round == 0 && has_syntax_error(&tree) {
-            let (line, col) = first_syntax_error(&tree).unwrap_or((1, 1));
+        if round == 0 && has_syntax_error(tree) {
+            let (line, col) = first_syntax_error(tree).unwrap_or((1, 1));
             return Some(self.problem(
                 path,
                 line,
@@ -234,23 +263,22 @@ impl<'a> Engine<'a> {
             ));
         }
         let request_input = self.stack.request_input.contains(path);
-        let proposals = if self.index.is_empty() {
-            Vec::new()
-        } else {
-            scan_file(
-                &self.index,
-                &self.catalog.rules,
-                path,
-                lang,
-                &tree,
-                request_input,
-            )
-        };
+        let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
+        let proposals = scan_file(
+            &self.index,
+            &self.catalog.rules,
+            path,
+            lang,
+            tree,
+            request_input,
+            &mut nodes,
+        );
         let view = FileView {
             path,
             lang,
-            tree: &tree,
+            tree,
             text: text.body,
+            nodes: &nodes,
         };
         let facts = self
             .passes
@@ -410,11 +438,15 @@ impl<'a> Engine<'a> {
         body: &str,
         chosen: Vec<(FindingKey, Proposal)>,
     ) -> (String, Vec<(FindingKey, Proposal)>) {
+        // `body` parses cleanly: files with syntax errors are never scanned, and every change
+        // kept so far was verified. So only the new text needs parsing, and its tree serves
+        // the next round's scan.
         let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
         let Some(lang) = lang else {
             return (all, chosen);
         };
-        if !breaks(lang, body, &all) {
+        if let Some(tree) = clean_parse(lang, &all) {
+            self.verified_trees.insert(path.to_string(), tree);
             return (all, chosen);
         }
         let mut kept: Vec<(FindingKey, Proposal)> = Vec::new();
@@ -425,7 +457,7 @@ impl<'a> Engine<'a> {
                     .chain(std::iter::once(&candidate))
                     .flat_map(|(_, p)| &p.edits),
             );
-            if breaks(lang, body, &trial) {
+            if clean_parse(lang, &trial).is_none() {
                 let line = lang
                     .parse(&trial)
                     .ok()
@@ -495,7 +527,10 @@ fn choose_non_overlapping(
 ) -> Vec<(FindingKey, Proposal)> {
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut chosen = Vec::new();
-    for (key, p) in candidates {
+    for (key, mut p) in candidates {
+        for e in &mut p.edits {
+            trim_edit(body, e);
+        }
         let no_op = p
             .edits
             .iter()
@@ -520,6 +555,36 @@ fn choose_non_overlapping(
         }
     }
     chosen
+}
+
+/// Shrinks an edit to the bytes that really change: a fix template that rewrites a whole call
+/// to append `.strict()` becomes an insertion, so it no longer overlaps a fix nested inside.
+fn trim_edit(body: &str, e: &mut Edit) {
+    let Some(old) = body.get(e.start..e.end) else {
+        return;
+    };
+    let (old_b, new_b) = (old.as_bytes(), e.text.as_bytes());
+    let mut prefix = old_b.iter().zip(new_b).take_while(|(a, b)| a == b).count();
+    while prefix > 0 && !(old.is_char_boundary(prefix) && e.text.is_char_boundary(prefix)) {
+        prefix -= 1;
+    }
+    let max_suffix = old_b.len().min(new_b.len()) - prefix;
+    let mut suffix = old_b
+        .iter()
+        .rev()
+        .zip(new_b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(a, b)| a == b)
+        .count();
+    while suffix > 0
+        && !(old.is_char_boundary(old.len() - suffix)
+            && e.text.is_char_boundary(e.text.len() - suffix))
+    {
+        suffix -= 1;
+    }
+    e.text = e.text[prefix..e.text.len() - suffix].to_string();
+    e.end -= suffix;
+    e.start += prefix;
 }
 
 /// Two ranges overlap if they share a byte, or are insertions at the same point (whose order
@@ -555,9 +620,9 @@ fn apply_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> String 
     out
 }
 
-fn breaks(lang: Lang, before: &str, after: &str) -> bool {
-    let parsed = |s: &str| lang.parse(s).map(|t| has_syntax_error(&t)).unwrap_or(true);
-    parsed(after) && !parsed(before)
+/// The tree of `text` if it parses without a syntax error.
+fn clean_parse(lang: Lang, text: &str) -> Option<Tree> {
+    lang.parse(text).ok().filter(|t| !has_syntax_error(t))
 }
 
 #[cfg(test)]
@@ -571,6 +636,24 @@ mod tests {
         assert_eq!(map_back(&edits, 0), 0);
         assert_eq!(map_back(&edits, 2), 1);
         assert_eq!(map_back(&edits, 4), 2);
+    }
+
+    #[test]
+    fn edits_shrink_to_what_changes() {
+        let body = "z.object({ a: z.object({}) })";
+        let mut e = Edit::replace(0..body.len(), format!("{body}.strict()"));
+        trim_edit(body, &mut e);
+        assert_eq!(
+            (e.start, e.end, e.text.as_str()),
+            (body.len(), body.len(), ".strict()")
+        );
+        let mut e = Edit::replace(0..5, "abXde");
+        trim_edit("abcde", &mut e);
+        assert_eq!((e.start, e.end, e.text.as_str()), (2, 3, "X"));
+        let mut e = Edit::replace(0..4, "aéa");
+        trim_edit("aêa", &mut e);
+        assert_eq!(&"aêa"[..e.start], "a");
+        assert_eq!(e.text, "é");
     }
 
     #[test]

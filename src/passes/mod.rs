@@ -11,9 +11,11 @@ pub mod schema;
 use crate::config::Config;
 use crate::lang::{Lang, Tree};
 use crate::plan::{NewFile, Proposal};
-use crate::rules::RuleMeta;
+use crate::rules::{CollectedNodes, RuleMeta};
 use crate::stack::Stack;
 use crate::workspace::Workspace;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
 use std::any::Any;
 use std::collections::BTreeMap;
 
@@ -25,6 +27,15 @@ pub struct FileView<'a> {
     pub lang: Lang,
     pub tree: &'a Tree,
     pub text: &'a str,
+    /// The nodes of the kinds the passes declared, collected during the engine's walk.
+    pub nodes: &'a CollectedNodes<'a>,
+}
+
+impl<'a> FileView<'a> {
+    /// The file's nodes of `kind` (which the pass must list in [`Pass::kinds`]).
+    pub fn nodes(&self, kind: &str) -> &'a [Node<'a, StrDoc<Lang>>] {
+        self.nodes.of(self.lang, kind)
+    }
 }
 
 pub struct ProjectView<'a> {
@@ -42,6 +53,8 @@ pub struct PassOutput {
 pub trait Pass: Send + Sync {
     /// The rule ids this pass reports under, with their documentation.
     fn rules(&self) -> &[RuleMeta];
+    /// The node kinds `scan` reads through [`FileView::nodes`].
+    fn kinds(&self) -> &'static [&'static str];
     /// A cheap test on a source file's text; only files it accepts are given to `scan`.
     fn wants(&self, path: &str, text: &str) -> bool;
     fn scan(&self, file: &FileView<'_>) -> Option<Facts>;

@@ -59,7 +59,9 @@ pub struct DeclarativeRule {
 
 impl std::fmt::Debug for DeclarativeRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeclarativeRule").field("id", &self.meta.id).finish_non_exhaustive()
+        f.debug_struct("DeclarativeRule")
+            .field("id", &self.meta.id)
+            .finish_non_exhaustive()
     }
 }
 

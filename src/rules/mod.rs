@@ -6,7 +6,7 @@ mod scan;
 mod suppress;
 
 pub use declarative::{load_rule, DeclarativeRule, Scope};
-pub use scan::{scan_file, ScanIndex};
+pub use scan::{scan_file, CollectedNodes, ScanIndex};
 pub use suppress::Suppressions;
 
 use crate::error::Error;
@@ -138,6 +138,8 @@ impl Selection {
 pub struct Catalog {
     pub rules: Vec<DeclarativeRule>,
     pub passes: Vec<Box<dyn Pass>>,
+    /// Rule id → (is a pass, index in `rules` or `passes`, index in that pass's rules).
+    by_id: BTreeMap<String, (bool, usize, usize)>,
 }
 
 impl Catalog {
@@ -150,11 +152,20 @@ impl Catalog {
         for dir in extra {
             rules.extend(load_rule_dir(dir)?);
         }
-        let catalog = Catalog {
+        let mut catalog = Catalog {
             rules,
             passes: passes::all(),
+            by_id: BTreeMap::new(),
         };
         catalog.check_unique_ids()?;
+        for (i, r) in catalog.rules.iter().enumerate() {
+            catalog.by_id.insert(r.meta.id.clone(), (false, i, 0));
+        }
+        for (i, p) in catalog.passes.iter().enumerate() {
+            for (j, m) in p.rules().iter().enumerate() {
+                catalog.by_id.insert(m.id.clone(), (true, i, j));
+            }
+        }
         Ok(catalog)
     }
 
@@ -190,7 +201,10 @@ impl Catalog {
     }
 
     pub fn meta(&self, id: &str) -> Option<&RuleMeta> {
-        self.metas().into_iter().find(|m| m.id == id)
+        match *self.by_id.get(id)? {
+            (false, i, _) => Some(&self.rules[i].meta),
+            (true, i, j) => self.passes[i].rules().get(j),
+        }
     }
 
     /// Fails on a rule id that names nothing, so a typo in `--skip` is not silently ignored.

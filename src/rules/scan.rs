@@ -8,7 +8,7 @@ use crate::plan::{Applicability, Edit, Proposal};
 use ast_grep_core::matcher::MatcherExt;
 use ast_grep_core::meta_var::MetaVarEnv;
 use ast_grep_core::tree_sitter::StrDoc;
-use ast_grep_core::Matcher;
+use ast_grep_core::{Language, Matcher, Node};
 
 /// For each grammar: node kind id → indexes of the rules that may match it.
 pub struct ScanIndex {
@@ -59,14 +59,50 @@ impl ScanIndex {
     }
 }
 
-/// Runs the indexed rules over one parsed file.
-pub fn scan_file(
+/// Nodes of the kinds the passes asked for, gathered during the rules' walk so that passes do
+/// not walk the tree again.
+pub struct CollectedNodes<'t> {
+    kinds: Vec<(u16, Vec<Node<'t, StrDoc<Lang>>>)>,
+}
+
+impl<'t> CollectedNodes<'t> {
+    /// The kinds to collect, as names; resolved to this grammar's kind ids.
+    pub fn new(lang: Lang, kinds: &[&str]) -> CollectedNodes<'t> {
+        CollectedNodes {
+            kinds: kinds
+                .iter()
+                .map(|k| (lang.kind_to_id(k), Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// The collected nodes of `kind`, in document order (empty if it was not asked for).
+    pub fn of(&self, lang: Lang, kind: &str) -> &[Node<'t, StrDoc<Lang>>] {
+        let id = lang.kind_to_id(kind);
+        self.kinds
+            .iter()
+            .find(|(k, _)| *k == id)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    fn offer(&mut self, node: &Node<'t, StrDoc<Lang>>) {
+        let id = node.kind_id();
+        if let Some((_, v)) = self.kinds.iter_mut().find(|(k, _)| *k == id) {
+            v.push(node.clone());
+        }
+    }
+}
+
+/// Runs the indexed rules over one parsed file, in one walk that also collects nodes for the
+/// passes.
+pub fn scan_file<'t>(
     index: &ScanIndex,
     rules: &[DeclarativeRule],
     path: &str,
     lang: Lang,
-    tree: &Tree,
+    tree: &'t Tree,
     request_input: bool,
+    collect: &mut CollectedNodes<'t>,
 ) -> Vec<Proposal> {
     let s = slot(lang);
     let by_kind = &index.by_kind[s];
@@ -75,6 +111,7 @@ pub fn scan_file(
     let mut suppressions: Option<Suppressions> = None;
     let root = tree.root();
     for node in root.dfs() {
+        collect.offer(&node);
         let kind = usize::from(node.kind_id());
         let candidates = by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
         for &i in candidates.iter().chain(any_kind) {

@@ -1,7 +1,6 @@
 //! Drizzle table definitions: `pgTable("name", { ... })`, the callback column form
 //! `pgTable("name", (d) => ({ ... }))`, and tables made by a `pgTableCreator(...)` function.
 
-use crate::lang::Tree;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 
@@ -38,14 +37,10 @@ pub struct DrizzleFacts {
     pub creators: Vec<String>,
 }
 
-/// Tables and table creators declared in one file.
-pub fn scan(tree: &Tree) -> DrizzleFacts {
+/// Tables and table creators declared in one file, from its `variable_declarator` nodes.
+pub fn scan(declarators: &[N]) -> DrizzleFacts {
     let mut facts = DrizzleFacts::default();
-    for decl in tree
-        .root()
-        .dfs()
-        .filter(|n| n.kind() == "variable_declarator")
-    {
+    for decl in declarators {
         let (Some(name), Some(value)) = (decl.field("name"), decl.field("value")) else {
             continue;
         };
@@ -183,7 +178,12 @@ export const notes = createTable("note", (d) => ({
 const notATable = makeThing("x", { a: 1 });
 "#;
         let tree = Lang::TypeScript.parse(src).unwrap();
-        let facts = scan(&tree);
+        let decls: Vec<_> = tree
+            .root()
+            .dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect();
+        let facts = scan(&decls);
         assert_eq!(facts.creators, vec!["createTable"]);
         let tables = resolve(std::iter::once(&facts));
         assert_eq!(tables.len(), 2);

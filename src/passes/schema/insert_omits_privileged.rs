@@ -79,18 +79,20 @@ impl Pass for InsertOmitsPrivileged {
         &self.meta
     }
 
+    fn kinds(&self) -> &'static [&'static str] {
+        &["call_expression", "variable_declarator"]
+    }
+
     fn wants(&self, _path: &str, text: &str) -> bool {
         text.contains("Table") || SCHEMA_FACTORIES.iter().any(|f| text.contains(f))
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let drizzle = drizzle::scan(file.tree);
+        let drizzle = drizzle::scan(file.nodes("variable_declarator"));
         let calls: Vec<SchemaCall> = file
-            .tree
-            .root()
-            .dfs()
-            .filter(|n| n.kind() == "call_expression")
-            .filter_map(|n| schema_call(&n, file.text))
+            .nodes("call_expression")
+            .iter()
+            .filter_map(|n| schema_call(n, file.text))
             .collect();
         if drizzle.tables.is_empty() && drizzle.creators.is_empty() && calls.is_empty() {
             return None;

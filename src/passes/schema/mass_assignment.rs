@@ -103,6 +103,10 @@ impl Pass for MassAssignment {
         &self.meta
     }
 
+    fn kinds(&self) -> &'static [&'static str] {
+        &["call_expression", "variable_declarator"]
+    }
+
     fn wants(&self, _path: &str, text: &str) -> bool {
         text.contains("Schema")
             || text.contains("Table")
@@ -118,12 +122,13 @@ impl Pass for MassAssignment {
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let root = file.tree.root();
-        let drizzle = drizzle::scan(file.tree);
+        let declarators = file.nodes("variable_declarator");
+        let drizzle = drizzle::scan(declarators);
         let schemas = schema_decls(&root);
-        let sinks: Vec<Sink> = root
-            .dfs()
-            .filter(|n| n.kind() == "call_expression")
-            .flat_map(|c| sinks_of(&c))
+        let sinks: Vec<Sink> = file
+            .nodes("call_expression")
+            .iter()
+            .flat_map(|c| sinks_of(c, declarators))
             .collect();
         if drizzle.tables.is_empty()
             && drizzle.creators.is_empty()
@@ -149,6 +154,7 @@ impl Pass for MassAssignment {
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
         let tables = drizzle::resolve(files.iter().map(|(_, f)| &f.drizzle));
+        let index = SchemaIndex::new(&files);
         for (path, file) in &files {
             for sink in &file.sinks {
                 let table_vars: Vec<&str> = match &sink.target {
@@ -172,7 +178,7 @@ impl Pass for MassAssignment {
                     }
                     _ => true,
                 };
-                let schema = find_schema(&files, path, sink, &table_vars, &usable);
+                let schema = index.find(path, sink, &table_vars, &usable);
                 let how = if sink.spread {
                     "spread into"
                 } else {
@@ -230,42 +236,73 @@ impl Pass for MassAssignment {
     }
 }
 
-/// The schema for a sink's table: a `createInsertSchema(table)` first, then one named after
-/// the table. Schemas in other files count only when exported.
-fn find_schema<'a>(
-    files: &[(&'a str, &'a FileFacts)],
-    here: &str,
-    sink: &Sink,
-    table_vars: &[&str],
-    usable: &dyn Fn(&SchemaDecl) -> bool,
-) -> Option<(&'a str, &'a SchemaDecl)> {
-    let visible = || {
-        files
-            .iter()
-            .flat_map(|(p, f)| f.schemas.iter().map(move |s| (*p, s)))
-            .filter(move |(p, s)| (s.exported || *p == here) && usable(s))
-    };
-    let by_table = |want_update: bool| {
-        visible().find(|(_, s)| {
-            s.update == want_update
-                && s.table_var
-                    .as_deref()
-                    .is_some_and(|t| table_vars.contains(&t))
-        })
-    };
-    let wanted = table_key(sink.target.label());
-    let by_name = |want_update: bool| {
-        visible().find(|(_, s)| {
-            s.update == want_update && schema_table_key(&s.name).as_deref() == Some(wanted.as_str())
-        })
-    };
-    if sink.update {
-        by_table(true)
-            .or_else(|| by_name(true))
-            .or_else(|| by_table(false))
-            .or_else(|| by_name(false))
-    } else {
-        by_table(false).or_else(|| by_name(false))
+/// The project's schemas, indexed by the table they were made from and by the table their
+/// name points at.
+struct SchemaIndex<'a> {
+    by_table_var: BTreeMap<&'a str, Vec<(&'a str, &'a SchemaDecl)>>,
+    by_name_key: BTreeMap<String, Vec<(&'a str, &'a SchemaDecl)>>,
+}
+
+impl<'a> SchemaIndex<'a> {
+    fn new(files: &[(&'a str, &'a FileFacts)]) -> SchemaIndex<'a> {
+        let mut index = SchemaIndex {
+            by_table_var: BTreeMap::new(),
+            by_name_key: BTreeMap::new(),
+        };
+        for (path, file) in files {
+            for decl in &file.schemas {
+                if let Some(var) = &decl.table_var {
+                    index
+                        .by_table_var
+                        .entry(var.as_str())
+                        .or_default()
+                        .push((path, decl));
+                }
+                if let Some(key) = schema_table_key(&decl.name) {
+                    index.by_name_key.entry(key).or_default().push((path, decl));
+                }
+            }
+        }
+        index
+    }
+
+    /// The schema for a sink's table: a `createInsertSchema(table)` first, then one named
+    /// after the table. Schemas in other files count only when exported.
+    fn find(
+        &self,
+        here: &str,
+        sink: &Sink,
+        table_vars: &[&str],
+        usable: &dyn Fn(&SchemaDecl) -> bool,
+    ) -> Option<(&'a str, &'a SchemaDecl)> {
+        let ok = |(p, s): &&(&'a str, &'a SchemaDecl)| (s.exported || *p == here) && usable(s);
+        let by_table = |want_update: bool| {
+            table_vars
+                .iter()
+                .filter_map(|v| self.by_table_var.get(v))
+                .flatten()
+                .filter(ok)
+                .find(|(_, s)| s.update == want_update)
+                .copied()
+        };
+        let wanted = table_key(sink.target.label());
+        let named = self.by_name_key.get(&wanted);
+        let by_name = |want_update: bool| {
+            named
+                .into_iter()
+                .flatten()
+                .filter(ok)
+                .find(|(_, s)| s.update == want_update)
+                .copied()
+        };
+        if sink.update {
+            by_table(true)
+                .or_else(|| by_name(true))
+                .or_else(|| by_table(false))
+                .or_else(|| by_name(false))
+        } else {
+            by_table(false).or_else(|| by_name(false))
+        }
     }
 }
 
@@ -382,7 +419,7 @@ fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
 }
 
 /// Database writes in this call that take request data.
-fn sinks_of(call: &N) -> Vec<Sink> {
+fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
     let Some(func) = call
         .field("function")
         .filter(|f| f.kind() == "member_expression")
@@ -446,12 +483,12 @@ fn sinks_of(call: &N) -> Vec<Sink> {
     }
     let mut sinks = Vec::new();
     for (value, target, update) in found {
-        if is_request_data(&value, 0) {
+        if is_request_data(&value, declarators, 0) {
             sinks.push(sink(&value, target, update, false));
         } else if value.kind() == "object" {
             for spread in value.children().filter(|c| c.kind() == "spread_element") {
                 if let Some(arg) = spread.children().find(|c| c.is_named()) {
-                    if is_request_data(&arg, 0) {
+                    if is_request_data(&arg, declarators, 0) {
                         sinks.push(sink(&arg, target.clone(), update, true));
                     }
                 }
@@ -499,7 +536,7 @@ fn chain_call_arg<'a>(start: &N<'a>, method: &str) -> Option<N<'a>> {
 /// Whether an expression is what the client sent: `req.body`, `await req.json()`, a variable
 /// bound to one of those in the same function, or a tRPC `input` with a schema that accepts
 /// anything.
-fn is_request_data(expr: &N, depth: usize) -> bool {
+fn is_request_data(expr: &N, declarators: &[N], depth: usize) -> bool {
     match expr.kind().as_ref() {
         "member_expression" => {
             let t = expr.text();
@@ -525,31 +562,34 @@ fn is_request_data(expr: &N, depth: usize) -> bool {
         | "non_null_expression" => expr
             .children()
             .find(|c| c.is_named())
-            .is_some_and(|i| is_request_data(&i, depth)),
+            .is_some_and(|i| is_request_data(&i, declarators, depth)),
         "identifier" if depth == 0 => {
             let name = expr.text();
-            (name == "input" && loose_trpc_input(expr)) || bound_to_request_data(expr, &name)
+            (name == "input" && loose_trpc_input(expr))
+                || bound_to_request_data(expr, &name, declarators)
         }
         _ => false,
     }
 }
 
-fn bound_to_request_data(at: &N, name: &str) -> bool {
+/// Whether `name` is declared in the function around `at` from request data.
+fn bound_to_request_data(at: &N, name: &str, declarators: &[N]) -> bool {
     let Some(func) = at
         .ancestors()
         .find(|a| FUNCTION_KINDS.contains(&a.kind().as_ref()))
     else {
         return false;
     };
-    let bound = func
-        .dfs()
-        .filter(|n| n.kind() == "variable_declarator")
+    let scope = func.range();
+    declarators
+        .iter()
+        .filter(|d| scope.start <= d.range().start && d.range().end <= scope.end)
         .any(|d| {
             d.field("name")
                 .is_some_and(|n| n.kind() == "identifier" && n.text() == name)
-                && d.field("value").is_some_and(|v| is_request_data(&v, 1))
-        });
-    bound
+                && d.field("value")
+                    .is_some_and(|v| is_request_data(&v, declarators, 1))
+        })
 }
 
 /// `input` inside `.input(z.any()).mutation(({ input }) => ...)` and the like.

@@ -1,0 +1,75 @@
+//! The demo app end to end, as the README's first command runs it.
+
+mod harness;
+
+use casehard::workspace::{load_dir, LoadOptions};
+use harness::*;
+
+fn demo() -> std::path::PathBuf {
+    manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe")
+}
+
+#[test]
+fn demo_diff_matches_snapshot() {
+    let ws = load_dir(&demo(), &LoadOptions::default()).unwrap();
+    let outcome = run(ws, &Default::default());
+    assert_output_parses(&outcome);
+    assert_idempotent(&outcome, &Default::default());
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!("app__nextjs-supabase-stripe", describe(&outcome)));
+}
+
+#[test]
+fn check_fix_check_then_nothing_left_but_manual_findings() {
+    let repo = repo_with(&demo());
+    let dir = repo.path();
+    let before = casehard(dir, &["check", "."]);
+    assert_eq!(before.code, 1);
+    for area in [
+        "schema/zod-strict",
+        "schema/insert-omits-privileged",
+        "schema/mass-assignment",
+        "schema/owner-from-body",
+    ] {
+        assert!(
+            before.stderr.contains(area),
+            "check should report {area}:\n{}",
+            before.stderr
+        );
+    }
+
+    let fixed = casehard(dir, &["fix", "."]);
+    assert_eq!(
+        fixed.code, 1,
+        "manual findings stay open:\n{}",
+        fixed.stderr
+    );
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "casehard fix"]);
+
+    let diff = casehard(dir, &["diff", "."]);
+    assert_eq!(diff.stdout, "", "diff after fix is empty");
+
+    let after = casehard(dir, &["check", "."]);
+    assert_eq!(after.code, 1);
+    let findings: Vec<&str> = after
+        .stderr
+        .lines()
+        .filter(|l| l.contains("[schema/"))
+        .collect();
+    assert!(!findings.is_empty());
+    assert!(
+        findings.iter().all(|l| l.ends_with("(open, manual)")),
+        "only manual findings remain:\n{}",
+        after.stderr
+    );
+
+    let tree = git(dir, &["write-tree"]);
+    assert_eq!(casehard(dir, &["fix", "."]).code, 1);
+    git(dir, &["add", "-A"]);
+    assert_eq!(
+        git(dir, &["write-tree"]),
+        tree,
+        "a second fix changes nothing"
+    );
+}
