@@ -126,6 +126,20 @@ fn parse_only(root: &Path) -> usize {
         .sum()
 }
 
+/// (a'): the same, plus one walk over every node (the least any rule engine must do).
+fn parse_and_walk(root: &Path) -> usize {
+    let ws = load_dir(root, &LoadOptions::default()).unwrap();
+    let sources: Vec<(&str, Lang)> = ws.sources().collect();
+    sources
+        .par_iter()
+        .map(|(p, lang)| {
+            let tree = lang.parse(ws.text(p).unwrap().body).unwrap();
+            let n = tree.root().dfs().count();
+            n
+        })
+        .sum()
+}
+
 /// (b) and (c): the whole `casehard diff` pipeline, in process.
 fn full_diff(ws: Workspace, catalog: &Catalog) -> (usize, Workspace) {
     let config = Config::from_workspace(&ws).unwrap();
@@ -141,10 +155,17 @@ fn main() {
         .unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
     let bytes = write_corpus(dir.path(), files);
+    if let Some(keep) = std::env::var_os("CASEHARD_BENCH_CORPUS") {
+        // Keep a copy of the corpus for profiling the command line on it.
+        let keep = Path::new(&keep);
+        std::fs::create_dir_all(keep).unwrap();
+        write_corpus(keep, files);
+    }
     let catalog = Catalog::load(&[]).unwrap();
     let mb = bytes as f64 / 1e6;
 
     let (t_parse, _) = best_of(|| parse_only(dir.path()));
+    let (t_walk, _) = best_of(|| parse_and_walk(dir.path()));
     let (t_diff, (diff_len, hardened)) = best_of(|| {
         let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
         full_diff(ws, &catalog)
@@ -164,6 +185,7 @@ fn main() {
     );
     for (name, t) in [
         ("(a) read + parse only", t_parse),
+        ("(a') read + parse + walk every node", t_walk),
         ("(b) casehard diff, whole catalog", t_diff),
         ("(c) second run on hardened output", t_again),
     ] {

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::lang::{first_syntax_error, has_syntax_error, Lang, Tree};
+use crate::lang::{first_syntax_error, has_syntax_error, Lang, TextEdit, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{line_col, Applicability, Edit, Finding, Proposal, Status};
 use crate::rules::{scan_file, Catalog, CollectedNodes, ScanIndex, Selection};
@@ -64,6 +64,33 @@ impl Outcome {
     }
 }
 
+/// Per-round phase times on stderr when `CASEHARD_TIMINGS` is set, for profiling.
+struct Timings(Option<std::time::Instant>);
+
+impl Timings {
+    fn start() -> Timings {
+        Timings(std::env::var_os("CASEHARD_TIMINGS").map(|_| std::time::Instant::now()))
+    }
+    fn lap(&self) -> std::time::Duration {
+        self.0.map(|t| t.elapsed()).unwrap_or_default()
+    }
+    fn report(
+        &self,
+        round: usize,
+        files: usize,
+        proposals: usize,
+        scanned: std::time::Duration,
+        finished: std::time::Duration,
+    ) {
+        if self.0.is_some() {
+            eprintln!(
+                "round {round}: {files} files scanned in {scanned:.2?}, passes finished at {finished:.2?}, {proposals} proposals applied at {:.2?}",
+                self.lap()
+            );
+        }
+    }
+}
+
 /// Where a finding is, in the original file: the key that dedupes it across rounds.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct FindingKey {
@@ -101,6 +128,8 @@ fn map_back(edits: &RoundEdits, offset: usize) -> usize {
 
 struct ScannedFile {
     path: String,
+    /// Kept when the file may receive fixes, for an incremental reparse after them.
+    tree: Option<Tree>,
     proposals: Vec<Proposal>,
     facts: Vec<Option<Facts>>,
     problem: Option<Problem>,
@@ -121,6 +150,8 @@ struct Engine<'a> {
     pass_facts: Vec<BTreeMap<String, Facts>>,
     /// Trees parsed while verifying this round's changes, reused by the next round's scan.
     verified_trees: HashMap<String, Tree>,
+    /// Trees of this round's scan for files that may receive fixes.
+    round_trees: HashMap<String, Tree>,
     /// Node kinds the selected passes read.
     pass_kinds: Vec<&'static str>,
 }
@@ -133,7 +164,11 @@ pub fn run(
     options: &Options,
 ) -> Result<Outcome, Error> {
     let sel = &options.selection;
+    let clock = Timings::start();
     let stack = Stack::detect(&ws);
+    if clock.0.is_some() {
+        eprintln!("stack detected in {:.2?}", clock.lap());
+    }
     let passes: Vec<&dyn Pass> = catalog
         .passes
         .iter()
@@ -154,6 +189,7 @@ pub fn run(
         problems: Vec::new(),
         broken: BTreeSet::new(),
         verified_trees: HashMap::new(),
+        round_trees: HashMap::new(),
         pass_kinds: Vec::new(),
     };
     let mut kinds: Vec<&'static str> = engine
@@ -176,9 +212,14 @@ pub fn run(
                 rules: last_rules.into_iter().collect(),
             });
         }
+        let clock = Timings::start();
         let proposals = engine.scan_round(&ws, &dirty, rounds);
+        let scanned = clock.lap();
         let (proposals, new_files) = engine.finish_passes(&ws, proposals);
+        let finished = clock.lap();
+        let count = proposals.len();
         let applied = engine.apply(&mut ws, &mut before, proposals, new_files)?;
+        clock.report(rounds, dirty.len(), count, scanned, finished);
         rounds += 1;
         if applied.is_empty() {
             break;
@@ -209,18 +250,24 @@ pub fn run(
 impl<'a> Engine<'a> {
     /// Parses the dirty files (in parallel), runs the rules and the passes' scans on each.
     fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
-        let cached = std::mem::take(&mut self.verified_trees);
-        let scanned: Vec<ScannedFile> = dirty
-            .par_iter()
-            .filter_map(|path| self.scan_one(ws, path, round, cached.get(path)))
-            .collect();
+        self.round_trees.clear();
+        let mut cached = std::mem::take(&mut self.verified_trees);
+        let work: Vec<(&String, Option<Tree>)> =
+            dirty.iter().map(|p| (p, cached.remove(p))).collect();
         drop(cached);
+        let scanned: Vec<ScannedFile> = work
+            .into_par_iter()
+            .filter_map(|(path, tree)| self.scan_one(ws, path, round, tree))
+            .collect();
         let mut proposals = Vec::new();
         for file in scanned {
             if let Some(p) = file.problem {
                 self.broken.insert(file.path.clone());
                 self.problems.push(p);
                 continue;
+            }
+            if let Some(tree) = file.tree {
+                self.round_trees.insert(file.path.clone(), tree);
             }
             for (i, facts) in file.facts.into_iter().enumerate() {
                 match facts {
@@ -238,21 +285,18 @@ impl<'a> Engine<'a> {
         ws: &Workspace,
         path: &str,
         round: usize,
-        cached: Option<&Tree>,
+        cached: Option<Tree>,
     ) -> Option<ScannedFile> {
         let lang = Lang::for_path(path)?;
         let text = ws.text(path)?;
-        let parsed;
-        let tree: &Tree = match cached.filter(|t| t.get_text() == text.body) {
+        let owned: Tree = match cached.filter(|t| t.get_text() == text.body) {
             Some(t) => t,
             None => match lang.parse(text.body) {
-                Ok(t) => {
-                    parsed = t;
-                    &parsed
-                }
+                Ok(t) => t,
                 Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
             },
         };
+        let tree = &owned;
         if round == 0 && has_syntax_error(tree) {
             let (line, col) = first_syntax_error(tree).unwrap_or((1, 1));
             return Some(self.problem(
@@ -262,6 +306,30 @@ impl<'a> Engine<'a> {
                 "syntax error; casehard does not rewrite a file that does not parse".into(),
             ));
         }
+        let (proposals, facts) = self.scan_tree(path, lang, &owned, text.body);
+        let may_change = proposals.iter().any(|p| !p.edits.is_empty())
+            || self
+                .passes
+                .iter()
+                .zip(&facts)
+                .any(|(pass, f)| f.as_ref().is_some_and(|f| pass.may_edit(f)));
+        Some(ScannedFile {
+            path: path.to_string(),
+            tree: may_change.then_some(owned),
+            proposals,
+            facts,
+            problem: None,
+        })
+    }
+
+    /// The engine's one walk of a tree: rule proposals, and each pass's facts.
+    fn scan_tree(
+        &self,
+        path: &str,
+        lang: Lang,
+        tree: &Tree,
+        text: &str,
+    ) -> (Vec<Proposal>, Vec<Option<Facts>>) {
         let request_input = self.stack.request_input.contains(path);
         let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
         let proposals = scan_file(
@@ -277,31 +345,27 @@ impl<'a> Engine<'a> {
             path,
             lang,
             tree,
-            text: text.body,
+            text,
             nodes: &nodes,
         };
         let facts = self
             .passes
             .iter()
             .map(|p| {
-                if p.wants(path, text.body) {
+                if p.wants(path, text) {
                     p.scan(&view)
                 } else {
                     None
                 }
             })
             .collect();
-        Some(ScannedFile {
-            path: path.to_string(),
-            proposals,
-            facts,
-            problem: None,
-        })
+        (proposals, facts)
     }
 
     fn problem(&self, path: &str, line: usize, column: usize, message: String) -> ScannedFile {
         ScannedFile {
             path: path.to_string(),
+            tree: None,
             proposals: Vec::new(),
             facts: Vec::new(),
             problem: Some(Problem {
@@ -379,42 +443,51 @@ impl<'a> Engine<'a> {
             }
         }
 
+        // Each file is fixed and verified on its own, in parallel.
+        let mut trees = std::mem::take(&mut self.round_trees);
+        let work: Vec<(String, Vec<(FindingKey, Proposal)>, Option<Tree>)> = by_path
+            .into_iter()
+            .map(|(path, c)| {
+                let tree = trees.remove(&path);
+                (path, c, tree)
+            })
+            .collect();
+        drop(trees);
+        let fixed: Vec<FixedFile> = work
+            .into_par_iter()
+            .filter_map(|(path, candidates, tree)| {
+                let text = ws.text(&path)?;
+                fix_file(path, text.bom, text.body, candidates, tree)
+            })
+            .collect();
+
         let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (path, mut candidates) in by_path {
-            let Some(text) = ws.text(&path) else { continue };
-            let (bom, body) = (text.bom, text.body.to_string());
-            candidates.sort_by_key(|(k, p)| {
-                (
-                    p.edits.iter().map(|e| e.start).min(),
-                    k.rule.clone(),
-                    k.offset,
-                )
-            });
-            let chosen = choose_non_overlapping(&body, candidates);
-            if chosen.is_empty() {
+        for file in fixed {
+            for (key, reason) in file.dropped {
+                if let Some(state) = self.findings.get_mut(&key) {
+                    state.dropped = Some(reason);
+                }
+                self.dropped.insert(key);
+            }
+            if file.kept.is_empty() {
                 continue;
             }
-            let lang = Lang::for_path(&path);
-            let (new_body, kept) = self.verified(&path, lang, &body, chosen);
-            if kept.is_empty() {
-                continue;
+            if let Some(tree) = file.tree {
+                self.verified_trees.insert(file.path.clone(), tree);
             }
-            let mut edits: Vec<&Edit> = kept.iter().flat_map(|(_, p)| &p.edits).collect();
-            edits.sort_by_key(|e| e.start);
-            let record: RoundEdits = edits
-                .iter()
-                .map(|e| (e.start, e.end, line_ending_adjusted(&body, &e.text).len()))
-                .collect();
-            self.history.entry(path.clone()).or_default().push(record);
-            let entry = ws.files.get_mut(&path).expect("text came from this file");
-            before
-                .entry(path.clone())
-                .or_insert_with(|| Some(entry.clone()));
-            entry.bytes = join_bom(bom, &new_body);
-            applied
-                .entry(path)
+            self.history
+                .entry(file.path.clone())
                 .or_default()
-                .extend(kept.into_iter().map(|(k, _)| k.rule));
+                .push(file.record);
+            let entry = ws
+                .files
+                .get_mut(&file.path)
+                .expect("text came from this file");
+            before
+                .entry(file.path.clone())
+                .or_insert_with(|| Some(entry.clone()));
+            entry.bytes = join_bom(file.bom, &file.body);
+            applied.entry(file.path).or_default().extend(file.kept);
         }
 
         for file in new_files {
@@ -427,55 +500,6 @@ impl<'a> Engine<'a> {
             applied.entry(path).or_default().insert(file.rule);
         }
         Ok(applied)
-    }
-
-    /// Applies the chosen fixes; if the result has a syntax error the file did not have, keeps
-    /// only the fixes that each leave it parsing, and records the others as dropped.
-    fn verified(
-        &mut self,
-        path: &str,
-        lang: Option<Lang>,
-        body: &str,
-        chosen: Vec<(FindingKey, Proposal)>,
-    ) -> (String, Vec<(FindingKey, Proposal)>) {
-        // `body` parses cleanly: files with syntax errors are never scanned, and every change
-        // kept so far was verified. So only the new text needs parsing, and its tree serves
-        // the next round's scan.
-        let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
-        let Some(lang) = lang else {
-            return (all, chosen);
-        };
-        if let Some(tree) = clean_parse(lang, &all) {
-            self.verified_trees.insert(path.to_string(), tree);
-            return (all, chosen);
-        }
-        let mut kept: Vec<(FindingKey, Proposal)> = Vec::new();
-        for candidate in chosen {
-            let trial = apply_edits(
-                body,
-                kept.iter()
-                    .chain(std::iter::once(&candidate))
-                    .flat_map(|(_, p)| &p.edits),
-            );
-            if clean_parse(lang, &trial).is_none() {
-                let line = lang
-                    .parse(&trial)
-                    .ok()
-                    .and_then(|t| first_syntax_error(&t))
-                    .map_or(0, |(l, _)| l);
-                let reason = format!(
-                    "the fix would leave a syntax error at line {line} of {path}; not applied"
-                );
-                if let Some(state) = self.findings.get_mut(&candidate.0) {
-                    state.dropped = Some(reason);
-                }
-                self.dropped.insert(candidate.0);
-            } else {
-                kept.push(candidate);
-            }
-        }
-        let text = apply_edits(body, kept.iter().flat_map(|(_, p)| &p.edits));
-        (text, kept)
     }
 
     fn report(&self, ws: &Workspace, before: &BTreeMap<String, Option<FileEntry>>) -> Vec<Finding> {
@@ -517,6 +541,110 @@ impl<'a> Engine<'a> {
         });
         out
     }
+}
+
+/// One file after this round's fixes.
+struct FixedFile {
+    path: String,
+    bom: bool,
+    body: String,
+    /// Rules whose fixes were applied.
+    kept: Vec<String>,
+    /// Fixes dropped because they broke the parse, with the reason.
+    dropped: Vec<(FindingKey, String)>,
+    record: RoundEdits,
+    /// The tree of the new text, for the next round.
+    tree: Option<Tree>,
+}
+
+/// Chooses the fixes for one file that do not overlap, applies them, and verifies the result
+/// parses; if it does not, keeps only the fixes that each leave it parsing. `body` parses
+/// cleanly (files with syntax errors are never scanned, and every kept change was verified),
+/// so only the new text is parsed: incrementally from `old_tree` when there is one.
+fn fix_file(
+    path: String,
+    bom: bool,
+    body: &str,
+    mut candidates: Vec<(FindingKey, Proposal)>,
+    old_tree: Option<Tree>,
+) -> Option<FixedFile> {
+    candidates.sort_by(|(ka, pa), (kb, pb)| {
+        let first = |p: &Proposal| p.edits.iter().map(|e| e.start).min();
+        (first(pa), &ka.rule, ka.offset).cmp(&(first(pb), &kb.rule, kb.offset))
+    });
+    let chosen = choose_non_overlapping(body, candidates);
+    if chosen.is_empty() {
+        return None;
+    }
+    let lang = Lang::for_path(&path);
+    let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
+    let parsed = match (lang, &old_tree) {
+        (None, _) => None,
+        (Some(lang), Some(old)) => {
+            let edits = text_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
+            lang.reparse(old, &edits, &all)
+                .ok()
+                .filter(|t| !has_syntax_error(t))
+        }
+        (Some(lang), None) => clean_parse(lang, &all),
+    };
+    let (body_out, kept, dropped, tree) = match (lang, parsed) {
+        (None, _) => (all, chosen, Vec::new(), None),
+        (Some(_), Some(tree)) => (all, chosen, Vec::new(), Some(tree)),
+        (Some(lang), None) => {
+            let mut kept: Vec<(FindingKey, Proposal)> = Vec::new();
+            let mut dropped = Vec::new();
+            for candidate in chosen {
+                let trial = apply_edits(
+                    body,
+                    kept.iter()
+                        .chain(std::iter::once(&candidate))
+                        .flat_map(|(_, p)| &p.edits),
+                );
+                if clean_parse(lang, &trial).is_some() {
+                    kept.push(candidate);
+                    continue;
+                }
+                let line = lang
+                    .parse(&trial)
+                    .ok()
+                    .and_then(|t| first_syntax_error(&t))
+                    .map_or(0, |(l, _)| l);
+                let reason = format!(
+                    "the fix would leave a syntax error at line {line} of {path}; not applied"
+                );
+                dropped.push((candidate.0, reason));
+            }
+            let text = apply_edits(body, kept.iter().flat_map(|(_, p)| &p.edits));
+            (text, kept, dropped, None)
+        }
+    };
+    let record: RoundEdits = text_edits(body, kept.iter().flat_map(|(_, p)| &p.edits))
+        .into_iter()
+        .map(|e| (e.start, e.end, e.new_len))
+        .collect();
+    Some(FixedFile {
+        path,
+        bom,
+        body: body_out,
+        kept: kept.into_iter().map(|(k, _)| k.rule).collect(),
+        dropped,
+        record,
+        tree,
+    })
+}
+
+/// Edits as byte ranges with the length actually inserted, in ascending order.
+fn text_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> Vec<TextEdit> {
+    let mut out: Vec<TextEdit> = edits
+        .map(|e| TextEdit {
+            start: e.start,
+            end: e.end,
+            new_len: line_ending_adjusted(body, &e.text).len(),
+        })
+        .collect();
+    out.sort_by_key(|e| e.start);
+    out
 }
 
 /// Greedily keeps proposals (in the given order) whose edits overlap no kept edit; the rest

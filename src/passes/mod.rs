@@ -58,6 +58,9 @@ pub trait Pass: Send + Sync {
     /// A cheap test on a source file's text; only files it accepts are given to `scan`.
     fn wants(&self, path: &str, text: &str) -> bool;
     fn scan(&self, file: &FileView<'_>) -> Option<Facts>;
+    /// Whether `finish` may propose an edit in the file these facts came from (the engine
+    /// then keeps its tree for a cheap reparse after the edit).
+    fn may_edit(&self, facts: &Facts) -> bool;
     fn finish(
         &self,
         project: &ProjectView<'_>,

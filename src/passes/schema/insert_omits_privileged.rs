@@ -87,6 +87,12 @@ impl Pass for InsertOmitsPrivileged {
         text.contains("Table") || SCHEMA_FACTORIES.iter().any(|f| text.contains(f))
     }
 
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| !f.calls.is_empty())
+    }
+
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let drizzle = drizzle::scan(file.nodes("variable_declarator"));
         let calls: Vec<SchemaCall> = file

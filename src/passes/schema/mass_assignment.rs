@@ -120,6 +120,12 @@ impl Pass for MassAssignment {
                     || text.contains(".upsert(")))
     }
 
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| !f.sinks.is_empty())
+    }
+
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let root = file.tree.root();
         let declarators = file.nodes("variable_declarator");
@@ -426,9 +432,18 @@ fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
     else {
         return vec![];
     };
-    let Some(method) = func.field("property").map(|p| p.text().to_string()) else {
+    let Some(property) = func.field("property") else {
         return vec![];
     };
+    let method = property.text();
+    let is_write = PRISMA_WRITES.contains(&method.as_ref())
+        || SUPABASE_WRITES.contains(&method.as_ref())
+        || method == "values"
+        || method == "set";
+    if !is_write {
+        return vec![];
+    }
+    let method = method.to_string();
     let Some(object) = func.field("object") else {
         return vec![];
     };
