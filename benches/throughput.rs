@@ -24,7 +24,10 @@ const RUNS: usize = 3;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick(&mut self, n: u64) -> u64 {
@@ -72,7 +75,11 @@ fn route(i: usize, rng: &mut Lcg, schemas: usize) -> String {
         writeln!(s, "const input{b}Schema = z.object({{\n  name: z.string().min(1).max(120),\n  description: z.string().max(2000).optional(),\n  tags: z.array(z.string()).max(10),\n  meta: z.object({{ source: z.string(), version: z.number().int() }}),\n}}){strict};\n").unwrap();
         writeln!(s, "async function handle{b}(req: Request, userId: string) {{\n  const body = input{b}Schema.parse(await req.json());\n  const total = body.tags.reduce((acc, t) => acc + t.length, 0);\n  if (total > 500) {{\n    return NextResponse.json({{ error: \"too many tags\" }}, {{ status: 400 }});\n  }}\n  const [row] = await db.insert(items).values({{ ...body, userId }}).returning();\n  return NextResponse.json(row, {{ status: 201 }});\n}}\n").unwrap();
     }
-    writeln!(s, "export async function POST(req: Request) {{\n  return handle0(req, \"user-{i}\");\n}}\n").unwrap();
+    writeln!(
+        s,
+        "export async function POST(req: Request) {{\n  return handle0(req, \"user-{i}\");\n}}\n"
+    )
+    .unwrap();
     let mut pad = 0;
     while s.len() < 9_000 {
         write_formatter(&mut s, i, pad);
@@ -86,7 +93,8 @@ fn write_formatter(s: &mut String, i: usize, b: usize) {
 }
 
 fn component(i: usize, rng: &mut Lcg) -> String {
-    let mut s = String::from("\"use client\";\n\nimport { useState, useEffect } from \"react\";\n\n");
+    let mut s =
+        String::from("\"use client\";\n\nimport { useState, useEffect } from \"react\";\n\n");
     let blocks = 12 + rng.pick(6) as usize;
     for b in 0..blocks {
         writeln!(s, "export function Card{i}x{b}({{ title, items }}: {{ title: string; items: string[] }}) {{\n  const [open, setOpen] = useState(false);\n  const [count, setCount] = useState<number>(0);\n  useEffect(() => {{\n    setCount(items.filter((x) => x.length > {b}).length);\n  }}, [items]);\n  return (\n    <div className=\"rounded-lg border p-4 shadow-sm\">\n      <button onClick={{() => setOpen(!open)}} className=\"font-semibold\">{{title}} ({{count}})</button>\n      {{open && (\n        <ul className=\"mt-2 space-y-1\">\n          {{items.map((item) => (\n            <li key={{item}} className=\"text-sm text-muted-foreground\">{{item}}</li>\n          ))}}\n        </ul>\n      )}}\n    </div>\n  );\n}}\n").unwrap();
@@ -123,7 +131,10 @@ fn write_corpus(dir: &Path, files: usize, mix: Mix) -> u64 {
     for i in 0..files {
         let roll = rng.pick(100);
         let (path, text) = if roll < mix.routes {
-            (format!("src/app/api/r{i}/route.ts"), route(i, &mut rng, mix.schemas_per_route))
+            (
+                format!("src/app/api/r{i}/route.ts"),
+                route(i, &mut rng, mix.schemas_per_route),
+            )
         } else if roll < mix.routes + mix.components {
             (format!("src/components/c{i}.tsx"), component(i, &mut rng))
         } else if roll < mix.routes + mix.components + mix.helpers {
@@ -192,7 +203,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let catalog = Catalog::load(&[]).unwrap();
-    println!("{} threads, best of {RUNS} runs each", rayon::current_num_threads());
+    println!(
+        "{} threads, best of {RUNS} runs each",
+        rayon::current_num_threads()
+    );
     for mix in [TYPICAL, STRESS] {
         measure(files, mix, &catalog);
     }
@@ -225,7 +239,10 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
         mix.name,
         diff_len as f64 / 1e6
     );
-    println!("{:<36} {:>8} {:>9} {:>7} {:>7}", "run", "seconds", "files/s", "MB/s", "ratio");
+    println!(
+        "{:<36} {:>8} {:>9} {:>7} {:>7}",
+        "run", "seconds", "files/s", "MB/s", "ratio"
+    );
     for (name, t) in [
         ("(a) read + parse only", t_parse),
         ("(a') read + parse + walk every node", t_walk),

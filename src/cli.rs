@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::render::{diff, report, write};
 use crate::rules::{Catalog, Selection};
 use crate::vcs::{self, VcsState};
-use crate::workspace::{load_dir, LoadOptions};
+use crate::workspace::{archive, load_dir, LoadOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -80,6 +80,22 @@ pub enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Harden a project streamed on standard input (a tar archive or a JSON file map); write
+    /// the diff, the hardened project, or the findings to standard output. Touches no disk.
+    Pipe {
+        /// What standard input holds; `auto` tells a JSON map by its first `{`.
+        #[arg(long, value_enum, default_value_t = PipeFrom::Auto)]
+        from: PipeFrom,
+        /// What to write to standard output.
+        #[arg(long, value_enum, default_value_t = PipeTo::Diff)]
+        to: PipeTo,
+        /// Refuse input that expands past this many bytes (after decompression).
+        #[arg(long, default_value_t = 512 * 1024 * 1024, value_name = "BYTES")]
+        max_bytes: u64,
+        /// Refuse input with more files than this.
+        #[arg(long, default_value_t = 100_000, value_name = "N")]
+        max_files: usize,
+    },
     /// List the rule catalog.
     Rules,
     /// Print a rule's documentation.
@@ -90,6 +106,25 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PipeFrom {
+    Auto,
+    Tar,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum PipeTo {
+    /// The unified diff (findings on stderr).
+    Diff,
+    /// The hardened project as a tar archive.
+    Tar,
+    /// The hardened project as a JSON file map, in the input's shape.
+    Json,
+    /// The findings, in `--format`.
+    Report,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -149,6 +184,54 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                     "diff",
                     Some(&diff::render(&outcome, diff::Colors::default())),
                 )),
+            }
+            Ok(exit(outcome.is_clean()))
+        }
+        Command::Pipe {
+            from,
+            to,
+            max_bytes,
+            max_files,
+        } => {
+            let limits = archive::Limits {
+                max_bytes: *max_bytes,
+                max_files: *max_files,
+            };
+            // The raw stream may be compressed; allow for it, the archive readers enforce the
+            // real limit on what it expands to.
+            let input = archive::read_limited(
+                std::io::stdin().lock(),
+                max_bytes.saturating_mul(2).max(1 << 20),
+                "standard input",
+            )?;
+            let as_json = match from {
+                PipeFrom::Json => true,
+                PipeFrom::Tar => false,
+                PipeFrom::Auto => input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+            };
+            let ws = if as_json {
+                archive::read_json(&input, limits)?
+            } else {
+                archive::read_tar(input, limits)?
+            };
+            let outcome = harden_workspace(&cli, ws)?;
+            match to {
+                PipeTo::Diff => {
+                    print(&diff::render(&outcome, cli.colors()));
+                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+                }
+                PipeTo::Tar => {
+                    write_bytes(&archive::write_tar(&outcome.workspace)?);
+                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+                }
+                PipeTo::Json => {
+                    print(&archive::write_json(&outcome.workspace));
+                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+                }
+                PipeTo::Report => match cli.format {
+                    Format::Text => print(&report::text(&outcome, cli.verbose, false)),
+                    Format::Json => print(&report::json(&outcome, "pipe", None)),
+                },
             }
             Ok(exit(outcome.is_clean()))
         }
@@ -213,6 +296,11 @@ fn harden(cli: &Cli, path: &Path) -> Result<Outcome, Error> {
             list_ignored_dirs: cli.verbose,
         },
     )?;
+    harden_workspace(cli, ws)
+}
+
+/// Runs the catalog over a loaded project, with casehard.toml and the command line's selection.
+fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Outcome, Error> {
     let config = Config::from_workspace(&ws)?;
     let catalog = cli.catalog()?;
     let from_cli = cli.selection();
@@ -259,6 +347,12 @@ fn list_rules(cli: &Cli) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_bytes(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes);
+    let _ = out.flush();
 }
 
 /// Writes to stdout; a closed pipe (`casehard diff | head`) is not an error.

@@ -492,7 +492,7 @@ impl<'a> Engine<'a> {
 
         for file in new_files {
             let path = checked_path(&file.path)?;
-            if ws.files.contains_key(&path) {
+            if ws.contains(&path) {
                 continue;
             }
             ws.insert(path.clone(), file.content.into_bytes(), 0o644);

@@ -44,6 +44,8 @@ pub enum Error {
     NoVcs(PathBuf),
     #[error("{}: {message}", repo.display())]
     Git { repo: PathBuf, message: String },
+    #[error("refusing the archive, nothing was written: {entry}: {reason}")]
+    Archive { entry: String, reason: String },
     #[error("template `{name}`: {message}")]
     Template { name: String, message: String },
 }

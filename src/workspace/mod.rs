@@ -3,6 +3,7 @@
 //! Paths are relative, `/`-separated and validated by [`checked_path`]: nothing that is loaded
 //! or written can name a place outside the project root.
 
+pub mod archive;
 mod dir;
 
 pub use dir::{load_dir, LoadOptions};
@@ -67,7 +68,11 @@ pub struct Skipped {
 
 #[derive(Clone, Debug, Default)]
 pub struct Workspace {
+    /// The files casehard reads and may change.
     pub files: BTreeMap<String, FileEntry>,
+    /// Files carried through untouched and unread (binaries, large files, dependency folders,
+    /// non-UTF-8 sources) when the project came from an archive and goes back out as one.
+    pub passthrough: BTreeMap<String, FileEntry>,
     pub skipped: Vec<Skipped>,
 }
 
@@ -102,6 +107,48 @@ impl Workspace {
         self.files.get(path)
     }
 
+    /// Every file, read or carried, in path order.
+    pub fn all_files(&self) -> impl Iterator<Item = (&String, &FileEntry)> {
+        let mut all: Vec<(&String, &FileEntry)> =
+            self.files.iter().chain(&self.passthrough).collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
+    }
+
+    /// Adds a file from an archive: read if it is source-like text, carried otherwise.
+    pub(crate) fn add_from_archive(
+        &mut self,
+        path: String,
+        bytes: Vec<u8>,
+        mode: u32,
+        ignored: bool,
+    ) {
+        let reason = if ignored || path.split('/').any(|part| SKIPPED_DIRS.contains(&part)) {
+            Some(SkipReason::IgnoredDir)
+        } else if bytes.len() as u64 > MAX_FILE_BYTES {
+            Some(SkipReason::TooLarge(bytes.len() as u64))
+        } else if bytes.contains(&0) {
+            Some(SkipReason::Binary)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                self.skipped.push(Skipped {
+                    path: path.clone(),
+                    reason,
+                });
+                self.passthrough.insert(path, FileEntry { bytes, mode });
+            }
+            None => self.insert(path, bytes, mode),
+        }
+    }
+
+    /// Whether a path is taken, read or carried.
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.passthrough.contains_key(path)
+    }
+
     /// The file's text, if it is UTF-8.
     pub fn text(&self, path: &str) -> Option<Text<'_>> {
         let bytes = &self.files.get(path)?.bytes;
@@ -124,7 +171,9 @@ impl Workspace {
             .map(|(p, _)| p.clone())
             .collect();
         for path in bad {
-            self.files.remove(&path);
+            if let Some(entry) = self.files.remove(&path) {
+                self.passthrough.insert(path.clone(), entry);
+            }
             self.skipped.push(Skipped {
                 path,
                 reason: SkipReason::NotUtf8,
