@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::engine::{self, Options, Outcome};
 use crate::error::Error;
-use crate::render::{diff, report, write};
+use crate::render::{diff, report, sarif, write};
 use crate::rules::{Catalog, Selection};
 use crate::vcs::{self, VcsState};
 use crate::workspace::{archive, load_dir, LoadOptions};
@@ -106,6 +106,8 @@ pub enum Command {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -172,76 +174,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff { path } => {
-            let outcome = harden(&cli, path)?;
-            let text = diff::render(&outcome, cli.colors());
-            match cli.format {
-                Format::Text => {
-                    print(&text);
-                    eprint!("{}", report::text(&outcome, cli.verbose, false));
-                }
-                Format::Json => print(&report::json(
-                    &outcome,
-                    "diff",
-                    Some(&diff::render(&outcome, diff::Colors::default())),
-                )),
+            let run = harden(&cli, path)?;
+            if cli.format == Format::Text {
+                print(&diff::render(&run.outcome, cli.colors()));
             }
-            Ok(exit(outcome.is_clean()))
-        }
-        Command::Pipe {
-            from,
-            to,
-            max_bytes,
-            max_files,
-        } => {
-            let limits = archive::Limits {
-                max_bytes: *max_bytes,
-                max_files: *max_files,
-            };
-            // The raw stream may be compressed; allow for it, the archive readers enforce the
-            // real limit on what it expands to.
-            let input = archive::read_limited(
-                std::io::stdin().lock(),
-                max_bytes.saturating_mul(2).max(1 << 20),
-                "standard input",
-            )?;
-            let as_json = match from {
-                PipeFrom::Json => true,
-                PipeFrom::Tar => false,
-                PipeFrom::Auto => input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
-            };
-            let ws = if as_json {
-                archive::read_json(&input, limits)?
-            } else {
-                archive::read_tar(input, limits)?
-            };
-            let outcome = harden_workspace(&cli, ws)?;
-            match to {
-                PipeTo::Diff => {
-                    print(&diff::render(&outcome, cli.colors()));
-                    eprint!("{}", report::text(&outcome, cli.verbose, false));
-                }
-                PipeTo::Tar => {
-                    write_bytes(&archive::write_tar(&outcome.workspace)?);
-                    eprint!("{}", report::text(&outcome, cli.verbose, false));
-                }
-                PipeTo::Json => {
-                    print(&archive::write_json(&outcome.workspace));
-                    eprint!("{}", report::text(&outcome, cli.verbose, false));
-                }
-                PipeTo::Report => match cli.format {
-                    Format::Text => print(&report::text(&outcome, cli.verbose, false)),
-                    Format::Json => print(&report::json(&outcome, "pipe", None)),
-                },
-            }
-            Ok(exit(outcome.is_clean()))
+            finish(&cli, &run, "diff")
         }
         Command::Check { path } => {
-            let outcome = harden(&cli, path)?;
-            match cli.format {
-                Format::Text => eprint!("{}", report::text(&outcome, cli.verbose, false)),
-                Format::Json => print(&report::json(&outcome, "check", None)),
-            }
-            Ok(exit(outcome.is_clean()))
+            let run = harden(&cli, path)?;
+            finish(&cli, &run, "check")
         }
         Command::Fix {
             path,
@@ -257,21 +198,86 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 VcsState::NotVersioned if !allow_no_vcs => return Err(Error::NoVcs(root)),
                 _ => {}
             }
-            let outcome = harden(&cli, &root)?;
-            let written = write::write_changes(&root, &outcome)?;
-            match cli.format {
-                Format::Text => {
-                    for p in &written {
-                        eprintln!("wrote {p}");
-                    }
-                    eprint!("{}", report::text(&outcome, cli.verbose, false));
+            let run = harden(&cli, &root)?;
+            let written = write::write_changes(&root, &run.outcome)?;
+            if cli.format == Format::Text {
+                for p in &written {
+                    eprintln!("wrote {p}");
                 }
-                Format::Json => print(&report::json(&outcome, "fix", None)),
             }
+            finish(&cli, &run, "fix")?;
+            // Written: what is left is what needs a person.
             let left_open =
-                outcome.open_findings().next().is_some() || !outcome.problems.is_empty();
+                run.outcome.open_findings().next().is_some() || !run.outcome.problems.is_empty();
             Ok(exit(!left_open))
         }
+        Command::Pipe {
+            from,
+            to,
+            max_bytes,
+            max_files,
+        } => {
+            let limits = archive::Limits {
+                max_bytes: *max_bytes,
+                max_files: *max_files,
+            };
+            // The raw stream may be compressed; the archive readers enforce the real limit on
+            // what it expands to.
+            let raw_limit = max_bytes.saturating_mul(2).max(1 << 20);
+            let input =
+                archive::read_limited(std::io::stdin().lock(), raw_limit, "standard input")?;
+            let as_json = match from {
+                PipeFrom::Json => true,
+                PipeFrom::Tar => false,
+                PipeFrom::Auto => input.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+            };
+            let ws = if as_json {
+                archive::read_json(&input, limits)?
+            } else {
+                archive::read_tar(input, limits)?
+            };
+            let run = harden_workspace(&cli, ws)?;
+            match to {
+                PipeTo::Diff => print(&diff::render(&run.outcome, cli.colors())),
+                PipeTo::Tar => write_bytes(&archive::write_tar(&run.outcome.workspace)?),
+                PipeTo::Json => print(&archive::write_json(&run.outcome.workspace)),
+                PipeTo::Report => {}
+            }
+            if *to == PipeTo::Report {
+                print(&findings_document(&cli, &run, "pipe"));
+                return Ok(exit(run.outcome.is_clean()));
+            }
+            eprint!("{}", report::text(&run.outcome, cli.verbose, false));
+            Ok(exit(run.outcome.is_clean()))
+        }
+    }
+}
+
+/// A run of the catalog over a project.
+struct Hardened {
+    outcome: Outcome,
+    catalog: Catalog,
+}
+
+/// Reports the findings (text on stderr, json or sarif on stdout) and gives the exit code.
+fn finish(cli: &Cli, run: &Hardened, command: &str) -> Result<ExitCode, Error> {
+    match cli.format {
+        Format::Text => eprint!("{}", report::text(&run.outcome, cli.verbose, false)),
+        _ => print(&findings_document(cli, run, command)),
+    }
+    Ok(exit(run.outcome.is_clean()))
+}
+
+/// The machine-readable document for `--format json|sarif`, or the text summary.
+fn findings_document(cli: &Cli, run: &Hardened, command: &str) -> String {
+    match cli.format {
+        Format::Text => report::text(&run.outcome, cli.verbose, false),
+        Format::Json => {
+            let diff_text =
+                (command == "diff").then(|| diff::render(&run.outcome, diff::Colors::default()));
+            report::json(&run.outcome, command, diff_text.as_deref())
+        }
+        Format::Sarif => sarif::render(&run.outcome, &run.catalog),
     }
 }
 
@@ -288,7 +294,7 @@ fn canonical(path: &Path) -> Result<PathBuf, Error> {
 }
 
 /// Loads the project at `path` and runs the catalog over it.
-fn harden(cli: &Cli, path: &Path) -> Result<Outcome, Error> {
+fn harden(cli: &Cli, path: &Path) -> Result<Hardened, Error> {
     let root = canonical(path)?;
     let ws = load_dir(
         &root,
@@ -300,7 +306,7 @@ fn harden(cli: &Cli, path: &Path) -> Result<Outcome, Error> {
 }
 
 /// Runs the catalog over a loaded project, with casehard.toml and the command line's selection.
-fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Outcome, Error> {
+fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Hardened, Error> {
     let config = Config::from_workspace(&ws)?;
     let catalog = cli.catalog()?;
     let from_cli = cli.selection();
@@ -310,15 +316,31 @@ fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Outcom
     let options = Options {
         selection: from_cli.and(&from_config),
         review_fixes: !cli.safe_only,
+        progress: progress_bar(ws.files.len()),
     };
-    engine::run(ws, &catalog, &config, &options)
+    let outcome = engine::run(ws, &catalog, &config, &options)?;
+    Ok(Hardened { outcome, catalog })
+}
+
+/// A progress bar on stderr for long runs on a terminal; none otherwise.
+fn progress_bar(files: usize) -> Option<indicatif::ProgressBar> {
+    const LONG_RUN_FILES: usize = 500;
+    if files < LONG_RUN_FILES || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(files as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} files")
+            .expect("valid template"),
+    );
+    Some(bar)
 }
 
 fn list_rules(cli: &Cli) -> Result<ExitCode, Error> {
     let catalog = cli.catalog()?;
     let metas = catalog.metas();
     match cli.format {
-        Format::Json => {
+        Format::Json | Format::Sarif => {
             let rows: Vec<serde_json::Value> = metas
                 .iter()
                 .map(|m| {

@@ -20,6 +20,8 @@ pub struct Options {
     pub selection: Selection,
     /// Apply fixes whose applicability is `review` (on by default; `safe` fixes always apply).
     pub review_fixes: bool,
+    /// Advanced once per file scanned.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 impl Default for Options {
@@ -27,6 +29,7 @@ impl Default for Options {
         Options {
             selection: Selection::default(),
             review_fixes: true,
+            progress: None,
         }
     }
 }
@@ -104,6 +107,8 @@ struct FindingState {
     applicability: Applicability,
     has_fix: bool,
     dropped: Option<String>,
+    /// The fix as proposed against the file as it was read (for SARIF), if it was.
+    original_edits: Vec<Edit>,
 }
 
 /// The edits applied to one file in one round: (start, end, inserted length).
@@ -234,6 +239,9 @@ pub fn run(
         dirty = next.into_iter().collect();
     }
 
+    if let Some(bar) = &options.progress {
+        bar.finish_and_clear();
+    }
     let findings = engine.report(&ws, &before);
     let mut problems = engine.problems;
     problems.sort_by(|a, b| a.path.cmp(&b.path));
@@ -255,9 +263,21 @@ impl<'a> Engine<'a> {
         let work: Vec<(&String, Option<Tree>)> =
             dirty.iter().map(|p| (p, cached.remove(p))).collect();
         drop(cached);
+        let progress = self.options.progress.as_ref();
+        if let Some(bar) = progress {
+            bar.set_length(work.len() as u64);
+            bar.set_position(0);
+            bar.set_message(format!("round {}", round + 1));
+        }
         let scanned: Vec<ScannedFile> = work
             .into_par_iter()
-            .filter_map(|(path, tree)| self.scan_one(ws, path, round, tree))
+            .filter_map(|(path, tree)| {
+                let scanned = self.scan_one(ws, path, round, tree);
+                if let Some(bar) = progress {
+                    bar.inc(1);
+                }
+                scanned
+            })
             .collect();
         let mut proposals = Vec::new();
         for file in scanned {
@@ -432,12 +452,17 @@ impl<'a> Engine<'a> {
                 && p.applicability != Applicability::Manual
                 && (self.options.review_fixes || p.applicability == Applicability::Safe)
                 && !self.dropped.contains(&key);
+            let unmodified = !self.history.contains_key(&p.path);
             let state = self.findings.entry(key.clone()).or_insert(FindingState {
                 applicability: p.applicability,
                 has_fix: false,
                 dropped: None,
+                original_edits: Vec::new(),
             });
             state.has_fix |= !p.edits.is_empty();
+            if unmodified && state.original_edits.is_empty() {
+                state.original_edits = p.edits.clone();
+            }
             if fixable {
                 by_path.entry(p.path.clone()).or_default().push((key, p));
             }
@@ -534,6 +559,7 @@ impl<'a> Engine<'a> {
                 column,
                 message: key.message.clone(),
                 status,
+                original_edits: state.original_edits.clone(),
             });
         }
         out.sort_by(|a, b| {

@@ -141,6 +141,10 @@ pub struct Finding {
     pub message: String,
     #[serde(flatten)]
     pub status: Status,
+    /// The fix against the file as it was read (byte offsets after any BOM), when the finding
+    /// was made on unmodified text; SARIF reports it as an artifact change.
+    #[serde(skip)]
+    pub original_edits: Vec<Edit>,
 }
 
 impl Finding {

@@ -2,4 +2,5 @@
 
 pub mod diff;
 pub mod report;
+pub mod sarif;
 pub mod write;

@@ -2,7 +2,7 @@
 
 use crate::engine::Outcome;
 use crate::plan::{Finding, Status};
-use crate::workspace::SkipReason;
+use crate::workspace::{split_bom, SkipReason};
 use serde::Serialize;
 
 /// Version of the JSON document's shape; bumped on any incompatible change.
@@ -52,6 +52,9 @@ pub fn text(outcome: &Outcome, verbose: bool, only_open: bool) -> String {
     {
         out.push_str(&finding_line(f));
         out.push('\n');
+        if let Some(frame) = code_frame(outcome, f) {
+            out.push_str(&frame);
+        }
     }
     let fixed = outcome
         .findings
@@ -72,6 +75,34 @@ pub fn text(outcome: &Outcome, verbose: bool, only_open: bool) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The finding's line as it was read, with a caret under its column:
+///
+/// ```text
+///    3 | const schema = z.object({ title: z.string() });
+///      |                ^
+/// ```
+pub fn code_frame(outcome: &Outcome, f: &Finding) -> Option<String> {
+    let bytes = match outcome.before.get(&f.path) {
+        Some(Some(entry)) => &entry.bytes,
+        Some(None) => return None,
+        None => &outcome.workspace.get(&f.path)?.bytes,
+    };
+    let text = split_bom(bytes)?.body;
+    let line = text
+        .lines()
+        .nth(f.line.checked_sub(1)?)?
+        .trim_end_matches('\r');
+    let number = f.line.to_string();
+    let pad = " ".repeat(number.len());
+    // Tabs stay tabs so the caret lines up in a terminal.
+    let lead: String = line
+        .chars()
+        .take(f.column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    Some(format!(" {number} | {line}\n {pad} | {lead}^\n"))
 }
 
 #[derive(Serialize)]

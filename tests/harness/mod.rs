@@ -35,6 +35,7 @@ pub fn only(id: &str) -> Options {
             skip: Default::default(),
         },
         review_fixes: true,
+        progress: None,
     }
 }
 
