@@ -3,10 +3,10 @@
 use crate::config::Config;
 use crate::engine::{self, Options, Outcome};
 use crate::error::Error;
-use crate::render::{diff, report, sarif, write};
+use crate::render::{branch, diff, pr_body, report, sarif, write};
 use crate::rules::{Catalog, Selection};
 use crate::vcs::{self, VcsState};
-use crate::workspace::{archive, load_dir, LoadOptions};
+use crate::workspace::{archive, git_tree, load_dir, LoadOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -55,6 +55,11 @@ pub struct Cli {
     /// List skipped files and folders with the reason.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Limit edits and findings to files changed since this git revision (cross-file passes
+    /// still read the whole project).
+    #[arg(long, global = true, value_name = "REV")]
+    pub since: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +100,24 @@ pub enum Command {
         /// Refuse input with more files than this.
         #[arg(long, default_value_t = 100_000, value_name = "N")]
         max_files: usize,
+    },
+    /// Commit casehard's changes on a branch (never the user's uncommitted work), write a
+    /// pull-request body, and optionally push the branch.
+    Pr {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// The branch to commit on.
+        #[arg(long, default_value = "casehard/harden")]
+        branch: String,
+        /// The revision to base the branch on (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// Write the pull-request body here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// Push the branch to this remote (credentials from git's credential helpers).
+        #[arg(long, value_name = "REMOTE")]
+        push: Option<String>,
     },
     /// List the rule catalog.
     Rules,
@@ -173,6 +196,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             print(&meta.explain());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Pr {
+            path,
+            branch,
+            base,
+            body_file,
+            push,
+        } => pull_request(
+            &cli,
+            path,
+            branch,
+            base.as_deref(),
+            body_file.as_deref(),
+            push.as_deref(),
+        ),
         Command::Diff { path } => {
             let run = harden(&cli, path)?;
             if cli.format == Format::Text {
@@ -302,7 +339,128 @@ fn harden(cli: &Cli, path: &Path) -> Result<Hardened, Error> {
             list_ignored_dirs: cli.verbose,
         },
     )?;
-    harden_workspace(cli, ws)
+    let mut run = harden_workspace(cli, ws)?;
+    if let Some(rev) = &cli.since {
+        let (repo, prefix) = branch::open(&root)?;
+        let paths = branch::changed_since(&repo, rev, &prefix, None)?;
+        run.outcome.restrict_to(&paths);
+    }
+    Ok(run)
+}
+
+/// `casehard pr`: harden the base commit's tree, commit the change on the branch, write the
+/// body, push.
+fn pull_request(
+    cli: &Cli,
+    path: &Path,
+    branch_name: &str,
+    base_rev: Option<&str>,
+    body_file: Option<&Path>,
+    push: Option<&str>,
+) -> Result<ExitCode, Error> {
+    let root = canonical(path)?;
+    let (repo, prefix) = branch::open(&root)?;
+    let base = branch::resolve(&repo, base_rev.unwrap_or("HEAD"))?;
+    let tree = base.tree().map_err(|e| Error::Git {
+        repo: root.clone(),
+        message: e.message().to_string(),
+    })?;
+    let ws = git_tree::load_tree(&repo, &tree, &prefix)?;
+    let project = project_name(&ws, &root);
+    let mut run = harden_workspace(cli, ws)?;
+    if let Some(rev) = &cli.since {
+        let paths = branch::changed_since(&repo, rev, &prefix, Some(&base))?;
+        run.outcome.restrict_to(&paths);
+    }
+    let title = format!("casehard: harden {project}");
+    let body = pr_body::render(&run.outcome, &run.catalog, &title);
+    let message = commit_message(&title, &run, &base.id().to_string());
+    let update = branch::update(&repo, &base, &prefix, &run.outcome, branch_name, &message)?;
+    match &update {
+        branch::BranchUpdate::NothingToChange => eprintln!(
+            "nothing to change on {}; no commit",
+            short(&base.id().to_string())
+        ),
+        branch::BranchUpdate::UpToDate(c) => eprintln!(
+            "{branch_name} is up to date at {}; no new commit",
+            short(&c.to_string())
+        ),
+        branch::BranchUpdate::Committed { commit, rebuilt } => eprintln!(
+            "{} {branch_name} at {} on {}",
+            if *rebuilt { "rebuilt" } else { "created" },
+            short(&commit.to_string()),
+            short(&base.id().to_string())
+        ),
+    }
+    let body_arg = match body_file {
+        Some(file) => {
+            std::fs::write(file, &body).map_err(|e| Error::io(file, e))?;
+            file.display().to_string()
+        }
+        None => {
+            print(&body);
+            "<a file holding the body above>".to_string()
+        }
+    };
+    if update != branch::BranchUpdate::NothingToChange {
+        if let Some(remote) = push {
+            branch::push(&repo, remote, branch_name)?;
+            eprintln!("pushed {branch_name} to {remote}");
+        }
+        eprintln!(
+            "open the pull request with:\n  gh pr create --base {} --head {branch_name} --title {} --body-file {body_arg}",
+            shell_word(&branch::base_name(&repo, base_rev)),
+            shell_word(&title)
+        );
+    }
+    eprint!("{}", report::text(&run.outcome, cli.verbose, false));
+    Ok(exit(run.outcome.is_clean()))
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(10)]
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The name in package.json, else the folder's name.
+fn project_name(ws: &crate::workspace::Workspace, root: &Path) -> String {
+    ws.text("package.json")
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(t.body).ok())
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+        .or_else(|| root.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "the project".into())
+}
+
+fn commit_message(title: &str, run: &Hardened, base: &str) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for f in run
+        .outcome
+        .findings
+        .iter()
+        .filter(|f| f.status == crate::plan::Status::Fixed)
+    {
+        *counts.entry(f.rule.as_str()).or_default() += 1;
+    }
+    let mut msg = format!("{title}\n\n");
+    for (rule, n) in counts {
+        msg.push_str(&format!("- {rule}: {n} fix(es)\n"));
+    }
+    msg.push_str(&format!(
+        "\nSee the pull-request body for what to review.\n\n{} {}\nCasehard-Base: {base}\n",
+        branch::TRAILER,
+        env!("CARGO_PKG_VERSION")
+    ));
+    msg
 }
 
 /// Runs the catalog over a loaded project, with casehard.toml and the command line's selection.

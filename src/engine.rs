@@ -61,6 +61,25 @@ impl Outcome {
     pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.is_open())
     }
+    /// Keeps only the edits and findings in `paths` (for `--since`): changes to other files are
+    /// undone; files casehard creates are kept, since cross-file passes wrote them for the
+    /// files in `paths` too.
+    pub fn restrict_to(&mut self, paths: &BTreeSet<String>) {
+        let outside: Vec<String> = self
+            .before
+            .iter()
+            .filter(|(p, b)| b.is_some() && !paths.contains(*p))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for path in outside {
+            if let Some(Some(original)) = self.before.remove(&path) {
+                self.workspace.files.insert(path, original);
+            }
+        }
+        self.findings.retain(|f| paths.contains(&f.path));
+        self.problems.retain(|p| paths.contains(&p.path));
+    }
+
     /// Exit-code view: anything to change, anything open, anything unreadable.
     pub fn is_clean(&self) -> bool {
         !self.has_changes() && self.open_findings().next().is_none() && self.problems.is_empty()

@@ -42,6 +42,8 @@ pub enum Error {
         .0.display()
     )]
     NoVcs(PathBuf),
+    #[error("{}: not inside a git repository; `casehard pr` commits to one (run `git init` and commit the project first)", .0.display())]
+    NoRepository(PathBuf),
     #[error("{}: {message}", repo.display())]
     Git { repo: PathBuf, message: String },
     #[error("refusing the archive, nothing was written: {entry}: {reason}")]

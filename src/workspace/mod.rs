@@ -5,6 +5,7 @@
 
 pub mod archive;
 mod dir;
+pub mod git_tree;
 
 pub use dir::{load_dir, LoadOptions};
 
