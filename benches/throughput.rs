@@ -162,29 +162,20 @@ fn best_of<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
-/// (a): read every file and parse each source once, in parallel, as the engine does.
-fn parse_only(root: &Path) -> usize {
+/// (a): read every file and parse each source once, in parallel, as the engine does;
+/// (a') with `walk`, also visit every node once (the least any rule engine must do).
+fn parse_all(root: &Path, walk: bool) -> usize {
     let ws = load_dir(root, &LoadOptions::default()).unwrap();
     let sources: Vec<(&str, Lang)> = ws.sources().collect();
     sources
         .par_iter()
         .map(|(p, lang)| {
             let tree = lang.parse(ws.text(p).unwrap().body).unwrap();
-            usize::from(tree.root().get_inner_node().has_error())
-        })
-        .sum()
-}
-
-/// (a'): the same, plus one walk over every node (the least any rule engine must do).
-fn parse_and_walk(root: &Path) -> usize {
-    let ws = load_dir(root, &LoadOptions::default()).unwrap();
-    let sources: Vec<(&str, Lang)> = ws.sources().collect();
-    sources
-        .par_iter()
-        .map(|(p, lang)| {
-            let tree = lang.parse(ws.text(p).unwrap().body).unwrap();
-            let nodes = tree.root().dfs().count();
-            nodes
+            if walk {
+                tree.root().dfs().count()
+            } else {
+                usize::from(tree.root().get_inner_node().has_error())
+            }
         })
         .sum()
 }
@@ -222,8 +213,8 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
     }
     let mb = bytes as f64 / 1e6;
 
-    let (t_parse, _) = best_of(|| parse_only(dir.path()));
-    let (t_walk, _) = best_of(|| parse_and_walk(dir.path()));
+    let (t_parse, _) = best_of(|| parse_all(dir.path(), false));
+    let (t_walk, _) = best_of(|| parse_all(dir.path(), true));
     let (t_diff, (diff_len, hardened)) = best_of(|| {
         let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
         full_diff(ws, catalog)

@@ -489,7 +489,7 @@ impl<'a> Engine<'a> {
 
         // Each file is fixed and verified on its own, in parallel.
         let mut trees = std::mem::take(&mut self.round_trees);
-        let work: Vec<(String, Vec<(FindingKey, Proposal)>, Option<Tree>)> = by_path
+        let work: Vec<FileWork> = by_path
             .into_iter()
             .map(|(path, c)| {
                 let tree = trees.remove(&path);
@@ -587,6 +587,9 @@ impl<'a> Engine<'a> {
         out
     }
 }
+
+/// One file's candidate fixes, with its tree when it was kept.
+type FileWork = (String, Vec<(FindingKey, Proposal)>, Option<Tree>);
 
 /// One file after this round's fixes.
 struct FixedFile {

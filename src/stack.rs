@@ -241,10 +241,10 @@ pub fn local_imports(ws: &Workspace, from: &str, text: &str) -> Vec<String> {
         let spec = &cap[1];
         let base = if spec.starts_with("./") || spec.starts_with("../") {
             join_relative(dir, spec)
-        } else if let Some(rest) = spec.strip_prefix("@/").or_else(|| spec.strip_prefix("~/")) {
-            Some(join_relative(alias_root, &format!("./{rest}")).unwrap_or_default())
         } else {
-            None
+            spec.strip_prefix("@/")
+                .or_else(|| spec.strip_prefix("~/"))
+                .map(|rest| join_relative(alias_root, &format!("./{rest}")).unwrap_or_default())
         };
         if let Some(found) = base.and_then(|b| resolve_module(ws, &b)) {
             out.push(found);

@@ -77,9 +77,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
 }
 
 /// Downcasts the facts a pass stored for each file.
-pub fn facts_of<'a, T: 'static>(
-    facts: &'a BTreeMap<String, Facts>,
-) -> impl Iterator<Item = (&'a str, &'a T)> {
+pub fn facts_of<T: 'static>(facts: &BTreeMap<String, Facts>) -> impl Iterator<Item = (&str, &T)> {
     facts
         .iter()
         .filter_map(|(p, f)| f.downcast_ref::<T>().map(|t| (p.as_str(), t)))

@@ -74,7 +74,7 @@ pub fn load_dir(root: &Path, opts: &LoadOptions) -> Result<Workspace, Error> {
         skipped.extend(ignored_dirs(root));
     }
 
-    let read: Vec<Result<(String, Result<FileEntry, SkipReason>), Error>> = wanted
+    let read: Vec<Result<(String, ReadResult), Error>> = wanted
         .into_par_iter()
         .map(|(rel, path)| read_one(&path).map(|r| (rel, r)))
         .collect();
@@ -93,7 +93,10 @@ pub fn load_dir(root: &Path, opts: &LoadOptions) -> Result<Workspace, Error> {
     Ok(ws)
 }
 
-fn read_one(path: &Path) -> Result<Result<FileEntry, SkipReason>, Error> {
+/// A file's entry, or why it was skipped.
+type ReadResult = Result<FileEntry, SkipReason>;
+
+fn read_one(path: &Path) -> Result<ReadResult, Error> {
     // symlink_metadata: the walker saw a regular file, but never trust a race into a link.
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.file_type().is_symlink() {
