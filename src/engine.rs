@@ -541,6 +541,24 @@ impl<'a> Engine<'a> {
             }
             ws.insert(path.clone(), file.content.into_bytes(), 0o644);
             before.insert(path.clone(), None);
+            let applicability = self
+                .catalog
+                .meta(&file.rule)
+                .map_or(Applicability::Safe, |m| m.applicability);
+            self.findings.insert(
+                FindingKey {
+                    path: path.clone(),
+                    offset: 0,
+                    rule: file.rule.clone(),
+                    message: file.message,
+                },
+                FindingState {
+                    applicability,
+                    has_fix: true,
+                    dropped: None,
+                    original_edits: Vec::new(),
+                },
+            );
             applied.entry(path).or_default().insert(file.rule);
         }
         Ok(applied)
@@ -624,22 +642,29 @@ fn fix_file(
     if chosen.is_empty() {
         return None;
     }
-    let lang = Lang::for_path(&path);
+    let check = Check::for_path(&path, body);
     let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
-    let parsed = match (lang, &old_tree) {
-        (None, _) => None,
-        (Some(lang), Some(old)) => {
+    let first: Result<Option<Tree>, ()> = match (&check, &old_tree) {
+        (Check::Source(lang), Some(old)) => {
             let edits = text_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
             lang.reparse(old, &edits, &all)
                 .ok()
                 .filter(|t| !has_syntax_error(t))
+                .map(Some)
+                .ok_or(())
         }
-        (Some(lang), None) => clean_parse(lang, &all),
+        (Check::Source(lang), None) => clean_parse(*lang, &all).map(Some).ok_or(()),
+        (other, _) => {
+            if other.passes(&all) {
+                Ok(None)
+            } else {
+                Err(())
+            }
+        }
     };
-    let (body_out, kept, dropped, tree) = match (lang, parsed) {
-        (None, _) => (all, chosen, Vec::new(), None),
-        (Some(_), Some(tree)) => (all, chosen, Vec::new(), Some(tree)),
-        (Some(lang), None) => {
+    let (body_out, kept, dropped, tree) = match first {
+        Ok(tree) => (all, chosen, Vec::new(), tree),
+        Err(()) => {
             let mut kept: Vec<(FindingKey, Proposal)> = Vec::new();
             let mut dropped = Vec::new();
             for candidate in chosen {
@@ -649,17 +674,14 @@ fn fix_file(
                         .chain(std::iter::once(&candidate))
                         .flat_map(|(_, p)| &p.edits),
                 );
-                if clean_parse(lang, &trial).is_some() {
+                if check.passes(&trial) {
                     kept.push(candidate);
                     continue;
                 }
-                let line = lang
-                    .parse(&trial)
-                    .ok()
-                    .and_then(|t| first_syntax_error(&t))
-                    .map_or(0, |(l, _)| l);
                 let reason = format!(
-                    "the fix would leave a syntax error at line {line} of {path}; not applied"
+                    "the fix would leave {} at line {} of {path}; not applied",
+                    check.what_breaks(),
+                    check.error_line(&trial)
                 );
                 dropped.push((candidate.0, reason));
             }
@@ -680,6 +702,78 @@ fn fix_file(
         record,
         tree,
     })
+}
+
+/// How a changed file is verified: source is parsed with its grammar, JSON and YAML with their
+/// parsers; a data file that did not parse before is not held to it after.
+enum Check {
+    Source(Lang),
+    Json,
+    Yaml,
+    Unchecked,
+}
+
+impl Check {
+    fn for_path(path: &str, before: &str) -> Check {
+        if let Some(lang) = Lang::for_path(path) {
+            return Check::Source(lang);
+        }
+        let check = if path.ends_with(".json") || path.ends_with("/bun.lock") || path == "bun.lock"
+        {
+            Check::Json
+        } else if path.ends_with(".yaml") || path.ends_with(".yml") {
+            Check::Yaml
+        } else {
+            Check::Unchecked
+        };
+        if check.passes(before) {
+            check
+        } else {
+            Check::Unchecked
+        }
+    }
+
+    fn passes(&self, text: &str) -> bool {
+        match self {
+            Check::Source(lang) => clean_parse(*lang, text).is_some(),
+            Check::Json => {
+                jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).is_ok()
+            }
+            Check::Yaml => serde_saphyr::from_str::<serde_json::Value>(text).is_ok(),
+            Check::Unchecked => true,
+        }
+    }
+
+    fn what_breaks(&self) -> &'static str {
+        match self {
+            Check::Source(_) => "a syntax error",
+            Check::Json => "invalid JSON",
+            Check::Yaml => "invalid YAML",
+            Check::Unchecked => "an error",
+        }
+    }
+
+    fn error_line(&self, text: &str) -> usize {
+        match self {
+            Check::Source(lang) => lang
+                .parse(text)
+                .ok()
+                .and_then(|t| first_syntax_error(&t))
+                .map_or(0, |(l, _)| l),
+            Check::Json => {
+                match jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()) {
+                    Err(e) => {
+                        text[..e.range().start.min(text.len())]
+                            .matches('\n')
+                            .count()
+                            + 1
+                    }
+                    Ok(_) => 0,
+                }
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// Edits as byte ranges with the length actually inserted, in ascending order.

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod deps;
 pub mod engine;
 pub mod error;
 pub mod lang;

@@ -112,6 +112,8 @@ pub struct NewFile {
     pub rule: String,
     pub path: String,
     pub content: String,
+    /// Why the file is created, reported as a finding the change fixes.
+    pub message: String,
 }
 
 /// What happened to a finding.

@@ -63,6 +63,9 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
     assert_eq!(
         changed.lines().collect::<Vec<_>>(),
         vec![
+            ".npmrc",
+            "package-lock.json",
+            "package.json",
             "src/app/actions/profile.ts",
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
@@ -114,7 +117,9 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "| No admin actions without MFA and logs | not checked |",
         "| Every query checked by policy or RLS |",
         "| Webhooks verified and idempotent |",
-        "| Secrets rotated, debug off, dependencies pinned |",
+        "#### Supply chain",
+        "**`deps/pin-exact`**",
+        "| Secrets rotated, debug off, dependencies pinned | fail | 2 open: `package-lock.json:398` `deps/install-scripts`",
         "| Entitlements tied to RBAC |",
     ] {
         assert!(body.contains(needle), "body lacks {needle:?}:\n{body}");

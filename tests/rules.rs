@@ -4,23 +4,30 @@
 
 mod harness;
 
-use casehard::workspace::Workspace;
+use casehard::workspace::{load_dir, LoadOptions, Workspace};
 use harness::*;
 use std::fs;
 use std::path::Path;
 
-fn fixtures_of(id: &str) -> Vec<(String, String)> {
+/// A rule's fixtures: single source files (`valid.ts`, `invalid-trpc.ts`) or folders that
+/// are whole projects (`invalid-npm-v3/` with a package.json and a lockfile).
+fn fixtures_of(id: &str) -> Vec<(String, Workspace)> {
     let dir = manifest_dir().join("tests/fixtures/rules").join(id);
-    let mut files: Vec<(String, String)> = fs::read_dir(&dir)
+    let mut fixtures: Vec<(String, Workspace)> = fs::read_dir(&dir)
         .unwrap_or_else(|_| panic!("rule {id} has no fixture folder {}", dir.display()))
         .map(|e| e.unwrap().path())
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read_to_string(&p).unwrap())
+            let ws = if p.is_dir() {
+                load_dir(&p, &LoadOptions::default()).unwrap()
+            } else {
+                Workspace::from_files([(name.as_str(), fs::read_to_string(&p).unwrap())]).unwrap()
+            };
+            (name, ws)
         })
         .collect();
-    files.sort();
-    files
+    fixtures.sort_by(|a, b| a.0.cmp(&b.0));
+    fixtures
 }
 
 #[test]
@@ -63,11 +70,10 @@ fn every_fixture_folder_names_a_rule() {
 #[test]
 fn valid_fixtures_have_no_findings_and_no_changes() {
     for meta in catalog().metas() {
-        for (name, text) in fixtures_of(&meta.id)
+        for (name, ws) in fixtures_of(&meta.id)
             .into_iter()
             .filter(|(n, _)| n.starts_with("valid"))
         {
-            let ws = Workspace::from_files([(name.as_str(), text.as_str())]).unwrap();
             let outcome = run(ws, &only(&meta.id));
             assert!(
                 outcome.findings.is_empty()
@@ -85,12 +91,11 @@ fn valid_fixtures_have_no_findings_and_no_changes() {
 fn invalid_fixtures_match_snapshots_parse_and_settle() {
     let settings = snapshot_settings();
     for meta in catalog().metas() {
-        for (name, text) in fixtures_of(&meta.id)
+        for (name, ws) in fixtures_of(&meta.id)
             .into_iter()
             .filter(|(n, _)| n.starts_with("invalid"))
         {
             let options = only(&meta.id);
-            let ws = Workspace::from_files([(name.as_str(), text.as_str())]).unwrap();
             let outcome = run(ws, &options);
             assert!(
                 !outcome.findings.is_empty(),

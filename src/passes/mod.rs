@@ -5,6 +5,7 @@
 //! file's tree during the engine's one walk (in parallel) and returns facts; `finish` sees the
 //! facts of all files and proposes edits, findings and new files.
 
+pub mod deps;
 pub mod imports;
 pub mod schema;
 
@@ -73,6 +74,8 @@ pub fn all() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(schema::insert_omits_privileged::InsertOmitsPrivileged::default()),
         Box::new(schema::mass_assignment::MassAssignment::default()),
+        Box::new(deps::pin::PinDependencies::default()),
+        Box::new(deps::supply_chain::SupplyChain::default()),
     ]
 }
 
