@@ -201,6 +201,87 @@ fn main() {
     for mix in [TYPICAL, STRESS] {
         measure(files, mix, &catalog);
     }
+    pin_monorepo(2000, &catalog);
+}
+
+/// A monorepo of 20 workspace packages over an npm v3 lockfile of `packages` packages; every
+/// package.json declares its dependencies with `^` ranges.
+fn write_monorepo(dir: &Path, packages: usize) -> usize {
+    let mut lock = serde_json::Map::new();
+    let workspaces = 20;
+    let mut root =
+        serde_json::json!({ "name": "mono", "workspaces": ["packages/*"], "devDependencies": {} });
+    for i in 0..packages {
+        lock.insert(
+            format!("node_modules/pkg-{i}"),
+            serde_json::json!({ "version": format!("1.{}.{}", i % 7, i % 13), "integrity": "sha512-AAAA", "dependencies": { format!("pkg-{}", (i + 1) % packages): "^1.0.0" } }),
+        );
+    }
+    let mut declared = 0;
+    for w in 0..workspaces {
+        let mut deps = serde_json::Map::new();
+        for i in (w..packages).step_by(workspaces).take(60) {
+            deps.insert(
+                format!("pkg-{i}"),
+                serde_json::json!(format!("^1.{}.0", i % 7)),
+            );
+            declared += 1;
+        }
+        let manifest = serde_json::json!({ "name": format!("@mono/w{w}"), "version": "1.0.0", "dependencies": deps });
+        let dir_w = dir.join(format!("packages/w{w}"));
+        std::fs::create_dir_all(&dir_w).unwrap();
+        std::fs::write(
+            dir_w.join("package.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        lock.insert(format!("packages/w{w}"), serde_json::json!({ "name": format!("@mono/w{w}"), "version": "1.0.0", "dependencies": manifest["dependencies"] }));
+        lock.insert(
+            format!("node_modules/@mono/w{w}"),
+            serde_json::json!({ "resolved": format!("packages/w{w}"), "link": true }),
+        );
+    }
+    root["devDependencies"] = serde_json::json!({ "pkg-0": "^1.0.0" });
+    lock.insert(String::new(), root.clone());
+    let lockfile = serde_json::json!({ "name": "mono", "lockfileVersion": 3, "requires": true, "packages": lock });
+    std::fs::write(
+        dir.join("package.json"),
+        serde_json::to_string_pretty(&root).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("package-lock.json"),
+        serde_json::to_string_pretty(&lockfile).unwrap(),
+    )
+    .unwrap();
+    declared + 1
+}
+
+fn pin_monorepo(packages: usize, catalog: &Catalog) {
+    let dir = tempfile::tempdir().unwrap();
+    let declared = write_monorepo(dir.path(), packages);
+    let lock_bytes = std::fs::metadata(dir.path().join("package-lock.json"))
+        .unwrap()
+        .len();
+    let (t, (findings, files)) = best_of(|| {
+        let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+        let config = Config::from_workspace(&ws).unwrap();
+        let options = Options {
+            selection: casehard::rules::Selection {
+                only: Some(["deps/pin-exact".to_string()].into()),
+                skip: Default::default(),
+            },
+            ..Options::default()
+        };
+        let outcome = engine::run(ws, catalog, &config, &options).unwrap();
+        (outcome.findings.len(), outcome.before.len())
+    });
+    println!();
+    println!(
+        "pinning a monorepo: 21 package.json, {declared} declared ranges, npm lockfile of {packages} packages ({:.1} MB): {:.3} s (best of {RUNS}), {findings} findings, {files} files changed",
+        lock_bytes as f64 / 1e6,
+        t.as_secs_f64()
+    );
 }
 
 fn measure(files: usize, mix: Mix, catalog: &Catalog) {

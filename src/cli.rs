@@ -119,6 +119,14 @@ pub enum Command {
         #[arg(long, value_name = "REMOTE")]
         push: Option<String>,
     },
+    /// Write a CycloneDX 1.5 JSON software bill of materials from the project's lockfile.
+    Sbom {
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Write it here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// List the rule catalog.
     Rules,
     /// Print a rule's documentation.
@@ -210,6 +218,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             body_file.as_deref(),
             push.as_deref(),
         ),
+        Command::Sbom { path, output } => {
+            let root = canonical(path)?;
+            let ws = load_dir(&root, &LoadOptions::default())?;
+            let document = sbom_of(&ws, &root)?;
+            match output {
+                Some(file) => std::fs::write(file, document).map_err(|e| Error::io(file, e))?,
+                None => print(&document),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Diff { path } => {
             let run = harden(&cli, path)?;
             if cli.format == Format::Text {
@@ -415,6 +433,34 @@ fn pull_request(
     }
     eprint!("{}", report::text(&run.outcome, cli.verbose, false));
     Ok(exit(run.outcome.is_clean()))
+}
+
+/// The SBOM of the project's root manifest and the lockfile that governs it.
+fn sbom_of(ws: &crate::workspace::Workspace, root: &Path) -> Result<String, Error> {
+    let no_sbom = |message: String| Error::Config {
+        file: root.display().to_string(),
+        message,
+    };
+    let manifests = crate::passes::deps::manifests(ws);
+    let manifest = manifests
+        .iter()
+        .find(|m| m.dir.is_empty())
+        .ok_or_else(|| no_sbom("no package.json at the project root".into()))?;
+    let mut locks = Vec::new();
+    for lock in crate::passes::deps::lockfiles(ws) {
+        match lock {
+            Ok(l) => locks.push(l),
+            Err((path, e)) => {
+                return Err(Error::Config {
+                    file: path,
+                    message: format!("cannot read the lockfile: {e}"),
+                })
+            }
+        }
+    }
+    let (lock, _) = crate::passes::deps::lock_for(&locks, manifest)
+        .ok_or_else(|| no_sbom("no lockfile: an SBOM lists what was resolved; run `npm install --package-lock-only --ignore-scripts` (or your package manager's equivalent) first".into()))?;
+    Ok(crate::deps::sbom::cyclonedx(manifest, lock))
 }
 
 fn short(sha: &str) -> &str {

@@ -605,8 +605,13 @@ fn parse_yarn(path: &str, text: &str) -> Result<Lock, String> {
             .first()
             .map(|(n, r)| format!("{n}@{r}"))
             .unwrap_or_default();
+        // An alias entry (`isnum@npm:is-number@^7.0.0`) holds the real package.
+        let real = e.descriptors.iter().find_map(|(_, r)| {
+            r.strip_prefix("npm:")
+                .and_then(|t| t.get(1..)?.find('@').map(|i| t[..i + 1].to_string()))
+        });
         lock.packages.push(Package {
-            name: e.name.to_string(),
+            name: real.unwrap_or_else(|| e.name.to_string()),
             version: e.version.to_string(),
             integrity: (!e.integrity.is_empty()).then(|| e.integrity.to_string()),
             resolved: (!e.resolved.is_empty()).then(|| e.resolved.to_string()),
