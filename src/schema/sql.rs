@@ -1,0 +1,431 @@
+//! The data model as the app's SQL migrations leave it, replayed in the order the tool that
+//! runs them would use, each statement parsed by the Postgres server's own parser (pg_query).
+//! A statement that does not parse is reported with its file and line; the rest still count.
+
+use crate::workspace::Workspace;
+use pg_query::protobuf::{a_const, AlterTableType, ConstrType, ObjectType, RangeVar};
+use pg_query::NodeEnum;
+use std::collections::BTreeMap;
+
+/// Where a statement is: file and byte offset of its start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub file: String,
+    pub offset: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    /// `schema.table`.
+    pub table: String,
+    pub ref_columns: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    /// all, select, insert, update, delete.
+    pub command: String,
+    pub permissive: bool,
+    /// `using (true)` or `with check (true)`: open to everyone it applies to.
+    pub allows_all: bool,
+    pub at: Loc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// (name, type) in order; the type as written (`uuid`, `text`, `int8`...).
+    pub columns: Vec<(String, String)>,
+    pub primary_key: Vec<String>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub rls: bool,
+    pub forced: bool,
+    pub policies: Vec<Policy>,
+    pub defined: Loc,
+    /// The last `disable row level security` that came after an `enable`.
+    pub disabled_after_enable: Option<Loc>,
+}
+
+impl Table {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+    pub fn column_type(&self, column: &str) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, t)| t.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IssueKind {
+    /// The statement does not parse.
+    Unparsed(String),
+    /// `CREATE POLICY IF NOT EXISTS`: Postgres has no such syntax; the migration fails.
+    PolicyIfNotExists,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    pub at: Loc,
+    pub kind: IssueKind,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// `schema.table` → table.
+    pub tables: BTreeMap<String, Table>,
+    pub issues: Vec<Issue>,
+    /// The migration files replayed, in order.
+    pub files: Vec<String>,
+}
+
+/// Migration files in the order their tool applies them: loose schema files first, then each
+/// migrations folder in file-name order (timestamps and numbers sort that way).
+pub fn migration_files(ws: &Workspace) -> Vec<String> {
+    let loose = [
+        "schema.sql",
+        "db/schema.sql",
+        "supabase/schema.sql",
+        "database/schema.sql",
+    ];
+    let mut out: Vec<String> = loose
+        .iter()
+        .filter(|p| ws.files.contains_key(**p))
+        .map(|p| p.to_string())
+        .collect();
+    let folders = [
+        "supabase/migrations/",
+        "prisma/migrations/",
+        "drizzle/",
+        "migrations/",
+        "db/migrations/",
+        "database/migrations/",
+        "scripts/",
+        "sql/",
+        "db/",
+    ];
+    for folder in folders {
+        let mut files: Vec<String> = ws
+            .files
+            .keys()
+            .filter(|p| p.starts_with(folder) && p.ends_with(".sql") && !out.contains(p))
+            .filter(|p| {
+                let rest = &p[folder.len()..];
+                // prisma: <dir>/migration.sql; others: files directly in the folder.
+                if folder == "prisma/migrations/" {
+                    rest.ends_with("/migration.sql") && rest.matches('/').count() == 1
+                } else {
+                    !rest.contains('/')
+                }
+            })
+            .cloned()
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// Replays the migrations into the final model.
+pub fn replay(ws: &Workspace) -> Model {
+    let mut model = Model::default();
+    for file in migration_files(ws) {
+        let Some(text) = ws.text(&file) else { continue };
+        apply_file(&mut model, &file, text.body);
+        model.files.push(file);
+    }
+    model
+}
+
+/// Applies one file's statements; one that does not parse is reported and skipped.
+pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
+    if let Ok(parsed) = pg_query::parse(sql) {
+        for raw in &parsed.protobuf.stmts {
+            let at = Loc {
+                file: file.to_string(),
+                offset: raw.stmt_location.max(0) as usize,
+            };
+            if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+                apply(model, node, at);
+            }
+        }
+        return;
+    }
+    let pieces = pg_query::split_with_scanner(sql).unwrap_or_else(|_| vec![sql]);
+    for piece in pieces {
+        let offset = piece.as_ptr() as usize - sql.as_ptr() as usize;
+        let lead = piece.len() - piece.trim_start().len();
+        let at = Loc {
+            file: file.to_string(),
+            offset: offset + lead,
+        };
+        match pg_query::parse(piece) {
+            Ok(parsed) => {
+                for raw in &parsed.protobuf.stmts {
+                    if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
+                        apply(model, node, at.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                let normalized = piece
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                let kind = if normalized.contains("create policy if not exists") {
+                    IssueKind::PolicyIfNotExists
+                } else {
+                    IssueKind::Unparsed(e.to_string())
+                };
+                model.issues.push(Issue { at, kind });
+            }
+        }
+    }
+}
+
+fn qualified(rv: &RangeVar) -> String {
+    let schema = if rv.schemaname.is_empty() {
+        "public"
+    } else {
+        rv.schemaname.as_str()
+    };
+    format!("{schema}.{}", rv.relname)
+}
+
+fn strings(nodes: &[pg_query::protobuf::Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter_map(|n| match n.node.as_ref() {
+            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn type_name(t: &Option<pg_query::protobuf::TypeName>) -> String {
+    let names = t.as_ref().map(|t| strings(&t.names)).unwrap_or_default();
+    // `pg_catalog.int8` → `int8`; `uuid` → `uuid`.
+    names.last().cloned().unwrap_or_default()
+}
+
+fn is_true(node: &Option<Box<pg_query::protobuf::Node>>) -> bool {
+    matches!(
+        node.as_ref().and_then(|n| n.node.as_ref()),
+        Some(NodeEnum::AConst(c)) if matches!(&c.val, Some(a_const::Val::Boolval(b)) if b.boolval)
+    )
+}
+
+fn apply_constraint(table: &mut Table, c: &pg_query::protobuf::Constraint, column: Option<&str>) {
+    match ConstrType::try_from(c.contype) {
+        Ok(ConstrType::ConstrPrimary) => {
+            table.primary_key = match column {
+                Some(col) => vec![col.to_string()],
+                None => strings(&c.keys),
+            };
+        }
+        Ok(ConstrType::ConstrForeign) => {
+            let Some(pk) = &c.pktable else { return };
+            let columns = match column {
+                Some(col) => vec![col.to_string()],
+                None => strings(&c.fk_attrs),
+            };
+            table.foreign_keys.push(ForeignKey {
+                columns,
+                table: qualified(pk),
+                ref_columns: strings(&c.pk_attrs),
+            });
+        }
+        _ => {}
+    }
+}
+
+fn add_column(table: &mut Table, def: &pg_query::protobuf::ColumnDef) {
+    table
+        .columns
+        .push((def.colname.clone(), type_name(&def.type_name)));
+    for c in &def.constraints {
+        if let Some(NodeEnum::Constraint(c)) = c.node.as_ref() {
+            apply_constraint(table, c, Some(&def.colname));
+        }
+    }
+}
+
+fn apply(model: &mut Model, node: &NodeEnum, at: Loc) {
+    match node {
+        NodeEnum::CreateStmt(s) => {
+            let Some(rv) = &s.relation else { return };
+            let key = qualified(rv);
+            let mut table = Table {
+                schema: key.split('.').next().unwrap_or("public").to_string(),
+                name: rv.relname.clone(),
+                columns: vec![],
+                primary_key: vec![],
+                foreign_keys: vec![],
+                rls: false,
+                forced: false,
+                policies: vec![],
+                defined: at,
+                disabled_after_enable: None,
+            };
+            for elt in &s.table_elts {
+                match elt.node.as_ref() {
+                    Some(NodeEnum::ColumnDef(def)) => add_column(&mut table, def),
+                    Some(NodeEnum::Constraint(c)) => apply_constraint(&mut table, c, None),
+                    _ => {}
+                }
+            }
+            if !(s.if_not_exists && model.tables.contains_key(&key)) {
+                model.tables.insert(key, table);
+            }
+        }
+        NodeEnum::AlterTableStmt(s) => {
+            let Some(rv) = &s.relation else { return };
+            let Some(table) = model.tables.get_mut(&qualified(rv)) else {
+                return;
+            };
+            for cmd in &s.cmds {
+                let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() else {
+                    continue;
+                };
+                match AlterTableType::try_from(cmd.subtype) {
+                    Ok(AlterTableType::AtEnableRowSecurity) => {
+                        table.rls = true;
+                        table.disabled_after_enable = None;
+                    }
+                    Ok(AlterTableType::AtDisableRowSecurity) => {
+                        if table.rls {
+                            table.disabled_after_enable = Some(at.clone());
+                        }
+                        table.rls = false;
+                    }
+                    Ok(AlterTableType::AtForceRowSecurity) => table.forced = true,
+                    Ok(AlterTableType::AtNoForceRowSecurity) => table.forced = false,
+                    Ok(AlterTableType::AtAddColumn) => {
+                        if let Some(NodeEnum::ColumnDef(def)) =
+                            cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                        {
+                            add_column(table, def);
+                        }
+                    }
+                    Ok(AlterTableType::AtAddConstraint) => {
+                        if let Some(NodeEnum::Constraint(c)) =
+                            cmd.def.as_ref().and_then(|d| d.node.as_ref())
+                        {
+                            apply_constraint(table, c, None);
+                        }
+                    }
+                    Ok(AlterTableType::AtDropColumn) => {
+                        table.columns.retain(|(c, _)| c != &cmd.name)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        NodeEnum::CreatePolicyStmt(s) => {
+            let Some(rv) = &s.table else { return };
+            let Some(table) = model.tables.get_mut(&qualified(rv)) else {
+                return;
+            };
+            table.policies.retain(|p| p.name != s.policy_name);
+            table.policies.push(Policy {
+                name: s.policy_name.clone(),
+                command: s.cmd_name.clone(),
+                permissive: s.permissive,
+                allows_all: is_true(&s.qual) || is_true(&s.with_check),
+                at,
+            });
+        }
+        NodeEnum::DropStmt(s) => match ObjectType::try_from(s.remove_type) {
+            Ok(ObjectType::ObjectTable) => {
+                for object in &s.objects {
+                    if let Some(NodeEnum::List(list)) = object.node.as_ref() {
+                        let names = strings(&list.items);
+                        let key = match names.as_slice() {
+                            [schema, table] => format!("{schema}.{table}"),
+                            [table] => format!("public.{table}"),
+                            _ => continue,
+                        };
+                        model.tables.remove(&key);
+                    }
+                }
+            }
+            Ok(ObjectType::ObjectPolicy) => {
+                for object in &s.objects {
+                    if let Some(NodeEnum::List(list)) = object.node.as_ref() {
+                        let names = strings(&list.items);
+                        let (key, policy) = match names.as_slice() {
+                            [schema, table, policy] => (format!("{schema}.{table}"), policy),
+                            [table, policy] => (format!("public.{table}"), policy),
+                            _ => continue,
+                        };
+                        if let Some(t) = model.tables.get_mut(&key) {
+                            t.policies.retain(|p| &p.name != policy);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(files: &[(&str, &str)]) -> Model {
+        let ws = Workspace::from_files(files.iter().map(|(p, t)| (*p, *t))).unwrap();
+        replay(&ws)
+    }
+
+    #[test]
+    fn replays_tables_keys_rls_and_policies_in_order() {
+        let m = model(&[
+            ("supabase/migrations/20240101000000_init.sql", "create table public.profiles (id uuid primary key references auth.users (id), name text);\ncreate table \"Posts\" (id bigint generated always as identity primary key, author uuid not null, body text);\nalter table \"Posts\" add constraint posts_author_fk foreign key (author) references public.profiles (id);\nalter table public.profiles enable row level security;\ncreate policy \"read all\" on \"Posts\" for select using (true);"),
+            ("supabase/migrations/20240102000000_oops.sql", "alter table public.profiles disable row level security;\nalter table \"Posts\" add column created_at timestamptz;"),
+        ]);
+        let profiles = &m.tables["public.profiles"];
+        assert_eq!(profiles.primary_key, vec!["id"]);
+        assert_eq!(profiles.foreign_keys[0].table, "auth.users");
+        assert!(!profiles.rls);
+        assert_eq!(
+            profiles.disabled_after_enable.as_ref().unwrap().file,
+            "supabase/migrations/20240102000000_oops.sql"
+        );
+        let posts = &m.tables["public.Posts"];
+        assert_eq!(posts.foreign_keys[0].columns, vec!["author"]);
+        assert_eq!(posts.column_type("created_at"), Some("timestamptz"));
+        assert_eq!(posts.column_type("author"), Some("uuid"));
+        assert!(posts.policies[0].allows_all);
+    }
+
+    #[test]
+    fn a_bad_statement_is_reported_and_the_rest_still_counts() {
+        let m = model(&[(
+            "migrations/001_init.sql",
+            "create table a (id uuid primary key);\ncreate tabel b (id int);\ncreate policy if not exists p on a using (true);\nalter table a enable row level security;\n",
+        )]);
+        assert!(m.tables["public.a"].rls);
+        assert_eq!(m.issues.len(), 2);
+        assert!(matches!(m.issues[0].kind, IssueKind::Unparsed(_)));
+        assert_eq!(m.issues[1].kind, IssueKind::PolicyIfNotExists);
+        assert_eq!(
+            m.issues[1].at.offset,
+            "create table a (id uuid primary key);\ncreate tabel b (id int);\n".len()
+        );
+    }
+
+    #[test]
+    fn dropped_tables_and_policies_are_gone() {
+        let m = model(&[("schema.sql", "create table a (id int); create table b (id int); create policy p on b using (true); drop policy p on b; drop table a;")]);
+        assert!(!m.tables.contains_key("public.a"));
+        assert!(m.tables["public.b"].policies.is_empty());
+    }
+}
