@@ -13,6 +13,20 @@ pub const CONFIG_FILE: &str = "casehard.toml";
 pub struct Config {
     #[serde(default)]
     pub rules: RulesConfig,
+    #[serde(default)]
+    pub rls: RlsConfig,
+}
+
+/// `[rls]`: what inference cannot know.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlsConfig {
+    /// Tables anyone may read (`["plans", "public.pricing"]`).
+    #[serde(default)]
+    pub public_read: Vec<String>,
+    /// table → the column that holds the owner's user id.
+    #[serde(default)]
+    pub owners: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

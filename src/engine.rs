@@ -425,6 +425,7 @@ impl<'a> Engine<'a> {
             workspace: ws,
             stack: &self.stack,
             config: self.config,
+            selection: &self.options.selection,
         };
         let mut out = PassOutput::default();
         for (pass, facts) in self.passes.iter().zip(&self.pass_facts) {
@@ -545,6 +546,30 @@ impl<'a> Engine<'a> {
                 .catalog
                 .meta(&file.rule)
                 .map_or(Applicability::Safe, |m| m.applicability);
+            for fixed in file
+                .fixes
+                .into_iter()
+                .filter(|f| self.options.selection.allows(&f.rule))
+            {
+                let applicability = self
+                    .catalog
+                    .meta(&fixed.rule)
+                    .map_or(fixed.applicability, |m| m.applicability);
+                self.findings.insert(
+                    FindingKey {
+                        offset: self.original_offset(&fixed.path, fixed.at.start),
+                        path: fixed.path,
+                        rule: fixed.rule,
+                        message: fixed.message,
+                    },
+                    FindingState {
+                        applicability,
+                        has_fix: true,
+                        dropped: None,
+                        original_edits: Vec::new(),
+                    },
+                );
+            }
             self.findings.insert(
                 FindingKey {
                     path: path.clone(),

@@ -13,6 +13,7 @@ pub mod render;
 pub mod rules;
 pub mod schema;
 pub mod stack;
+pub mod templates;
 pub mod vcs;
 pub mod workspace;
 

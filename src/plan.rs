@@ -107,13 +107,15 @@ pub struct Proposal {
 
 /// A file a pass creates. Created only if no file is at `path` (keyed by path, like
 /// OpenRewrite), so a second run never rewrites it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct NewFile {
     pub rule: String,
     pub path: String,
     pub content: String,
     /// Why the file is created, reported as a finding the change fixes.
     pub message: String,
+    /// Findings elsewhere that this file fixes (a migration fixes the tables it secures).
+    pub fixes: Vec<Proposal>,
 }
 
 /// What happened to a finding.

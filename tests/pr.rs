@@ -69,7 +69,8 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/app/actions/profile.ts",
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
-            "src/lib/validations.ts"
+            "src/lib/validations.ts",
+            "supabase/migrations/20240101000001_casehard_rls.sql"
         ]
     );
     let committed = git(
@@ -115,7 +116,9 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "- [ ] `src/app/api/comments/route.ts:13` `schema/owner-from-body`",
         "### Quick audit before launch",
         "| No admin actions without MFA and logs | not checked |",
-        "| Every query checked by policy or RLS |",
+        "#### RBAC",
+        "**`rls/owner-policies`**",
+        "| Every query checked by policy or RLS | pass | 4 finding(s) fixed by this change",
         "| Webhooks verified and idempotent |",
         "#### Supply chain",
         "**`deps/pin-exact`**",

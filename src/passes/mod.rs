@@ -7,6 +7,7 @@
 
 pub mod deps;
 pub mod imports;
+pub mod rls;
 pub mod schema;
 
 use crate::config::Config;
@@ -43,6 +44,8 @@ pub struct ProjectView<'a> {
     pub workspace: &'a Workspace,
     pub stack: &'a Stack,
     pub config: &'a Config,
+    /// The rules selected for this run (a pass whose output serves several may shape it).
+    pub selection: &'a crate::rules::Selection,
 }
 
 #[derive(Default)]
@@ -76,6 +79,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(schema::mass_assignment::MassAssignment::default()),
         Box::new(deps::pin::PinDependencies::default()),
         Box::new(deps::supply_chain::SupplyChain::default()),
+        Box::new(rls::RowLevelSecurity::default()),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The app's data model, read from its own definitions.
 
 pub mod drizzle;
+pub mod ownership;
 pub mod sql;
 
 /// Columns a client must never set: identity, ownership, privilege, billing and bookkeeping.

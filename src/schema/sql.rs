@@ -148,7 +148,7 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
         for raw in &parsed.protobuf.stmts {
             let at = Loc {
                 file: file.to_string(),
-                offset: raw.stmt_location.max(0) as usize,
+                offset: statement_start(sql, raw.stmt_location.max(0) as usize),
             };
             if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
                 apply(model, node, at);
@@ -162,7 +162,7 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
         let lead = piece.len() - piece.trim_start().len();
         let at = Loc {
             file: file.to_string(),
-            offset: offset + lead,
+            offset: statement_start(sql, offset + lead),
         };
         match pg_query::parse(piece) {
             Ok(parsed) => {
@@ -185,6 +185,23 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
                 };
                 model.issues.push(Issue { at, kind });
             }
+        }
+    }
+}
+
+/// The first byte of the statement itself: the parser's location starts right after the
+/// previous `;`, before blank lines and comments.
+fn statement_start(sql: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &sql[at.min(sql.len())..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if trimmed.starts_with("--") {
+            at += trimmed.find('\n').map_or(trimmed.len(), |i| i + 1);
+        } else if trimmed.starts_with("/*") {
+            at += trimmed.find("*/").map_or(trimmed.len(), |i| i + 2);
+        } else {
+            return at;
         }
     }
 }
@@ -401,6 +418,12 @@ mod tests {
         );
         let posts = &m.tables["public.Posts"];
         assert_eq!(posts.foreign_keys[0].columns, vec!["author"]);
+        let first = "create table public.profiles (id uuid primary key references auth.users (id), name text);\n";
+        assert_eq!(
+            posts.defined.offset,
+            first.len(),
+            "points at the statement, not the newline before it"
+        );
         assert_eq!(posts.column_type("created_at"), Some("timestamptz"));
         assert_eq!(posts.column_type("author"), Some("uuid"));
         assert!(posts.policies[0].allows_all);

@@ -284,6 +284,7 @@ fn save_exact(ws: &crate::workspace::Workspace, dir: &str, out: &mut PassOutput)
                 path,
                 content: format!("{NPMRC_HEADER}save-exact=true\n"),
                 message: "no .npmrc sets `save-exact=true`: the next `npm install <pkg>` writes a range again".into(),
+                fixes: vec![],
             });
         }
         return;

@@ -1,0 +1,499 @@
+//! The `rls/` pass: row-level security migrations from the app's own schema (Supabase).
+//!
+//! It replays the app's SQL migrations, infers who owns each table's rows, and writes one new
+//! migration that enables and forces RLS and adds per-command owner policies where they are
+//! missing. It never edits a migration that may already be applied: a later run replays
+//! everything, casehard's own migration included, and writes a new one only for what is left.
+
+use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, NewFile, Proposal, Severity};
+use crate::rules::{Docs, Origin, RuleMeta};
+use crate::schema::ownership::{self, Access, Inference, Overrides};
+use crate::schema::sql::{self, IssueKind, Loc, Model, Table};
+use crate::stack::Database;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const POLICIES: &str = "rls/owner-policies";
+pub const ALLOWS_ALL: &str = "rls/using-true";
+pub const DISABLED: &str = "rls/disabled-later";
+pub const IF_NOT_EXISTS: &str = "rls/policy-if-not-exists";
+pub const NO_OWNER: &str = "rls/no-owner";
+pub const UNPARSED: &str = "rls/unparsed-sql";
+
+const MIGRATIONS: &str = "supabase/migrations";
+/// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
+const PLATFORM_SCHEMAS: &[&str] = &[
+    "auth",
+    "storage",
+    "extensions",
+    "realtime",
+    "vault",
+    "graphql",
+    "graphql_public",
+    "supabase_functions",
+    "supabase_migrations",
+    "cron",
+    "net",
+    "pgsodium",
+    "information_schema",
+    "pg_catalog",
+];
+const UID: &str = "(select auth.uid())";
+
+pub struct RowLevelSecurity {
+    meta: [RuleMeta; 6],
+}
+
+fn meta(
+    id: &str,
+    title: &str,
+    severity: Severity,
+    applicability: Applicability,
+    what: &str,
+    why: &str,
+    before: &str,
+    after: &str,
+    safety: &str,
+) -> RuleMeta {
+    RuleMeta {
+        id: id.into(),
+        title: title.into(),
+        severity,
+        area: Area::Rbac,
+        applicability,
+        origin: Origin::Pass("src/passes/rls.rs"),
+        docs: Docs {
+            what: what.into(),
+            why: why.into(),
+            before: before.into(),
+            after: after.into(),
+            fix_safety: Some(safety.into()),
+            references: vec![
+                "CWE-639: Authorization Bypass Through User-Controlled Key".into(),
+                "CWE-862: Missing Authorization".into(),
+                "https://supabase.com/docs/guides/database/postgres/row-level-security".into(),
+            ],
+        },
+    }
+}
+
+impl Default for RowLevelSecurity {
+    fn default() -> Self {
+        RowLevelSecurity {
+            meta: [
+                meta(POLICIES, "Every table has row-level security with owner policies", Severity::Error, Applicability::Review,
+                    "Replays the app's SQL migrations (supabase/migrations and the other usual places) with the Postgres parser, infers each table's owner — a foreign key to auth.users or to the app's user table, the user table itself, a membership table, or an owner-named column — and writes a new migration that enables and forces row-level security and adds select, insert, update and delete policies `to authenticated` that compare the owner column with `(select auth.uid())`. Insert and update policies check the owner too, so a client cannot write a row in another user's name. Feed tables get a select policy for the author's followers when the app has a follower graph. Each table's line in the migration says why casehard tied it to its owner.",
+                    "With RLS off, the anon key shipped in every browser bundle reads and writes every row of the table through the Supabase API: one user's data is everyone's.",
+                    "create table public.projects (id uuid primary key, user_id uuid references public.profiles (id), name text);",
+                    "alter table public.projects enable row level security;\nalter table public.projects force row level security;\ncreate policy casehard_projects_select on public.projects for select to authenticated using (user_id = (select auth.uid()));\n-- and insert, update, delete",
+                    "Review: queries that read other users' rows (admin pages, public profiles) now return nothing; give them their own policies or a server-side service-role client."),
+                meta(ALLOWS_ALL, "No policy opens user data to everyone", Severity::Error, Applicability::Review,
+                    "Finds policies written `using (true)` or `with check (true)` on tables that hold user data, and drops them in casehard's migration (policies are permissive: while one says true, owner policies restrict nothing).",
+                    "`using (true)` is the generator's way to make the app work; it makes every row readable (or writable) by anyone with the anon key.",
+                    "create policy \"Enable read access for all users\" on public.posts for select using (true);",
+                    "drop policy if exists \"Enable read access for all users\" on public.posts;",
+                    "Review: if the table is meant to be public, say so in casehard.toml ([rls] public_read) instead."),
+                meta(DISABLED, "Row-level security is not turned off by a later migration", Severity::Error, Applicability::Review,
+                    "Finds `disable row level security` in a migration after the table had it enabled (often a debugging step that shipped); casehard's migration enables it again.",
+                    "The later script silently undoes the protection the earlier one set up.",
+                    "alter table public.profiles disable row level security;",
+                    "alter table public.profiles enable row level security;",
+                    "Review: find out why it was turned off."),
+                meta(IF_NOT_EXISTS, "Policies use syntax Postgres accepts", Severity::Error, Applicability::Manual,
+                    "Reports `CREATE POLICY IF NOT EXISTS`, which Postgres does not have: the migration fails at that statement and the policies after it never exist.",
+                    "A migration that fails half-way leaves tables without the policies the author believed were there.",
+                    "create policy if not exists \"own rows\" on posts using (user_id = auth.uid());",
+                    "drop policy if exists \"own rows\" on posts;\ncreate policy \"own rows\" on posts using (user_id = auth.uid());",
+                    "Manual: the fix is in a migration that may already have been applied (or failed) somewhere."),
+                meta(NO_OWNER, "Every table's owner is known", Severity::Warning, Applicability::Manual,
+                    "Reports tables casehard could not tie to a user (no owner column, a composite key, an owner column that is not a uuid or text). They get RLS on and no policy: deny by default.",
+                    "Guessing an owner would either lock users out or let them in; a person has to decide.",
+                    "create table public.audit_log (id bigint primary key, payload jsonb);",
+                    "[rls.owners] audit_log = \"actor_id\"   # or: [rls] public_read = [\"audit_log\"]",
+                    "Manual: say who owns it in casehard.toml."),
+                meta(UNPARSED, "Every migration statement parses", Severity::Warning, Applicability::Manual,
+                    "Reports migration statements the Postgres parser rejects, with file and line; casehard reads the rest of the file and skips that statement.",
+                    "A statement that does not parse fails when the migration runs; what it was meant to create does not exist.",
+                    "create tabel posts (id int);",
+                    "create table posts (id int);",
+                    "Manual: fix the statement in its migration."),
+            ],
+        }
+    }
+}
+
+/// An SQL identifier, quoted when it has to be.
+pub fn ident(s: &str) -> String {
+    const RESERVED: &[&str] = &[
+        "user",
+        "order",
+        "group",
+        "table",
+        "select",
+        "from",
+        "where",
+        "to",
+        "check",
+        "default",
+        "references",
+        "primary",
+        "limit",
+        "offset",
+        "all",
+        "end",
+        "case",
+        "column",
+        "grant",
+        "role",
+        "session_user",
+        "current_user",
+    ];
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&s);
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+fn qualified(t: &Table) -> String {
+    format!("{}.{}", ident(&t.schema), ident(&t.name))
+}
+
+/// A finding at a statement of a migration.
+fn at(rule: &str, loc: &Loc, message: String, applicability: Applicability) -> Proposal {
+    Proposal {
+        rule: rule.into(),
+        path: loc.file.clone(),
+        at: loc.offset..loc.offset,
+        message,
+        applicability,
+        edits: vec![],
+    }
+}
+
+fn policy(
+    table: &Table,
+    suffix: &str,
+    command: &str,
+    to: &str,
+    using: Option<String>,
+    check: Option<String>,
+) -> serde_json::Value {
+    json!({
+        "name": ident(&format!("casehard_{}_{suffix}", table.name)),
+        "command": command,
+        "to": to,
+        "using": using.unwrap_or_default(),
+        "check": check.unwrap_or_default(),
+    })
+}
+
+/// The per-command policies for a table, or none when its owner is unknown.
+fn policies_for(t: &Table, inference: &Inference) -> Vec<serde_json::Value> {
+    let Some(access) = &inference.access else {
+        return vec![];
+    };
+    if inference.problem.is_some() {
+        return vec![];
+    }
+    let uid = match inference.cast {
+        Some(cast) => format!("{UID}::{cast}"),
+        None => UID.to_string(),
+    };
+    let own = |column: &str| format!("{} = {uid}", ident(column));
+    let outer = |column: &str| format!("{}.{}", qualified(t), ident(column));
+    let crud = |cond: String| {
+        vec![
+            policy(
+                t,
+                "select",
+                "select",
+                "authenticated",
+                Some(cond.clone()),
+                None,
+            ),
+            policy(
+                t,
+                "insert",
+                "insert",
+                "authenticated",
+                None,
+                Some(cond.clone()),
+            ),
+            policy(
+                t,
+                "update",
+                "update",
+                "authenticated",
+                Some(cond.clone()),
+                Some(cond.clone()),
+            ),
+            policy(t, "delete", "delete", "authenticated", Some(cond), None),
+        ]
+    };
+    let mut out = match access {
+        Access::SelfRow { column } | Access::Owner { column } => crud(own(column)),
+        Access::Member {
+            column,
+            members,
+            member_group,
+            member_user,
+        } => crud(format!(
+            "exists (select 1 from {} m where m.{} = {} and m.{} = {uid})",
+            members.split('.').map(ident).collect::<Vec<_>>().join("."),
+            ident(member_group),
+            outer(column),
+            ident(member_user)
+        )),
+        Access::PublicRead { owner } => {
+            let mut v = vec![policy(
+                t,
+                "select",
+                "select",
+                "anon, authenticated",
+                Some("true".into()),
+                None,
+            )];
+            if let Some(column) = owner {
+                let cond = own(column);
+                v.push(policy(
+                    t,
+                    "insert",
+                    "insert",
+                    "authenticated",
+                    None,
+                    Some(cond.clone()),
+                ));
+                v.push(policy(
+                    t,
+                    "update",
+                    "update",
+                    "authenticated",
+                    Some(cond.clone()),
+                    Some(cond.clone()),
+                ));
+                v.push(policy(
+                    t,
+                    "delete",
+                    "delete",
+                    "authenticated",
+                    Some(cond),
+                    None,
+                ));
+            }
+            v
+        }
+    };
+    if let (Some(f), Access::Owner { column }) = (&inference.followers, access) {
+        out.push(policy(
+            t,
+            "select_followers",
+            "select",
+            "authenticated",
+            Some(format!(
+                "exists (select 1 from {} f where f.{} = {UID} and f.{} = {})",
+                f.table.split('.').map(ident).collect::<Vec<_>>().join("."),
+                ident(&f.follower),
+                ident(&f.followed),
+                outer(column)
+            )),
+            None,
+        ));
+    }
+    out
+}
+
+/// `<last stamp + 1>_casehard_rls.sql`: derived from the last migration, never the clock.
+fn migration_path(model: &Model) -> String {
+    let last = model
+        .files
+        .iter()
+        .filter(|f| f.starts_with(&format!("{MIGRATIONS}/")))
+        .filter_map(|f| {
+            let name = f.rsplit('/').next()?;
+            let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
+            (!digits.is_empty()).then_some(digits)
+        })
+        .max_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    let stamp = match last {
+        Some(d) => {
+            let next = d.parse::<u128>().map(|n| n + 1).unwrap_or(0);
+            format!("{next:0width$}", width = d.len())
+        }
+        None => "00000000000000".into(),
+    };
+    format!("{MIGRATIONS}/{stamp}_casehard_rls.sql")
+}
+
+impl Pass for RowLevelSecurity {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn wants(&self, _: &str, _: &str) -> bool {
+        false
+    }
+    fn scan(&self, _: &FileView<'_>) -> Option<Facts> {
+        None
+    }
+    fn may_edit(&self, _: &Facts) -> bool {
+        false
+    }
+
+    fn finish(&self, project: &ProjectView<'_>, _: &BTreeMap<String, Facts>, out: &mut PassOutput) {
+        // Plain Postgres needs the app to set the user per transaction first; not yet.
+        if !project.stack.databases.contains(&Database::Supabase) {
+            return;
+        }
+        let ws = project.workspace;
+        let model = sql::replay(ws);
+        if model.files.is_empty() {
+            return;
+        }
+        for issue in &model.issues {
+            match &issue.kind {
+                IssueKind::PolicyIfNotExists => out.proposals.push(at(IF_NOT_EXISTS, &issue.at, "`CREATE POLICY IF NOT EXISTS` is not Postgres syntax: this migration fails here and the policies after it never exist; drop the policy if it exists, then create it".into(), Applicability::Manual)),
+                IssueKind::Unparsed(e) => out.proposals.push(at(UNPARSED, &issue.at, format!("this statement does not parse ({e}); casehard skipped it and read the rest"), Applicability::Manual)),
+            }
+        }
+        let overrides = Overrides {
+            owners: project.config.rls.owners.clone(),
+            public_read: project.config.rls.public_read.clone(),
+        };
+        let inferences = ownership::infer(&model, &overrides);
+        let sel = project.selection;
+        let with_policies = sel.allows(POLICIES);
+        let with_drops = sel.allows(ALLOWS_ALL);
+        let with_reenable = with_policies || sel.allows(DISABLED);
+        let mut tables = Vec::new();
+        let mut fixes = Vec::new();
+        for t in model
+            .tables
+            .values()
+            .filter(|t| !PLATFORM_SCHEMAS.contains(&t.schema.as_str()))
+        {
+            let inference = &inferences[&t.qualified()];
+            let user_data = matches!(
+                inference.access,
+                Some(Access::SelfRow { .. } | Access::Owner { .. } | Access::Member { .. })
+            );
+            let drops: Vec<serde_json::Value> = t
+                .policies
+                .iter()
+                .filter(|p| with_drops && p.allows_all && user_data && p.permissive)
+                .map(|p| {
+                    fixes.push(at(ALLOWS_ALL, &p.at, format!("policy \"{}\" on {} allows every row to everyone it applies to, on a table that holds user data; casehard's migration drops it", p.name, t.qualified()), Applicability::Review));
+                    json!({ "name": ident(&p.name), "why": format!("\"{}\" said true (from {})", p.name, p.at.file) })
+                })
+                .collect();
+            let remaining = t.policies.len() - drops.len();
+            let policies = if with_policies && remaining == 0 {
+                policies_for(t, inference)
+            } else {
+                vec![]
+            };
+            let reenable = with_reenable && t.disabled_after_enable.is_some();
+            if let (Some(loc), true) = (&t.disabled_after_enable, reenable) {
+                fixes.push(at(DISABLED, loc, format!("{} had row-level security turned off again here; casehard's migration turns it back on", t.qualified()), Applicability::Review));
+            }
+            if let Some(problem) = &inference.problem {
+                if remaining == 0 {
+                    out.proposals.push(at(
+                        NO_OWNER,
+                        &t.defined,
+                        problem.clone(),
+                        Applicability::Manual,
+                    ));
+                }
+            }
+            let needs = (with_policies && (!t.rls || !t.forced))
+                || reenable
+                || !drops.is_empty()
+                || !policies.is_empty();
+            if !needs {
+                continue;
+            }
+            let what = match (t.rls, t.forced) {
+                (false, _) => "row-level security is off",
+                (true, false) => "row-level security is not forced",
+                _ => "its policies open it to everyone",
+            };
+            let who = if policies.is_empty() {
+                "no owner policy".to_string()
+            } else {
+                inference.reason.clone()
+            };
+            if with_policies {
+                fixes.push(at(
+                    POLICIES,
+                    &t.defined,
+                    format!("{}: {what}; {who}", t.qualified()),
+                    Applicability::Review,
+                ));
+            }
+            tables.push(json!({
+                "qualified": qualified(t),
+                "reason": if policies.is_empty() && inference.problem.is_some() { format!("{}; deny by default until its owner is known", inference.reason) } else { inference.reason.clone() },
+                "drops": drops,
+                "policies": policies,
+            }));
+        }
+        if tables.is_empty() {
+            return;
+        }
+        let path = migration_path(&model);
+        let rule = [POLICIES, ALLOWS_ALL, DISABLED]
+            .into_iter()
+            .find(|r| sel.allows(r))
+            .unwrap_or(POLICIES);
+        let data = json!({ "rule": rule, "tables": tables });
+        let content = match crate::templates::render("supabase/rls.sql", &data) {
+            Ok(c) => c,
+            Err(e) => {
+                out.proposals.push(Proposal {
+                    rule: POLICIES.into(),
+                    path: model.files[0].clone(),
+                    at: 0..0,
+                    message: format!("cannot write the migration: {e}"),
+                    applicability: Applicability::Manual,
+                    edits: vec![],
+                });
+                return;
+            }
+        };
+        out.new_files.push(NewFile {
+            rule: rule.into(),
+            message: format!(
+                "{path}: row-level security and owner policies for {} table(s)",
+                tables.len()
+            ),
+            path,
+            content,
+            fixes,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_only_when_needed() {
+        assert_eq!(ident("posts"), "posts");
+        assert_eq!(ident("Posts"), "\"Posts\"");
+        assert_eq!(ident("user"), "\"user\"");
+        assert_eq!(ident("my\"t"), "\"my\"\"t\"");
+        assert_eq!(ident("acme_post"), "acme_post");
+    }
+}

@@ -1,0 +1,365 @@
+//! casehard's RLS migrations applied to the real PostgreSQL after the app's own, then used
+//! as the Supabase API would: through the non-superuser `authenticated` role with a user's JWT
+//! claim, and as `anon`. Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth), as
+//! `.ci/run` starts it; an unreachable server fails these tests.
+
+mod harness;
+
+use casehard::workspace::{load_dir, LoadOptions, Workspace};
+use harness::*;
+use std::path::Path;
+use std::process::Command;
+
+const A: &str = "00000000-0000-0000-0000-00000000000a";
+const B: &str = "00000000-0000-0000-0000-00000000000b";
+const C: &str = "00000000-0000-0000-0000-00000000000c";
+
+/// Runs SQL through psql's standard input: statement by statement, as a migration runner does.
+fn psql(db: &str, sql: &str, stop_on_error: bool) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-At",
+            "-f",
+            "-",
+        ])
+        .args([
+            "-v",
+            if stop_on_error {
+                "ON_ERROR_STOP=1"
+            } else {
+                "ON_ERROR_STOP=0"
+            },
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql runs (install postgresql-client)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() && (!stop_on_error || !stderr.contains("ERROR")) {
+        Ok(stdout)
+    } else {
+        Err(stderr)
+    }
+}
+
+/// A fresh database with the Supabase shim, dropped at the end.
+struct Db(String);
+
+impl Db {
+    fn new(tag: &str) -> Db {
+        psql("postgres", "select 1", true).unwrap_or_else(|e| {
+            panic!("PostgreSQL at 127.0.0.1:5432 is needed (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): {e}")
+        });
+        let name = format!("casehard_{tag}_{}", std::process::id());
+        psql("postgres", &format!("drop database if exists {name}"), true).unwrap();
+        psql("postgres", &format!("create database {name}"), true).unwrap();
+        let db = Db(name);
+        let shim =
+            std::fs::read_to_string(manifest_dir().join("tests/fixtures/rls/supabase_shim.sql"))
+                .unwrap();
+        db.sql(&shim).unwrap();
+        db
+    }
+    fn sql(&self, sql: &str) -> Result<String, String> {
+        psql(&self.0, sql, true)
+    }
+    /// Runs `sql` in a transaction as `role`, with `uid` as the JWT subject.
+    fn as_user(&self, role: &str, uid: Option<&str>, sql: &str) -> Result<String, String> {
+        let claim = uid
+            .map(|u| {
+                format!(
+                    "do $$ begin perform set_config('request.jwt.claim.sub', '{u}', true); end $$;"
+                )
+            })
+            .unwrap_or_default();
+        self.sql(&format!(
+            "begin; set local role {role}; {claim} {sql}; commit;"
+        ))
+    }
+    fn count(&self, role: &str, uid: Option<&str>, query: &str) -> i64 {
+        self.count_of(role, uid, &format!("select count(*) from ({query}) q"))
+    }
+    /// A statement that itself returns one count.
+    fn count_of(&self, role: &str, uid: Option<&str>, query: &str) -> i64 {
+        self.as_user(role, uid, query)
+            .unwrap_or_else(|e| panic!("{query} as {role}/{uid:?}: {e}"))
+            .lines()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = psql(
+            "postgres",
+            &format!("drop database if exists {} with (force)", self.0),
+            true,
+        );
+    }
+}
+
+/// Hardens the project; returns its own migrations (in order) and casehard's.
+fn harden(dir: &Path) -> (Vec<String>, String, Workspace) {
+    let ws = load_dir(dir, &LoadOptions::default()).unwrap();
+    let own: Vec<String> = casehard::schema::sql::migration_files(&ws)
+        .iter()
+        .map(|f| ws.text(f).unwrap().body.to_string())
+        .collect();
+    let outcome = run(ws, &Default::default());
+    let (path, _) = outcome
+        .before
+        .iter()
+        .find(|(p, b)| b.is_none() && p.contains("_casehard_rls"))
+        .expect("a casehard migration");
+    let ours = outcome.workspace.text(path).unwrap().body.to_string();
+    (own, ours, outcome.workspace)
+}
+
+fn apply(db: &Db, own: &[String], ours: &str, app_may_fail: bool) {
+    for m in own {
+        if app_may_fail {
+            let _ = psql(&db.0, m, false);
+        } else {
+            db.sql(m)
+                .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+        }
+    }
+    db.sql(ours)
+        .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
+}
+
+fn seed_users(db: &Db, ids: &[&str]) {
+    for id in ids {
+        db.sql(&format!("insert into auth.users (id) values ('{id}')"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn demo_app_users_reach_only_their_own_rows() {
+    let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe"));
+    let db = Db::new("demo");
+    apply(&db, &own, &ours, false);
+    seed_users(&db, &[A, B]);
+    db.sql(&format!(
+        "insert into profiles (id, username) values ('{A}', 'a'), ('{B}', 'b');
+         insert into projects (user_id, name) values ('{A}', 'a1'), ('{A}', 'a2'), ('{B}', 'b1');"
+    ))
+    .unwrap();
+
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from projects"),
+        2,
+        "A reads only A's rows"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(B), "select * from projects"),
+        1
+    );
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from profiles"),
+        1
+    );
+    let forged = db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into projects (user_id, name) values ('{B}', 'forged')"),
+    );
+    assert!(
+        forged.unwrap_err().contains("row-level security"),
+        "A cannot insert a row owned by B"
+    );
+    let updated = db.count_of("authenticated", Some(A), &format!("with u as (update projects set name = 'hijack' where user_id = '{B}' returning 1) select count(*) from u"));
+    assert_eq!(updated, 0, "A cannot update B's rows");
+    let deleted = db.count_of("authenticated", Some(A), &format!("with d as (delete from projects where user_id = '{B}' returning 1) select count(*) from d"));
+    assert_eq!(deleted, 0, "A cannot delete B's rows");
+    assert_eq!(
+        db.sql("select name from projects where user_id = '00000000-0000-0000-0000-00000000000b'")
+            .unwrap(),
+        "b1"
+    );
+    let moved = db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("update projects set user_id = '{B}' where name = 'a1'"),
+    );
+    assert!(
+        moved.unwrap_err().contains("row-level security"),
+        "A cannot give a row to B"
+    );
+    db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into projects (user_id, name) values ('{A}', 'mine')"),
+    )
+    .unwrap();
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from projects"),
+        3,
+        "A still writes A's own rows"
+    );
+    assert_eq!(
+        db.count("anon", None, "select * from projects"),
+        0,
+        "anonymous reads nothing"
+    );
+    assert_eq!(db.count("anon", None, "select * from profiles"), 0);
+    assert_eq!(
+        db.count("authenticated", None, "select * from projects"),
+        0,
+        "a token without a subject reads nothing"
+    );
+}
+
+#[test]
+fn followers_see_the_posts_of_those_they_follow() {
+    let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/rls/social"));
+    let db = Db::new("social");
+    apply(&db, &own, &ours, false);
+    seed_users(&db, &[A, B, C]);
+    db.sql(&format!(
+        "insert into profiles (id, handle) values ('{A}', 'a'), ('{B}', 'b'), ('{C}', 'c');
+         insert into posts (author_id, body) values ('{B}', 'b1'), ('{B}', 'b2'), ('{C}', 'c1');"
+    ))
+    .unwrap();
+    db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into follows (follower_id, following_id) values ('{A}', '{B}')"),
+    )
+    .unwrap();
+    let forged = db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into follows (follower_id, following_id) values ('{C}', '{B}')"),
+    );
+    assert!(forged.is_err(), "A cannot make C follow B");
+
+    let b_posts = format!("select * from posts where author_id = '{B}'");
+    assert_eq!(
+        db.count("authenticated", Some(A), &b_posts),
+        2,
+        "a follower sees the posts of those they follow"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(C), &b_posts),
+        0,
+        "a non-follower does not"
+    );
+    assert_eq!(
+        db.count(
+            "authenticated",
+            Some(A),
+            &format!("select * from posts where author_id = '{C}'")
+        ),
+        0
+    );
+    assert_eq!(
+        db.count("authenticated", Some(B), &b_posts),
+        2,
+        "the author sees their own"
+    );
+    assert_eq!(db.count("anon", None, "select * from posts"), 0);
+}
+
+#[test]
+fn multi_migration_project_ends_deny_by_default() {
+    let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/rls/supabase-multi"));
+    let db = Db::new("multi");
+    // The app's third migration has a typo and an IF NOT EXISTS: Postgres rejects those
+    // statements, as casehard reported; the rest of it applies.
+    apply(&db, &own, &ours, true);
+    seed_users(&db, &[A, B]);
+    db.sql(&format!(
+        "insert into profiles (id) values ('{A}'), ('{B}');
+         insert into notes (owner_id, body) values ('{A}', 'a'), ('{B}', 'b');
+         insert into settings (user_id, theme) values ('{A}', 'dark'), ('{B}', 'light');
+         insert into audit_log (actor, happened_at) values ('x', now());
+         insert into counters (id, owner_id) values (1, 1);"
+    ))
+    .unwrap();
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from notes"),
+        1,
+        "the using (true) policy is gone"
+    );
+    assert_eq!(db.count("anon", None, "select * from notes"), 0);
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from settings"),
+        1,
+        "a text owner column is compared as text"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from profiles"),
+        1,
+        "RLS is back on after the debug migration"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from audit_log"),
+        0,
+        "an ownerless table returns nothing"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from counters"),
+        0,
+        "a table with an owner of the wrong type returns nothing"
+    );
+    let forced = db.sql("select count(*) from pg_class where relname in ('notes','settings','profiles','audit_log','counters') and relforcerowsecurity").unwrap();
+    assert_eq!(forced, "5", "every table has RLS forced");
+}
+
+#[test]
+fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
+    let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));
+    let again = run(hardened.clone(), &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+
+    let mut grown = hardened;
+    grown.insert(
+        "supabase/migrations/20240302000000_messages.sql".into(),
+        b"create table public.messages (\n  id bigint generated always as identity primary key,\n  sender_id uuid not null references public.profiles (id),\n  body text\n);\n".to_vec(),
+        0o644,
+    );
+    let third = run(grown, &Default::default());
+    let created: Vec<&String> = third
+        .before
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        created,
+        vec!["supabase/migrations/20240302000001_casehard_rls.sql"]
+    );
+    let text = third.workspace.text(created[0]).unwrap().body;
+    assert!(
+        text.contains("public.messages") && !text.contains("public.posts"),
+        "only the new table:\n{text}"
+    );
+    assert!(text.contains("sender_id = (select auth.uid())"), "{text}");
+    assert!(
+        third.before.keys().all(|p| p == created[0]),
+        "no existing migration is edited"
+    );
+}
