@@ -540,6 +540,32 @@ impl<'a> Engine<'a> {
             if ws.contains(&path) {
                 continue;
             }
+            // A created file is verified like an edited one: one that does not parse is not written.
+            let check = Check::for_path(&path, "");
+            if !check.passes(&file.content) {
+                let reason = format!(
+                    "the file casehard would create has {} at line {}; not created",
+                    check.what_breaks(),
+                    check.error_line(&file.content)
+                );
+                let key = FindingKey {
+                    path: path.clone(),
+                    offset: 0,
+                    rule: file.rule.clone(),
+                    message: file.message,
+                };
+                self.dropped.insert(key.clone());
+                self.findings.insert(
+                    key,
+                    FindingState {
+                        applicability: Applicability::Review,
+                        has_fix: true,
+                        dropped: Some(reason),
+                        original_edits: Vec::new(),
+                    },
+                );
+                continue;
+            }
             ws.insert(path.clone(), file.content.into_bytes(), 0o644);
             before.insert(path.clone(), None);
             let applicability = self

@@ -69,6 +69,8 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/app/actions/profile.ts",
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
+            "src/app/api/webhooks/stripe/route.ts",
+            "src/lib/casehard/stripe-webhook.ts",
             "src/lib/validations.ts",
             "supabase/migrations/20240101000001_casehard_rls.sql"
         ]
@@ -119,7 +121,9 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "#### RBAC",
         "**`rls/owner-policies`**",
         "| Every query checked by policy or RLS | pass | 4 finding(s) fixed by this change",
-        "| Webhooks verified and idempotent |",
+        "#### Payments",
+        "**`webhook/stripe-signature`**",
+        "| Webhooks verified and idempotent | pass | 2 finding(s) fixed by this change (webhook/stripe-signature) |",
         "#### Supply chain",
         "**`deps/pin-exact`**",
         "| Secrets rotated, debug off, dependencies pinned | fail | 2 open: `package-lock.json:398` `deps/install-scripts`",

@@ -9,6 +9,7 @@ pub mod deps;
 pub mod imports;
 pub mod rls;
 pub mod schema;
+pub mod webhook;
 
 use crate::config::Config;
 use crate::lang::{Lang, Tree};
@@ -80,6 +81,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(deps::pin::PinDependencies::default()),
         Box::new(deps::supply_chain::SupplyChain::default()),
         Box::new(rls::RowLevelSecurity::default()),
+        Box::new(webhook::StripeSignature::default()),
     ]
 }
 

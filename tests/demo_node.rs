@@ -1,0 +1,165 @@
+//! The demo app under Node. The hardened copy installs from its pinned manifest and lockfile,
+//! type-checks with its own TypeScript wherever the generated one did, and its Stripe webhook
+//! handler, run, rejects forged and replayed events. Needs npm and the npm registry; `.ci/run`
+//! provides both, and a missing npm fails these tests.
+
+mod harness;
+
+use harness::*;
+use std::path::Path;
+use std::process::Command;
+
+fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("npm_config_audit", "false")
+        .env("npm_config_fund", "false")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (install Node.js and npm; .ci/run does): {e}")
+        });
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_hardened_demo_installs_and_type_checks() {
+    let demo = manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe");
+    let generated = tempfile::tempdir().unwrap();
+    copy_dir(&demo, generated.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&demo, hardened.path());
+    let fix = casehard(hardened.path(), &["fix", ".", "--allow-no-vcs"]);
+    assert_eq!(fix.code, 1, "manual findings stay open:\n{}", fix.stderr);
+
+    // Installs from what casehard left: pinned package.json, lockfile in step.
+    let (ok, log) = run_in(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
+    assert!(ok, "npm ci refused the hardened app:\n{log}");
+
+    // The generated app type-checks (with the same packages), and so does the hardened one.
+    std::os::unix::fs::symlink(
+        hardened.path().join("node_modules"),
+        generated.path().join("node_modules"),
+    )
+    .unwrap();
+    let tsc = |dir: &Path| {
+        run_in(
+            dir,
+            "node",
+            &["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."],
+        )
+    };
+    let (ok, log) = tsc(generated.path());
+    assert!(
+        ok,
+        "the generated demo should type-check before casehard:\n{log}"
+    );
+    let (ok, log) = tsc(hardened.path());
+    assert!(ok, "the hardened demo no longer type-checks:\n{log}");
+}
+
+/// Compiles the demo's Stripe webhook route with the app's own TypeScript into CommonJS and
+/// runs it under Node with crafted requests; prints one status per line.
+fn run_webhook(app: &Path, node_modules: &Path) -> Vec<String> {
+    if !app.join("node_modules").exists() {
+        std::os::unix::fs::symlink(node_modules, app.join("node_modules")).unwrap();
+    }
+    let mut files = vec![
+        "src/app/api/webhooks/stripe/route.ts",
+        "src/db/index.ts",
+        "src/db/schema.ts",
+    ];
+    if app.join("src/lib/casehard/stripe-webhook.ts").exists() {
+        files.push("src/lib/casehard/stripe-webhook.ts");
+    }
+    let config = serde_json::json!({
+        "extends": "./tsconfig.json",
+        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "incremental": false, "plugins": [] },
+        "include": [],
+        "files": files,
+    });
+    std::fs::write(app.join("tsconfig.run.json"), config.to_string()).unwrap();
+    let (ok, log) = run_in(
+        app,
+        "node",
+        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
+    );
+    assert!(ok, "compiling the webhook route failed:\n{log}");
+    let script = r#"
+const Module = require("module");
+const path = require("path");
+const out = path.resolve("out");
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request.startsWith("@/")) request = path.join(out, "src", request.slice(2));
+  return resolve.call(this, request, ...rest);
+};
+const Stripe = require("stripe");
+const { POST } = require(path.join(out, "src/app/api/webhooks/stripe/route.js"));
+const secret = "whsec_casehard_test";
+// An event whose handling touches no database.
+const payload = JSON.stringify({ id: "evt_1", object: "event", type: "customer.subscription.deleted", data: { object: {} } });
+const signed = (timestamp) => Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp });
+const request = (signature) => new Request("http://localhost/api/webhooks/stripe", {
+  method: "POST", body: payload, headers: signature ? { "stripe-signature": signature } : {},
+});
+(async () => {
+  const now = Math.floor(Date.now() / 1000);
+  process.env.STRIPE_WEBHOOK_SECRET = secret;
+  const forged = Stripe.webhooks.generateTestHeaderString({ payload, secret: "whsec_attacker" });
+  console.log("forged", (await POST(request(forged))).status);
+  console.log("unsigned", (await POST(request(null))).status);
+  console.log("genuine", (await POST(request(signed(now)))).status);
+  console.log("replayed", (await POST(request(signed(now - 600)))).status);
+  delete process.env.STRIPE_WEBHOOK_SECRET;
+  console.log("no-secret", (await POST(request(signed(now)))).status);
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+    std::fs::write(app.join("run-webhook.cjs"), script).unwrap();
+    let (ok, log) = run_in(app, "node", &["run-webhook.cjs"]);
+    assert!(ok, "running the webhook route failed:\n{log}");
+    log.lines()
+        .filter(|l| l.split(' ').count() == 2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_hardened_webhook_rejects_forged_and_replayed_events_when_run() {
+    let demo = manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe");
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&demo, hardened.path());
+    casehard(hardened.path(), &["fix", ".", "--allow-no-vcs"]);
+    let (ok, log) = run_in(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
+    assert!(ok, "npm ci:\n{log}");
+    let modules = hardened.path().join("node_modules");
+
+    // Control: the generated handler takes a forged event as genuine.
+    let generated = tempfile::tempdir().unwrap();
+    copy_dir(&demo, generated.path());
+    let before = run_webhook(generated.path(), &modules);
+    assert!(
+        before.contains(&"forged 200".to_string()),
+        "control: the generated handler should accept a forged event: {before:?}"
+    );
+
+    let after = run_webhook(hardened.path(), &modules);
+    assert_eq!(
+        after,
+        vec![
+            "forged 400",
+            "unsigned 400",
+            "genuine 200",
+            "replayed 400",
+            "no-secret 500"
+        ],
+        "the hardened handler verifies, bounds replays and fails closed"
+    );
+}
