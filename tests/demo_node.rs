@@ -7,27 +7,6 @@ mod harness;
 
 use harness::*;
 use std::path::Path;
-use std::process::Command;
-
-fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("npm_config_audit", "false")
-        .env("npm_config_fund", "false")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} (install Node.js and npm; .ci/run does): {e}")
-        });
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 #[test]
 fn the_hardened_demo_installs_and_type_checks() {
@@ -40,7 +19,7 @@ fn the_hardened_demo_installs_and_type_checks() {
     assert_eq!(fix.code, 1, "manual findings stay open:\n{}", fix.stderr);
 
     // Installs from what casehard left: pinned package.json, lockfile in step.
-    let (ok, log) = run_in(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
+    let (ok, log) = run_program(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
     assert!(ok, "npm ci refused the hardened app:\n{log}");
 
     // The generated app type-checks (with the same packages), and so does the hardened one.
@@ -50,7 +29,7 @@ fn the_hardened_demo_installs_and_type_checks() {
     )
     .unwrap();
     let tsc = |dir: &Path| {
-        run_in(
+        run_program(
             dir,
             "node",
             &["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."],
@@ -86,7 +65,7 @@ fn run_webhook(app: &Path, node_modules: &Path) -> Vec<String> {
         "files": files,
     });
     std::fs::write(app.join("tsconfig.run.json"), config.to_string()).unwrap();
-    let (ok, log) = run_in(
+    let (ok, log) = run_program(
         app,
         "node",
         &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
@@ -123,7 +102,7 @@ const request = (signature) => new Request("http://localhost/api/webhooks/stripe
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
     std::fs::write(app.join("run-webhook.cjs"), script).unwrap();
-    let (ok, log) = run_in(app, "node", &["run-webhook.cjs"]);
+    let (ok, log) = run_program(app, "node", &["run-webhook.cjs"]);
     assert!(ok, "running the webhook route failed:\n{log}");
     log.lines()
         .filter(|l| l.split(' ').count() == 2)
@@ -137,7 +116,7 @@ fn the_hardened_webhook_rejects_forged_and_replayed_events_when_run() {
     let hardened = tempfile::tempdir().unwrap();
     copy_dir(&demo, hardened.path());
     casehard(hardened.path(), &["fix", ".", "--allow-no-vcs"]);
-    let (ok, log) = run_in(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
+    let (ok, log) = run_program(hardened.path(), "npm", &["ci", "--ignore-scripts"]);
     assert!(ok, "npm ci:\n{log}");
     let modules = hardened.path().join("node_modules");
 

@@ -8,26 +8,6 @@ mod harness;
 
 use harness::*;
 use std::path::Path;
-use std::process::Command;
-
-fn tool(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("npm_config_audit", "false")
-        .env("npm_config_fund", "false")
-        .env("npm_config_update_notifier", "false")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} (install Node.js and npm; .ci/run does): {e}")
-        });
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), log)
-}
 
 /// A copy of a fixture project after `casehard fix` (all rules).
 fn pinned_copy(fixture: &Path) -> tempfile::TempDir {
@@ -51,7 +31,7 @@ fn stale_copy(fixture: &Path, range: &str, exact: &str) -> tempfile::TempDir {
 
 fn npm_keeps_lockfile(dir: &Path, lockfile: &str) -> (bool, String) {
     let before = std::fs::read(dir.join(lockfile)).unwrap();
-    let (ok, log) = tool(
+    let (ok, log) = run_program(
         dir,
         "npm",
         &["install", "--package-lock-only", "--ignore-scripts"],
@@ -94,12 +74,12 @@ fn npm_accepts_the_pinned_manifests() {
             kept,
             "{name}: npm rewrote the lockfile casehard left:\n{log}"
         );
-        let (ok, log) = tool(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
+        let (ok, log) = run_program(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
         assert!(ok, "{name}: npm ci refused:\n{log}");
     }
     // v1 has no record of the manifest; npm ci still accepts the pinned one.
     let dir = pinned_copy(&fixture("invalid-npm-v1"));
-    let (ok, log) = tool(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
+    let (ok, log) = run_program(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
     assert!(ok, "npm v1: npm ci refused:\n{log}");
 }
 
@@ -108,7 +88,7 @@ fn npm_accepts_the_hardened_demo_app() {
     let dir = pinned_copy(&manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe"));
     let (kept, log) = npm_keeps_lockfile(dir.path(), "package-lock.json");
     assert!(kept, "npm rewrote the demo's lockfile:\n{log}");
-    let (ok, log) = tool(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
+    let (ok, log) = run_program(dir.path(), "npm", &["ci", "--ignore-scripts", "--dry-run"]);
     assert!(ok, "npm ci refused the demo:\n{log}");
 }
 
@@ -127,10 +107,10 @@ fn pnpm_frozen_install_accepts_the_pinned_manifests() {
             "--ignore-scripts",
         ];
         let stale = stale_copy(&fixture(name), "\"^3.23.0\"", "\"3.25.76\"");
-        let (ok, _) = tool(stale.path(), "npx", &frozen);
+        let (ok, _) = run_program(stale.path(), "npx", &frozen);
         assert!(!ok, "control: {pnpm} should refuse a stale lockfile");
         let dir = pinned_copy(&fixture(name));
-        let (ok, log) = tool(dir.path(), "npx", &frozen);
+        let (ok, log) = run_program(dir.path(), "npx", &frozen);
         assert!(ok, "{name}: {pnpm} refused the pinned manifest:\n{log}");
     }
 }

@@ -58,14 +58,25 @@ pub struct PassOutput {
 pub trait Pass: Send + Sync {
     /// The rule ids this pass reports under, with their documentation.
     fn rules(&self) -> &[RuleMeta];
+    // A pass that reads only data files (lockfiles, migrations) in `finish` keeps the
+    // defaults: it asks for no node kinds and scans no source file.
+
     /// The node kinds `scan` reads through [`FileView::nodes`].
-    fn kinds(&self) -> &'static [&'static str];
+    fn kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// A cheap test on a source file's text; only files it accepts are given to `scan`.
-    fn wants(&self, path: &str, text: &str) -> bool;
-    fn scan(&self, file: &FileView<'_>) -> Option<Facts>;
+    fn wants(&self, _path: &str, _text: &str) -> bool {
+        false
+    }
+    fn scan(&self, _file: &FileView<'_>) -> Option<Facts> {
+        None
+    }
     /// Whether `finish` may propose an edit in the file these facts came from (the engine
     /// then keeps its tree for a cheap reparse after the edit).
-    fn may_edit(&self, facts: &Facts) -> bool;
+    fn may_edit(&self, _facts: &Facts) -> bool {
+        false
+    }
     fn finish(
         &self,
         project: &ProjectView<'_>,

@@ -215,3 +215,24 @@ pub fn tree_of(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     walk(dir, dir, &mut out);
     out
 }
+
+/// Runs a program of the project's toolchain (npm, node, npx) in `dir`; its success and its
+/// output. A missing program fails the test with how to get it.
+pub fn run_program(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("npm_config_audit", "false")
+        .env("npm_config_fund", "false")
+        .env("npm_config_update_notifier", "false")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (install Node.js and npm; .ci/run does): {e}")
+        });
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), log)
+}

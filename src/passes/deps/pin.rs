@@ -3,7 +3,7 @@
 use super::{lock_for, lockfiles, manifests};
 use crate::deps::lockfile::{Lock, SpecChange};
 use crate::deps::{classify, is_exact_version, Section, Spec};
-use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::passes::{Facts, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
 use std::collections::BTreeMap;
@@ -81,18 +81,6 @@ impl Default for PinDependencies {
 impl Pass for PinDependencies {
     fn rules(&self) -> &[RuleMeta] {
         &self.meta
-    }
-    fn kinds(&self) -> &'static [&'static str] {
-        &[]
-    }
-    fn wants(&self, _: &str, _: &str) -> bool {
-        false
-    }
-    fn scan(&self, _: &FileView<'_>) -> Option<Facts> {
-        None
-    }
-    fn may_edit(&self, _: &Facts) -> bool {
-        false
     }
 
     fn finish(&self, project: &ProjectView<'_>, _: &BTreeMap<String, Facts>, out: &mut PassOutput) {
