@@ -175,9 +175,31 @@ fn advance(mut p: tree_sitter::Point, text: &str) -> tree_sitter::Point {
     p
 }
 
-/// True when the tree holds a syntax error (an ERROR or MISSING node).
+/// True when the tree holds a syntax error (an ERROR or MISSING node) that is the file's,
+/// not the grammar's (see [`grammar_false_alarm`]).
 pub fn has_syntax_error(tree: &Tree) -> bool {
-    tree.root().get_inner_node().has_error()
+    first_syntax_error(tree).is_some()
+}
+
+/// tree-sitter-typescript 0.23.2 rejects a `&` that does not start an HTML entity in JSX —
+/// in an attribute string (`href="/x?a=1&b=2"`) or in text (`<p>Tom & Jerry</p>`) — which JSX
+/// and every TypeScript compiler accept. It leaves an ERROR node there and the rest of the
+/// tree intact; that error is the grammar's, not the file's.
+fn grammar_false_alarm(node: &ast_grep_core::Node<'_, StrDoc<Lang>>) -> bool {
+    let in_attribute_string = node
+        .ancestors()
+        .find(|a| a.kind() == "string")
+        .is_some_and(|s| s.parent().is_some_and(|p| p.kind() == "jsx_attribute"));
+    // The `&` is either the ERROR's first byte or the last one before it (kept in jsx_text).
+    let source = node.root().get_text();
+    let before = &source[..node.range().start];
+    let at_ampersand = node.text().starts_with('&') || before.trim_end().ends_with('&');
+    let in_text = node.is_error()
+        && at_ampersand
+        && node
+            .parent()
+            .is_some_and(|p| matches!(p.kind().as_ref(), "jsx_element" | "jsx_fragment"));
+    in_attribute_string || in_text
 }
 
 /// The first syntax error's 1-based line and column, for error messages.
@@ -188,7 +210,7 @@ pub fn first_syntax_error(tree: &Tree) -> Option<(usize, usize)> {
     }
     let found = root
         .dfs()
-        .find(|n| n.is_error() || n.is_missing())
+        .find(|n| (n.is_error() || n.is_missing()) && !grammar_false_alarm(n))
         .map(|n| {
             let p = n.start_pos();
             (p.line() + 1, p.column(&n) + 1)
@@ -245,6 +267,36 @@ mod tests {
             fresh.root().get_inner_node().to_sexp()
         );
         assert_eq!(re.get_text(), new_src);
+    }
+
+    #[test]
+    fn ampersands_in_jsx_attribute_strings_are_not_syntax_errors() {
+        let ok = Lang::Tsx
+            .parse(
+                "const a = <a href=\"https://x.dev/?utm_source=a&utm_medium=b\" rel='x&y'>t</a>;\n",
+            )
+            .unwrap();
+        assert!(!has_syntax_error(&ok));
+        let many = Lang::Tsx
+            .parse("const a = <a href=\"/x?a=1&b=2&c=3\" data-q=\"p&q\">t</a>;\n")
+            .unwrap();
+        assert!(!has_syntax_error(&many));
+        let text = Lang::Tsx.parse("const a = <p>Tom & Jerry</p>;\n").unwrap();
+        assert!(!has_syntax_error(&text));
+        // When recovery spreads beyond the text (a second bare `&`, or one and then an entity),
+        // the tree is not intact: it stays an error, and casehard leaves the file alone.
+        let spread = Lang::Tsx
+            .parse("const a = <p>Tom & Jerry &copy; x</p>;\n")
+            .unwrap();
+        assert!(has_syntax_error(&spread));
+        let broken = Lang::Tsx
+            .parse("const a = <a href=\"x?a=1&b=2\">t</a>;\nconst = ;\n")
+            .unwrap();
+        assert_eq!(
+            first_syntax_error(&broken).map(|p| p.0),
+            Some(2),
+            "a real error elsewhere is still found"
+        );
     }
 
     #[test]
