@@ -6,6 +6,7 @@ pub mod config;
 pub mod deps;
 pub mod engine;
 pub mod error;
+pub mod fuzzing;
 pub mod lang;
 pub mod passes;
 pub mod plan;

@@ -1,0 +1,47 @@
+//! The property the fuzz target (fuzz/) checks, here so that crashes it finds are kept as
+//! ordinary regression tests (tests/fuzz_regressions.rs) that run on stable.
+
+use crate::config::Config;
+use crate::engine::{self, Options};
+use crate::error::Error;
+use crate::lang::{has_syntax_error, Lang};
+use crate::rules::Catalog;
+use crate::workspace::Workspace;
+
+/// Where the text is placed: a route handler (request scope, server rules) and a component.
+const PLACES: &[&str] = &["app/api/fuzz/route.ts", "src/components/fuzz.tsx"];
+
+/// Runs the catalog over `text` in each place; panics on any violation of the properties.
+pub fn check(catalog: &Catalog, text: &str) {
+    for place in PLACES {
+        let ws = Workspace::from_files([(*place, text)]).expect("fixed paths are valid");
+        let lang = Lang::for_path(place).expect("source path");
+        let parsed = lang
+            .parse(text)
+            .map(|t| !has_syntax_error(&t))
+            .unwrap_or(false);
+        match engine::run(ws, catalog, &Config::default(), &Options::default()) {
+            Ok(outcome) => {
+                for path in outcome.before.keys() {
+                    let Some(lang) = Lang::for_path(path) else {
+                        continue;
+                    };
+                    let body = outcome
+                        .workspace
+                        .text(path)
+                        .expect("casehard writes UTF-8")
+                        .body;
+                    let tree = lang.parse(body).expect("parses");
+                    assert!(
+                        !parsed || !has_syntax_error(&tree),
+                        "{path}: the input parsed, casehard's output does not:\n--- input\n{text}\n--- output\n{body}"
+                    );
+                }
+            }
+            Err(Error::NoConvergence { rules, .. }) => {
+                panic!("rules keep rewriting {place}: {rules:?}\n{text}")
+            }
+            Err(_) => {}
+        }
+    }
+}
