@@ -1,7 +1,8 @@
 //! The demo app under Node. The hardened copy installs from its pinned manifest and lockfile,
 //! type-checks with its own TypeScript wherever the generated one did, and its Stripe webhook
-//! handler, run, rejects forged and replayed events. Needs npm and the npm registry; `.ci/run`
-//! provides both, and a missing npm fails these tests.
+//! handler, run, rejects forged and replayed events and processes a redelivered one once (on
+//! the real PostgreSQL). Needs npm, the npm registry and PostgreSQL; `.ci/run` provides them,
+//! and a missing one fails these tests.
 
 mod harness;
 
@@ -46,7 +47,7 @@ fn the_hardened_demo_installs_and_type_checks() {
 
 /// Compiles the demo's Stripe webhook route with the app's own TypeScript into CommonJS and
 /// runs it under Node with crafted requests; prints one status per line.
-fn run_webhook(app: &Path, node_modules: &Path) -> Vec<String> {
+fn run_webhook(app: &Path, node_modules: &Path, database_url: Option<&str>) -> Vec<String> {
     if !app.join("node_modules").exists() {
         std::os::unix::fs::symlink(node_modules, app.join("node_modules")).unwrap();
     }
@@ -97,12 +98,29 @@ const request = (signature) => new Request("http://localhost/api/webhooks/stripe
   console.log("unsigned", (await POST(request(null))).status);
   console.log("genuine", (await POST(request(signed(now)))).status);
   console.log("replayed", (await POST(request(signed(now - 600)))).status);
+  const again = await POST(request(signed(now)));
+  const body = await again.json();
+  console.log("again", again.status + (body.duplicate ? "-duplicate" : "-processed"));
   delete process.env.STRIPE_WEBHOOK_SECRET;
   console.log("no-secret", (await POST(request(signed(now)))).status);
+  process.exit(0); // the database client keeps its pool open
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
     std::fs::write(app.join("run-webhook.cjs"), script).unwrap();
-    let (ok, log) = run_program(app, "node", &["run-webhook.cjs"]);
+    let mut node = std::process::Command::new("node");
+    node.arg("run-webhook.cjs").current_dir(app);
+    if let Some(url) = database_url {
+        node.env("DATABASE_URL", url);
+    }
+    let out = node.output().expect("node runs");
+    let (ok, log) = (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
     assert!(ok, "running the webhook route failed:\n{log}");
     log.lines()
         .filter(|l| l.split(' ').count() == 2)
@@ -123,13 +141,74 @@ fn the_hardened_webhook_rejects_forged_and_replayed_events_when_run() {
     // Control: the generated handler takes a forged event as genuine.
     let generated = tempfile::tempdir().unwrap();
     copy_dir(&demo, generated.path());
-    let before = run_webhook(generated.path(), &modules);
+    let before = run_webhook(generated.path(), &modules, None);
     assert!(
         before.contains(&"forged 200".to_string()),
         "control: the generated handler should accept a forged event: {before:?}"
     );
+    assert!(
+        before.contains(&"again 200-processed".to_string()),
+        "control: the generated handler processes a redelivery again: {before:?}"
+    );
 
-    let after = run_webhook(hardened.path(), &modules);
+    // The hardened app's database: Supabase's auth schema (test shim), then its migrations,
+    // casehard's included, on the real PostgreSQL.
+    let db = format!("casehard_webhook_{}", std::process::id());
+    let psql = |database: &str, sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs (PostgreSQL client; .ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    psql("postgres", &format!("drop database if exists {db}"));
+    psql("postgres", &format!("create database {db}"));
+    psql(
+        &db,
+        &std::fs::read_to_string(manifest_dir().join("tests/fixtures/rls/supabase_shim.sql"))
+            .unwrap(),
+    );
+    let mut migrations: Vec<_> = std::fs::read_dir(hardened.path().join("supabase/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    migrations.sort();
+    assert!(migrations
+        .iter()
+        .any(|m| m.to_string_lossy().contains("_casehard_webhook_events")));
+    for m in &migrations {
+        psql(&db, &std::fs::read_to_string(m).unwrap());
+    }
+
+    let after = run_webhook(
+        hardened.path(),
+        &modules,
+        Some(&format!("postgres://postgres@127.0.0.1:5432/{db}")),
+    );
+    let recorded = psql(&db, "select count(*) from processed_webhook_events");
+    psql(
+        "postgres",
+        &format!("drop database if exists {db} with (force)"),
+    );
     assert_eq!(
         after,
         vec![
@@ -137,8 +216,10 @@ fn the_hardened_webhook_rejects_forged_and_replayed_events_when_run() {
             "unsigned 400",
             "genuine 200",
             "replayed 400",
+            "again 200-duplicate",
             "no-secret 500"
         ],
-        "the hardened handler verifies, bounds replays and fails closed"
+        "the hardened handler verifies, bounds replays, processes each event once and fails closed"
     );
+    assert_eq!(recorded.trim(), "1", "one event id recorded");
 }

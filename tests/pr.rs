@@ -71,8 +71,10 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/app/api/projects/route.ts",
             "src/app/api/webhooks/stripe/route.ts",
             "src/lib/casehard/stripe-webhook.ts",
+            "src/lib/casehard/webhook-events.ts",
             "src/lib/validations.ts",
-            "supabase/migrations/20240101000001_casehard_rls.sql"
+            "supabase/migrations/20240101000001_casehard_rls.sql",
+            "supabase/migrations/20240101000003_casehard_webhook_events.sql"
         ]
     );
     let committed = git(
@@ -123,7 +125,7 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "| Every query checked by policy or RLS | pass | 4 finding(s) fixed by this change",
         "#### Payments",
         "**`webhook/stripe-signature`**",
-        "| Webhooks verified and idempotent | pass | 2 finding(s) fixed by this change (webhook/fail-open-secret, webhook/hmac-timing, webhook/stripe-signature) |",
+        "| Webhooks verified and idempotent | pass | 5 finding(s) fixed by this change (webhook/fail-open-secret, webhook/hmac-timing, webhook/idempotency, webhook/stripe-signature) |",
         "#### Supply chain",
         "**`deps/pin-exact`**",
         "| Secrets rotated, debug off, dependencies pinned | fail | 2 open: `package-lock.json:398` `deps/install-scripts`",

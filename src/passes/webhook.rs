@@ -19,7 +19,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub const SIGNATURE: &str = "webhook/stripe-signature";
+pub const IDEMPOTENCY: &str = "webhook/idempotency";
 const HELPER: &str = "verifyStripeWebhook";
+const GUARD: &str = "firstDelivery";
 const EVENT_NAMES: &[&str] = &[
     "checkout.session.completed",
     "customer.subscription",
@@ -31,7 +33,7 @@ const EVENT_NAMES: &[&str] = &[
 type N<'a> = Node<'a, StrDoc<Lang>>;
 
 pub struct StripeSignature {
-    meta: [RuleMeta; 1],
+    meta: [RuleMeta; 2],
 }
 
 impl Default for StripeSignature {
@@ -56,6 +58,28 @@ impl Default for StripeSignature {
                         "https://docs.stripe.com/webhooks#verify-webhook-signatures".into(),
                     ],
                 },
+            },
+            RuleMeta {
+                id: IDEMPOTENCY.into(),
+                title: "Each webhook event is processed once".into(),
+                severity: Severity::Warning,
+                area: Area::Payments,
+                applicability: Applicability::Review,
+                origin: Origin::Pass("src/passes/webhook.rs"),
+                docs: Docs {
+                    what: "In a verified Stripe webhook handler, records the event id in a `processed_webhook_events` table before the handler's side effects, with one `insert ... on conflict do nothing`, and answers an id already recorded with 200 without processing it again. The table comes as a migration where the app keeps its migrations (Supabase today) and the helper uses the app's own Drizzle client. Where casehard cannot tell the database layer, the finding is manual.".into(),
+                    why: "Stripe delivers at least once and retries on any timeout; an attacker can also replay a genuine event inside the tolerance window. Without a record of processed ids, each delivery grants the credits, ships the order or extends the plan again.".into(),
+                    before: "const event = JSON.parse(payload);
+switch (event.type) { /* grant credits */ }".into(),
+                    after: "const event = JSON.parse(payload);
+if (!(await firstDelivery(event.id))) return Response.json({ received: true, duplicate: true });
+switch (event.type) { /* grant credits */ }".into(),
+                    fix_safety: Some("Review: apply the migration before deploying the handler; an event whose processing fails after its id was recorded is not retried by a redelivery, so make failures visible.".into()),
+                    references: vec![
+                        "CWE-294: Authentication Bypass by Capture-replay".into(),
+                        "https://docs.stripe.com/webhooks#handle-duplicate-events".into(),
+                    ],
+                },
             }],
         }
     }
@@ -73,8 +97,18 @@ struct BodyRead {
     indent: String,
 }
 
+/// `const event = JSON.parse(...)` in a verified handler: where the guard goes.
+#[derive(Debug)]
+struct EventDecl {
+    end: usize,
+    variable: String,
+    indent: String,
+}
+
 struct FileFacts {
     reads: Vec<BodyRead>,
+    /// For a handler already verified and without a guard.
+    events: Vec<EventDecl>,
     imports: ImportFacts,
 }
 
@@ -95,25 +129,39 @@ impl Pass for StripeSignature {
         &["lexical_declaration"]
     }
     fn wants(&self, path: &str, text: &str) -> bool {
-        is_webhook_file(path, text) && !text.contains("constructEvent") && !text.contains(HELPER)
+        is_webhook_file(path, text) && !(verified(text) && text.contains(GUARD))
     }
     fn may_edit(&self, facts: &Facts) -> bool {
         facts
             .downcast_ref::<FileFacts>()
-            .is_some_and(|f| !f.reads.is_empty())
+            .is_some_and(|f| !f.reads.is_empty() || !f.events.is_empty())
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let reads: Vec<BodyRead> = file
-            .nodes("lexical_declaration")
-            .iter()
-            .filter_map(|decl| body_read(decl, file.text))
-            .collect();
-        if reads.is_empty() {
+        let decls = file.nodes("lexical_declaration");
+        let (reads, events): (Vec<BodyRead>, Vec<EventDecl>) = if verified(file.text) {
+            (
+                vec![],
+                decls
+                    .iter()
+                    .filter_map(|d| event_decl(d, file.text))
+                    .collect(),
+            )
+        } else {
+            (
+                decls
+                    .iter()
+                    .filter_map(|d| body_read(d, file.text))
+                    .collect(),
+                vec![],
+            )
+        };
+        if reads.is_empty() && events.is_empty() {
             return None;
         }
         Some(Box::new(FileFacts {
             reads,
+            events,
             imports: imports::scan(&file.tree.root(), file.text),
         }))
     }
@@ -168,7 +216,8 @@ impl Pass for StripeSignature {
                 });
             }
         }
-        if !ws.contains(&helper_path) {
+        idempotency(project, &files, out);
+        if files.iter().any(|(_, f)| !f.reads.is_empty()) && !ws.contains(&helper_path) {
             let data = json!({
                 "rule": SIGNATURE,
                 "q": style.quote.to_string(),
@@ -188,6 +237,198 @@ impl Pass for StripeSignature {
             }
         }
     }
+}
+
+/// Whether a handler already verifies its body.
+fn verified(text: &str) -> bool {
+    text.contains("constructEvent") || text.contains(HELPER)
+}
+
+/// The module that exports the app's Drizzle client (`export const db = drizzle(...)`).
+fn drizzle_client(ws: &crate::workspace::Workspace) -> Option<String> {
+    ws.sources()
+        .map(|(p, _)| p)
+        .find(|p| {
+            ws.text(p)
+                .is_some_and(|t| t.body.contains("export const db = drizzle("))
+        })
+        .map(str::to_string)
+}
+
+/// The import specifier for `target` from `from`, in the `@/` alias when the project uses it.
+fn module_specifier(ws: &crate::workspace::Workspace, from: &str, target: &str) -> String {
+    let root = alias_root(ws);
+    let uses_alias = ws.sources().any(|(p, _)| {
+        ws.text(p)
+            .is_some_and(|t| t.body.contains("from \"@/") || t.body.contains("from '@/"))
+    });
+    match target.strip_prefix(&format!("{root}/")) {
+        Some(rest) if !root.is_empty() && uses_alias => {
+            let rest = rest.trim_end_matches(".ts").trim_end_matches(".tsx");
+            format!("@/{}", rest.strip_suffix("/index").unwrap_or(rest))
+        }
+        _ => imports::relative_specifier(crate::passes::deps::dir_of(from), target),
+    }
+}
+
+/// The guard in verified handlers, the helper that records event ids, and the table's
+/// migration; a manual finding where casehard cannot tell where events would be recorded.
+fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mut PassOutput) {
+    if !project.selection.allows(IDEMPOTENCY) {
+        return;
+    }
+    let ws = project.workspace;
+    let style = &project.stack.style;
+    let s = style.semi();
+    let root = alias_root(ws);
+    let helper_path = if root.is_empty() {
+        "lib/casehard/webhook-events.ts".to_string()
+    } else {
+        format!("{root}/lib/casehard/webhook-events.ts")
+    };
+    let client = drizzle_client(ws);
+    let supported = client.is_some() && ws.files.keys().any(|p| p.starts_with("supabase/"));
+    let mut guarded = false;
+    for (path, file) in files {
+        for event in &file.events {
+            let at = event.end..event.end;
+            if !supported {
+                out.proposals.push(Proposal {
+                    rule: IDEMPOTENCY.into(),
+                    path: path.to_string(),
+                    at,
+                    message: format!(
+                        "`{0}` is processed every time it is delivered; record `{0}.id` (insert ... on conflict do nothing) before the side effects and skip ids already seen",
+                        event.variable
+                    ),
+                    applicability: Applicability::Manual,
+                    edits: vec![],
+                });
+                continue;
+            }
+            guarded = true;
+            let i = &event.indent;
+            let mut edits = vec![Edit::insert(
+                event.end,
+                format!(
+                    "\n{i}if (!(await {GUARD}({}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
+                    event.variable
+                ),
+            )];
+            if let Some(import) =
+                imports::add_named_import(ws, &file.imports, style, path, GUARD, &helper_path)
+            {
+                edits.insert(0, import);
+            }
+            out.proposals.push(Proposal {
+                rule: IDEMPOTENCY.into(),
+                path: path.to_string(),
+                at,
+                message: format!(
+                    "`{}` is processed again on every redelivery or replay; its id is now recorded first and a repeat is answered without side effects",
+                    event.variable
+                ),
+                applicability: Applicability::Review,
+                edits,
+            });
+        }
+    }
+    let (Some(client), true) = (client, guarded) else {
+        return;
+    };
+    if !ws.contains(&helper_path) {
+        let data = json!({
+            "rule": IDEMPOTENCY,
+            "q": style.quote.to_string(),
+            "s": s,
+            "i": style.indent,
+            "db": module_specifier(ws, &helper_path, &client),
+        });
+        if let Ok(content) = crate::templates::render("nextjs/webhook-events.ts", &data) {
+            out.new_files.push(NewFile {
+                rule: IDEMPOTENCY.into(),
+                message: format!("{helper_path}: records each webhook event id once, through the app's Drizzle client"),
+                path: helper_path,
+                content,
+                fixes: vec![],
+            });
+        }
+    }
+    let migrations: Vec<String> = crate::schema::sql::migration_files(ws)
+        .into_iter()
+        .filter(|f| f.starts_with("supabase/migrations/"))
+        .collect();
+    let has_table = migrations.iter().any(|m| {
+        ws.text(m)
+            .is_some_and(|t| t.body.contains("processed_webhook_events"))
+    });
+    if has_table {
+        return;
+    }
+    let last = migrations
+        .iter()
+        .filter_map(|m| m.rsplit('/').next())
+        .map(|n| {
+            n.chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+        })
+        .filter(|d| !d.is_empty())
+        .max_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    // Last + 2: the RLS migration of the same run takes last + 1.
+    let stamp = match last {
+        Some(d) => format!(
+            "{:0width$}",
+            d.parse::<u128>().map(|n| n + 2).unwrap_or(0),
+            width = d.len()
+        ),
+        None => "00000000000001".into(),
+    };
+    let path = format!("supabase/migrations/{stamp}_casehard_webhook_events.sql");
+    if let Ok(content) = crate::templates::render(
+        "supabase/webhook_events.sql",
+        &json!({ "rule": IDEMPOTENCY }),
+    ) {
+        out.new_files.push(NewFile {
+            rule: IDEMPOTENCY.into(),
+            message: format!("{path}: the table of processed webhook event ids"),
+            path,
+            content,
+            fixes: vec![],
+        });
+    }
+}
+
+/// `const event = JSON.parse(...)` inside a function.
+fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
+    let declarator = decl
+        .children()
+        .find(|c| c.kind() == "variable_declarator")?;
+    let name = declarator
+        .field("name")
+        .filter(|n| n.kind() == "identifier")?;
+    let value = declarator
+        .field("value")
+        .filter(|v| v.kind() == "call_expression")?;
+    if value.field("function")?.text() != "JSON.parse" {
+        return None;
+    }
+    decl.ancestors().find(|a| {
+        matches!(
+            a.kind().as_ref(),
+            "function_declaration" | "arrow_function" | "function_expression"
+        )
+    })?;
+    let start = decl.range().start;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    Some(EventDecl {
+        end: decl.range().end,
+        variable: name.text().to_string(),
+        indent: text[line_start..start]
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect(),
+    })
 }
 
 /// `const x = await req.text()` (or `.json()`) in a handler, with the request's name.
