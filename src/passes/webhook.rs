@@ -399,20 +399,16 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     }
 }
 
-/// `const event = JSON.parse(...)` inside a function.
-fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
+/// `const <name> = <value>` inside a function (a handler, never module level): its name, its
+/// value and the indentation of its line.
+fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> {
     let declarator = decl
         .children()
         .find(|c| c.kind() == "variable_declarator")?;
     let name = declarator
         .field("name")
         .filter(|n| n.kind() == "identifier")?;
-    let value = declarator
-        .field("value")
-        .filter(|v| v.kind() == "call_expression")?;
-    if value.field("function")?.text() != "JSON.parse" {
-        return None;
-    }
+    let value = declarator.field("value")?;
     decl.ancestors().find(|a| {
         matches!(
             a.kind().as_ref(),
@@ -421,27 +417,31 @@ fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
     })?;
     let start = decl.range().start;
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    Some(EventDecl {
+    let indent = text[line_start..start]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect();
+    Some((name.text().to_string(), value, indent))
+}
+
+/// `const event = JSON.parse(...)` in a handler.
+fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
+    let (variable, value, indent) = local_const(decl, text)?;
+    let parse =
+        value.kind() == "call_expression" && value.field("function")?.text() == "JSON.parse";
+    parse.then(|| EventDecl {
         end: decl.range().end,
-        variable: name.text().to_string(),
-        indent: text[line_start..start]
-            .chars()
-            .take_while(|c| c.is_whitespace())
-            .collect(),
+        variable,
+        indent,
     })
 }
 
 /// `const x = await req.text()` (or `.json()`) in a handler, with the request's name.
 fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
-    let declarator = decl
-        .children()
-        .find(|c| c.kind() == "variable_declarator")?;
-    let name = declarator
-        .field("name")
-        .filter(|n| n.kind() == "identifier")?;
-    let value = declarator
-        .field("value")
-        .filter(|v| v.kind() == "await_expression")?;
+    let (variable, value, indent) = local_const(decl, text)?;
+    if value.kind() != "await_expression" {
+        return None;
+    }
     let call = value.children().find(|c| c.kind() == "call_expression")?;
     let func = call
         .field("function")
@@ -455,23 +455,11 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
     if method != "text" && method != "json" {
         return None;
     }
-    // Only inside a function (the handler), never at module level.
-    decl.ancestors().find(|a| {
-        matches!(
-            a.kind().as_ref(),
-            "function_declaration" | "arrow_function" | "function_expression"
-        )
-    })?;
-    let start = decl.range().start;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     Some(BodyRead {
         statement: decl.range(),
         request,
-        variable: name.text().to_string(),
+        variable,
         json: method == "json",
-        indent: text[line_start..start]
-            .chars()
-            .take_while(|c| c.is_whitespace())
-            .collect(),
+        indent,
     })
 }
