@@ -302,7 +302,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 print(&findings_document(&cli, &run, "pipe"));
                 return Ok(exit(run.outcome.is_clean()));
             }
-            eprint!("{}", report::text(&run.outcome, cli.verbose, false));
+            eprint!("{}", report::text(&run.outcome, cli.verbose));
             Ok(exit(run.outcome.is_clean()))
         }
     }
@@ -317,7 +317,7 @@ struct Hardened {
 /// Reports the findings (text on stderr, json or sarif on stdout) and gives the exit code.
 fn finish(cli: &Cli, run: &Hardened, command: &str) -> Result<ExitCode, Error> {
     match cli.format {
-        Format::Text => eprint!("{}", report::text(&run.outcome, cli.verbose, false)),
+        Format::Text => eprint!("{}", report::text(&run.outcome, cli.verbose)),
         _ => print(&findings_document(cli, run, command)),
     }
     Ok(exit(run.outcome.is_clean()))
@@ -326,7 +326,7 @@ fn finish(cli: &Cli, run: &Hardened, command: &str) -> Result<ExitCode, Error> {
 /// The machine-readable document for `--format json|sarif`, or the text summary.
 fn findings_document(cli: &Cli, run: &Hardened, command: &str) -> String {
     match cli.format {
-        Format::Text => report::text(&run.outcome, cli.verbose, false),
+        Format::Text => report::text(&run.outcome, cli.verbose),
         Format::Json => {
             let diff_text =
                 (command == "diff").then(|| diff::render(&run.outcome, diff::Colors::default()));
@@ -431,7 +431,7 @@ fn pull_request(
             shell_word(&title)
         );
     }
-    eprint!("{}", report::text(&run.outcome, cli.verbose, false));
+    eprint!("{}", report::text(&run.outcome, cli.verbose));
     Ok(exit(run.outcome.is_clean()))
 }
 

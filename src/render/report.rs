@@ -26,9 +26,8 @@ pub fn finding_line(f: &Finding) -> String {
     )
 }
 
-/// The summary for stderr. `only_open` leaves out what this run fixed (for `check` after
-/// `fix`, what is left is what matters).
-pub fn text(outcome: &Outcome, verbose: bool, only_open: bool) -> String {
+/// The summary for stderr: skipped files, unreadable ones, every finding with its code frame.
+pub fn text(outcome: &Outcome, verbose: bool) -> String {
     let mut out = String::new();
     for s in &outcome.workspace.skipped {
         if verbose || s.reason == SkipReason::NotUtf8 {
@@ -45,11 +44,7 @@ pub fn text(outcome: &Outcome, verbose: bool, only_open: bool) -> String {
             p.path, p.line, p.column, p.message
         ));
     }
-    for f in outcome
-        .findings
-        .iter()
-        .filter(|f| !only_open || f.is_open())
-    {
+    for f in outcome.findings.iter() {
         out.push_str(&finding_line(f));
         out.push('\n');
         if let Some(frame) = code_frame(outcome, f) {
