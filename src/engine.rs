@@ -51,7 +51,6 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     pub problems: Vec<Problem>,
     pub stack: Stack,
-    pub rounds: usize,
 }
 
 impl Outcome {
@@ -270,7 +269,6 @@ pub fn run(
         findings,
         problems,
         stack: engine.stack,
-        rounds,
     })
 }
 
