@@ -155,30 +155,7 @@ fn the_hardened_webhook_rejects_forged_and_replayed_events_when_run() {
     // casehard's included, on the real PostgreSQL.
     let db = format!("casehard_webhook_{}", std::process::id());
     let psql = |database: &str, sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                database,
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .expect("psql runs (PostgreSQL client; .ci/run installs it)");
-        assert!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        psql(database, sql, true).unwrap_or_else(|e| panic!("psql: {e}"))
     };
     psql("postgres", &format!("drop database if exists {db}"));
     psql("postgres", &format!("create database {db}"));

@@ -8,57 +8,10 @@ mod harness;
 use casehard::workspace::{load_dir, LoadOptions, Workspace};
 use harness::*;
 use std::path::Path;
-use std::process::Command;
 
 const A: &str = "00000000-0000-0000-0000-00000000000a";
 const B: &str = "00000000-0000-0000-0000-00000000000b";
 const C: &str = "00000000-0000-0000-0000-00000000000c";
-
-/// Runs SQL through psql's standard input: statement by statement, as a migration runner does.
-fn psql(db: &str, sql: &str, stop_on_error: bool) -> Result<String, String> {
-    use std::io::Write;
-    let mut child = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-X",
-            "-q",
-            "-At",
-            "-f",
-            "-",
-        ])
-        .args([
-            "-v",
-            if stop_on_error {
-                "ON_ERROR_STOP=1"
-            } else {
-                "ON_ERROR_STOP=0"
-            },
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("psql runs (install postgresql-client)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() && (!stop_on_error || !stderr.contains("ERROR")) {
-        Ok(stdout)
-    } else {
-        Err(stderr)
-    }
-}
 
 /// A fresh database with the Supabase shim, dropped at the end.
 struct Db(String);

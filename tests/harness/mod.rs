@@ -236,3 +236,49 @@ pub fn run_program(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
     );
     (out.status.success(), log)
 }
+
+/// Runs SQL through psql's standard input: statement by statement, as a migration runner does.
+pub fn psql(db: &str, sql: &str, stop_on_error: bool) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-At",
+            "-f",
+            "-",
+        ])
+        .args([
+            "-v",
+            if stop_on_error {
+                "ON_ERROR_STOP=1"
+            } else {
+                "ON_ERROR_STOP=0"
+            },
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("psql runs (install postgresql-client)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() && (!stop_on_error || !stderr.contains("ERROR")) {
+        Ok(stdout)
+    } else {
+        Err(stderr)
+    }
+}
