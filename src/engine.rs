@@ -61,8 +61,7 @@ impl Outcome {
         self.findings.iter().filter(|f| f.is_open())
     }
     /// Keeps only the edits and findings in `paths` (for `--since`): changes to other files are
-    /// undone; files casehard creates are kept, since cross-file passes wrote them for the
-    /// files in `paths` too.
+    /// undone; files casehard creates are kept only while something in scope needs them.
     pub fn restrict_to(&mut self, paths: &BTreeSet<String>) {
         let outside: Vec<String> = self
             .before
@@ -77,6 +76,22 @@ impl Outcome {
         }
         self.findings.retain(|f| paths.contains(&f.path));
         self.problems.retain(|p| paths.contains(&p.path));
+        // Created files serve the changes and fixes in scope (a helper an edited handler
+        // imports, the migration that fixes an edited one); with none in scope they go too.
+        let needed = self.before.values().any(Option::is_some)
+            || self.findings.iter().any(|f| f.status == Status::Fixed);
+        if !needed {
+            let created: Vec<String> = self
+                .before
+                .iter()
+                .filter(|(_, b)| b.is_none())
+                .map(|(p, _)| p.clone())
+                .collect();
+            for path in created {
+                self.before.remove(&path);
+                self.workspace.files.remove(&path);
+            }
+        }
     }
 
     /// Exit-code view: anything to change, anything open, anything unreadable.

@@ -245,6 +245,32 @@ fn since_limits_findings_to_the_files_of_later_commits() {
         0,
         "nothing changed since HEAD"
     );
+
+    // A project casehard would add files to (.npmrc): a commit that touches nothing casehard
+    // flags leaves nothing to change or report since it.
+    std::fs::write(
+        d.join("package.json"),
+        "{ \"name\": \"x\", \"dependencies\": { \"zod\": \"^3.23.0\" } }\n",
+    )
+    .unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "manifest"]);
+    std::fs::write(d.join("README.md"), "notes\n").unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-q", "-m", "readme"]);
+    let unrelated = casehard(d, &["diff", ".", "--since", "HEAD~1"]);
+    assert_eq!(
+        (unrelated.code, unrelated.stdout.as_str()),
+        (0, ""),
+        "{}",
+        unrelated.stderr
+    );
+    let with_manifest = casehard(d, &["diff", ".", "--since", "HEAD~2"]);
+    assert!(
+        with_manifest.stderr.contains("package.json"),
+        "the manifest's finding is in scope: {}",
+        with_manifest.stderr
+    );
 }
 
 #[test]
