@@ -42,7 +42,7 @@ mod tests {
     #[test]
     fn every_template_compiles_and_missing_variables_are_errors() {
         assert!(registry().is_ok());
-        let e = render("supabase/rls.sql", &serde_json::json!({})).unwrap_err();
-        assert!(e.to_string().contains("supabase/rls.sql"), "{e}");
+        let e = render("sql/rls.sql", &serde_json::json!({})).unwrap_err();
+        assert!(e.to_string().contains("sql/rls.sql"), "{e}");
     }
 }

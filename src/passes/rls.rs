@@ -5,12 +5,16 @@
 //! missing. It never edits a migration that may already be applied: a later run replays
 //! everything, casehard's own migration included, and writes a new one only for what is left.
 
-use crate::passes::{Facts, Pass, PassOutput, ProjectView};
+use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, NewFile, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::schema::ownership::{self, Access, Inference, Overrides};
+use crate::schema::drizzle::{self, DrizzleFacts};
+use crate::schema::migrations::{self, Target};
+use crate::schema::ownership::{self, Access, Dialect, Inference, Overrides};
+use crate::schema::prisma;
 use crate::schema::sql::{self, IssueKind, Loc, Model, Table};
-use crate::stack::Database;
+use crate::stack::{Database, Stack};
+use crate::workspace::Workspace;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -21,7 +25,6 @@ pub const IF_NOT_EXISTS: &str = "rls/policy-if-not-exists";
 pub const NO_OWNER: &str = "rls/no-owner";
 pub const UNPARSED: &str = "rls/unparsed-sql";
 
-const MIGRATIONS: &str = "supabase/migrations";
 /// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
 const PLATFORM_SCHEMAS: &[&str] = &[
     "auth",
@@ -40,6 +43,8 @@ const PLATFORM_SCHEMAS: &[&str] = &[
     "pg_catalog",
 ];
 const UID: &str = "(select auth.uid())";
+/// The user the app names for this transaction on plain Postgres; none set reads as null.
+const SETTING: &str = "nullif(current_setting('app.user_id', true), '')";
 
 pub struct RowLevelSecurity {
     meta: [RuleMeta; 6],
@@ -198,48 +203,72 @@ fn policy(
     })
 }
 
+/// How a policy names the signed-in user, and who policies apply to.
+struct Who {
+    dialect: Dialect,
+}
+
+impl Who {
+    /// The user id as the owner column's type, evaluated once per query (an init plan).
+    fn uid(&self, cast: Option<&str>) -> String {
+        match (self.dialect, cast) {
+            (Dialect::Supabase, None) => UID.into(),
+            (Dialect::Supabase, Some(c)) => format!("{UID}::{c}"),
+            (Dialect::Postgres, None) => format!("(select {SETTING})"),
+            (Dialect::Postgres, Some(c)) => format!("(select {SETTING}::{c})"),
+        }
+    }
+    fn users(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Supabase => "authenticated",
+            Dialect::Postgres => "public",
+        }
+    }
+    fn everyone(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Supabase => "anon, authenticated",
+            Dialect::Postgres => "public",
+        }
+    }
+}
+
 /// The per-command policies for a table, or none when its owner is unknown.
-fn policies_for(t: &Table, inference: &Inference) -> Vec<serde_json::Value> {
+fn policies_for(t: &Table, inference: &Inference, who: &Who) -> Vec<serde_json::Value> {
     let Some(access) = &inference.access else {
         return vec![];
     };
     if inference.problem.is_some() {
         return vec![];
     }
-    let uid = match inference.cast {
-        Some(cast) => format!("{UID}::{cast}"),
-        None => UID.to_string(),
-    };
+    let uid = who.uid(inference.cast.as_deref());
+    let users = who.users();
     let own = |column: &str| format!("{} = {uid}", ident(column));
     let outer = |column: &str| format!("{}.{}", qualified(t), ident(column));
-    let crud = |cond: String| {
+    let writes = |cond: String| {
         vec![
-            policy(
-                t,
-                "select",
-                "select",
-                "authenticated",
-                Some(cond.clone()),
-                None,
-            ),
-            policy(
-                t,
-                "insert",
-                "insert",
-                "authenticated",
-                None,
-                Some(cond.clone()),
-            ),
+            policy(t, "insert", "insert", users, None, Some(cond.clone())),
             policy(
                 t,
                 "update",
                 "update",
-                "authenticated",
+                users,
                 Some(cond.clone()),
                 Some(cond.clone()),
             ),
-            policy(t, "delete", "delete", "authenticated", Some(cond), None),
+            policy(t, "delete", "delete", users, Some(cond), None),
         ]
+    };
+    let crud = |cond: String| {
+        let mut v = vec![policy(
+            t,
+            "select",
+            "select",
+            users,
+            Some(cond.clone()),
+            None,
+        )];
+        v.extend(writes(cond));
+        v
     };
     let mut out = match access {
         Access::SelfRow { column } | Access::Owner { column } => crud(own(column)),
@@ -260,36 +289,12 @@ fn policies_for(t: &Table, inference: &Inference) -> Vec<serde_json::Value> {
                 t,
                 "select",
                 "select",
-                "anon, authenticated",
+                who.everyone(),
                 Some("true".into()),
                 None,
             )];
             if let Some(column) = owner {
-                let cond = own(column);
-                v.push(policy(
-                    t,
-                    "insert",
-                    "insert",
-                    "authenticated",
-                    None,
-                    Some(cond.clone()),
-                ));
-                v.push(policy(
-                    t,
-                    "update",
-                    "update",
-                    "authenticated",
-                    Some(cond.clone()),
-                    Some(cond.clone()),
-                ));
-                v.push(policy(
-                    t,
-                    "delete",
-                    "delete",
-                    "authenticated",
-                    Some(cond),
-                    None,
-                ));
+                v.extend(writes(own(column)));
             }
             v
         }
@@ -299,9 +304,9 @@ fn policies_for(t: &Table, inference: &Inference) -> Vec<serde_json::Value> {
             t,
             "select_followers",
             "select",
-            "authenticated",
+            users,
             Some(format!(
-                "exists (select 1 from {} f where f.{} = {UID} and f.{} = {})",
+                "exists (select 1 from {} f where f.{} = {uid} and f.{} = {})",
                 f.table.split('.').map(ident).collect::<Vec<_>>().join("."),
                 ident(&f.follower),
                 ident(&f.followed),
@@ -313,26 +318,50 @@ fn policies_for(t: &Table, inference: &Inference) -> Vec<serde_json::Value> {
     out
 }
 
-/// `<last stamp + 1>_casehard_rls.sql`: derived from the last migration, never the clock.
-fn migration_path(model: &Model) -> String {
-    let last = model
-        .files
-        .iter()
-        .filter(|f| f.starts_with(&format!("{MIGRATIONS}/")))
-        .filter_map(|f| {
-            let name = f.rsplit('/').next()?;
-            let digits: String = name.chars().take_while(|c| c.is_ascii_digit()).collect();
-            (!digits.is_empty()).then_some(digits)
-        })
-        .max_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
-    let stamp = match last {
-        Some(d) => {
-            let next = d.parse::<u128>().map(|n| n + 1).unwrap_or(0);
-            format!("{next:0width$}", width = d.len())
+/// The app's tables: its migrations replayed, then the tables its Prisma schema or Drizzle
+/// code defines that no migration creates yet (apps that `db push`).
+struct Schema {
+    model: Model,
+    /// Tables only the ORM schema defines, with where.
+    unmigrated: Vec<(String, Loc)>,
+    unread: Vec<(Loc, String)>,
+}
+
+fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Schema {
+    let mut model = sql::replay(ws);
+    let mut extra: Vec<Table> = vec![];
+    let mut unread = vec![];
+    if stack.databases.contains(&Database::Prisma) {
+        let files: Vec<(String, String)> = prisma::schema_files(ws.files.keys())
+            .into_iter()
+            .filter_map(|p| ws.text(&p).map(|t| (p.clone(), t.body.to_string())))
+            .collect();
+        let read = prisma::read(&files);
+        if read
+            .provider
+            .as_deref()
+            .is_none_or(|p| p == "postgresql" || p == "postgres")
+        {
+            extra.extend(read.tables.into_values());
+            unread.extend(read.unread.into_iter().map(|u| (u.at, u.line)));
         }
-        None => "00000000000000".into(),
-    };
-    format!("{MIGRATIONS}/{stamp}_casehard_rls.sql")
+    }
+    let drizzle: Vec<(&str, &DrizzleFacts)> = facts_of::<DrizzleFacts>(facts).collect();
+    extra.extend(drizzle::pg_tables(&drizzle));
+    let mut unmigrated = vec![];
+    for t in extra {
+        let key = t.qualified();
+        if model.tables.contains_key(&key) {
+            continue;
+        }
+        unmigrated.push((key.clone(), t.defined.clone()));
+        model.tables.insert(key, t);
+    }
+    Schema {
+        model,
+        unmigrated,
+        unread,
+    }
 }
 
 impl Pass for RowLevelSecurity {
@@ -340,14 +369,45 @@ impl Pass for RowLevelSecurity {
         &self.meta
     }
 
-    fn finish(&self, project: &ProjectView<'_>, _: &BTreeMap<String, Facts>, out: &mut PassOutput) {
-        // Plain Postgres needs the app to set the user per transaction first; not yet.
-        if !project.stack.databases.contains(&Database::Supabase) {
+    fn kinds(&self) -> &'static [&'static str] {
+        &["variable_declarator"]
+    }
+
+    fn wants(&self, _path: &str, text: &str) -> bool {
+        text.contains("pgTable")
+    }
+
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let facts = drizzle::scan(file.nodes("variable_declarator"));
+        (!facts.tables.is_empty() || !facts.creators.is_empty()).then(|| Box::new(facts) as Facts)
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        let dbs = &project.stack.databases;
+        let dialect = if dbs.contains(&Database::Supabase) {
+            Dialect::Supabase
+        } else if dbs.iter().any(|d| {
+            matches!(
+                d,
+                Database::Prisma | Database::Drizzle | Database::NodePostgres
+            )
+        }) {
+            Dialect::Postgres
+        } else {
             return;
-        }
+        };
         let ws = project.workspace;
-        let model = sql::replay(ws);
-        if model.files.is_empty() {
+        let Schema {
+            model,
+            unmigrated,
+            unread,
+        } = schema(ws, project.stack, facts);
+        if model.tables.is_empty() && model.issues.is_empty() {
             return;
         }
         for issue in &model.issues {
@@ -356,22 +416,36 @@ impl Pass for RowLevelSecurity {
                 IssueKind::Unparsed(e) => out.proposals.push(at(UNPARSED, &issue.at, format!("this statement does not parse ({e}); casehard skipped it and read the rest"), Applicability::Manual)),
             }
         }
+        for (loc, line) in &unread {
+            out.proposals.push(at(UNPARSED, loc, format!("casehard cannot read `{line}` as a Prisma field; it skipped the line and read the rest of the model"), Applicability::Manual));
+        }
+        let target = migrations::detect(ws, dialect == Dialect::Supabase);
+        // With migrations in place, a table no migration creates yet cannot be given policies
+        // in a migration that would run before the one that creates it.
+        let pending: Vec<&(String, Loc)> = if model.files.is_empty() || target == Target::Loose {
+            vec![]
+        } else {
+            unmigrated.iter().collect()
+        };
+        for (table, loc) in &pending {
+            out.proposals.push(at(POLICIES, loc, format!("{table} is in the schema but no migration creates it yet; create its migration (`prisma migrate dev` / `drizzle-kit generate`), then run casehard again to give it row-level security"), Applicability::Manual));
+        }
         let overrides = Overrides {
             owners: project.config.rls.owners.clone(),
             public_read: project.config.rls.public_read.clone(),
         };
-        let inferences = ownership::infer(&model, &overrides);
+        let inferences = ownership::infer(&model, &overrides, dialect);
+        let who = Who { dialect };
         let sel = project.selection;
         let with_policies = sel.allows(POLICIES);
         let with_drops = sel.allows(ALLOWS_ALL);
         let with_reenable = with_policies || sel.allows(DISABLED);
         let mut tables = Vec::new();
         let mut fixes = Vec::new();
-        for t in model
-            .tables
-            .values()
-            .filter(|t| !PLATFORM_SCHEMAS.contains(&t.schema.as_str()))
-        {
+        for t in model.tables.values().filter(|t| {
+            !PLATFORM_SCHEMAS.contains(&t.schema.as_str())
+                && !pending.iter().any(|(k, _)| *k == t.qualified())
+        }) {
             // Server-only tables casehard itself created (webhook event ids) stay as it made them.
             if t.defined.file.contains("_casehard_") && t.rls && t.forced {
                 continue;
@@ -392,7 +466,7 @@ impl Pass for RowLevelSecurity {
                 .collect();
             let remaining = t.policies.len() - drops.len();
             let policies = if with_policies && remaining == 0 {
-                policies_for(t, inference)
+                policies_for(t, inference, &who)
             } else {
                 vec![]
             };
@@ -445,26 +519,56 @@ impl Pass for RowLevelSecurity {
         if tables.is_empty() {
             return;
         }
-        let path = migration_path(&model);
         let rule = [POLICIES, ALLOWS_ALL, DISABLED]
             .into_iter()
             .find(|r| sel.allows(r))
             .unwrap_or(POLICIES);
-        let data = json!({ "rule": rule, "tables": tables });
-        let content = match crate::templates::render("supabase/rls.sql", &data) {
-            Ok(c) => c,
-            Err(e) => {
-                out.proposals.push(Proposal {
-                    rule: POLICIES.into(),
-                    path: model.files[0].clone(),
-                    at: 0..0,
-                    message: format!("cannot write the migration: {e}"),
-                    applicability: Applicability::Manual,
-                    edits: vec![],
-                });
-                return;
-            }
+        let fail = |out: &mut PassOutput, file: &str, message: String| {
+            out.proposals.push(Proposal {
+                rule: POLICIES.into(),
+                path: file.to_string(),
+                at: 0..0,
+                message,
+                applicability: Applicability::Manual,
+                edits: vec![],
+            })
         };
+        let first = model
+            .tables
+            .values()
+            .next()
+            .map(|t| t.defined.file.clone())
+            .unwrap_or_default();
+        let migration = match migrations::new_migration(ws, &target, "rls") {
+            Ok(m) => m,
+            Err(e) => return fail(out, &first, e),
+        };
+        let data = json!({
+            "rule": rule,
+            "supabase": dialect == Dialect::Supabase,
+            "apply": migration.apply,
+            "tables": tables,
+        });
+        let mut content = match crate::templates::render("sql/rls.sql", &data) {
+            Ok(c) => c,
+            Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
+        };
+        if migration.breakpoints {
+            content = with_breakpoints(&content);
+        }
+        let path = migration.path;
+        if let Some((journal, edit)) = migration.journal {
+            out.proposals.push(Proposal {
+                rule: rule.into(),
+                path: journal,
+                at: edit.start..edit.start,
+                message: format!(
+                    "drizzle-kit's journal lists {path}, so `drizzle-kit migrate` runs it"
+                ),
+                applicability: Applicability::Review,
+                edits: vec![edit],
+            });
+        }
         out.new_files.push(NewFile {
             rule: rule.into(),
             message: format!(
@@ -476,6 +580,23 @@ impl Pass for RowLevelSecurity {
             fixes,
         });
     }
+}
+
+/// drizzle-kit's migrator sends a file in pieces split at `--> statement-breakpoint`.
+fn with_breakpoints(sql: &str) -> String {
+    let lines: Vec<&str> = sql.lines().collect();
+    let last_statement = lines
+        .iter()
+        .rposition(|l| l.ends_with(';') && !l.starts_with("--"));
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if line.ends_with(';') && !line.starts_with("--") && Some(i) != last_statement {
+            out.push_str("--> statement-breakpoint\n");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

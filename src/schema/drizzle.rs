@@ -16,6 +16,12 @@ pub struct Column {
     pub key: String,
     /// The SQL column name, when the builder names it (`uuid("user_id")`).
     pub sql_name: Option<String>,
+    /// The builder that makes it (`uuid`, `varchar`, `integer`...).
+    pub builder: Option<String>,
+    /// `.references(() => users.id)`: the table variable and its column key.
+    pub references: Option<(String, String)>,
+    /// `.primaryKey()` on the column.
+    pub primary: bool,
 }
 
 /// A call that may define a table; whether it does depends on `callee` being a table function
@@ -28,13 +34,26 @@ pub struct TableDef {
     /// The name as written (a creator may add a prefix).
     pub name: String,
     pub columns: Vec<Column>,
+    /// Column keys of a `primaryKey({ columns: [...] })` in the extra-config argument.
+    pub composite_key: Vec<String>,
+    /// Byte offset of the declaration.
+    pub at: usize,
+}
+
+/// A table function made by `pgTableCreator((name) => `prefix_${name}`)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creator {
+    pub name: String,
+    pub callee: String,
+    /// The text around `${name}` in the naming function, when it is a template string.
+    pub affixes: Option<(String, String)>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct DrizzleFacts {
     pub tables: Vec<TableDef>,
-    /// Names bound to `pgTableCreator(...)` in this file.
-    pub creators: Vec<String>,
+    /// Table functions made by `pgTableCreator(...)` in this file.
+    pub creators: Vec<Creator>,
 }
 
 /// Tables and table creators declared in one file, from its `variable_declarator` nodes.
@@ -51,7 +70,11 @@ pub fn scan(declarators: &[N]) -> DrizzleFacts {
             continue;
         };
         if CREATOR_FUNCTIONS.contains(&callee.as_str()) {
-            facts.creators.push(name.text().to_string());
+            facts.creators.push(Creator {
+                name: name.text().to_string(),
+                callee,
+                affixes: creator_affixes(&value),
+            });
             continue;
         }
         let args: Vec<N> = value
@@ -76,6 +99,8 @@ pub fn scan(declarators: &[N]) -> DrizzleFacts {
             callee,
             name: table_name,
             columns: columns_of(&columns),
+            composite_key: args.get(2).map(composite_key).unwrap_or_default(),
+            at: decl.range().start,
         });
     }
     facts
@@ -117,8 +142,22 @@ fn columns_of(object: &N) -> Vec<Column> {
                 "string" => string_value(&key)?,
                 _ => return None,
             };
-            let sql_name = pair.field("value").and_then(|v| first_builder_name(&v));
-            Some(Column { key, sql_name })
+            let value = pair.field("value");
+            let sql_name = value.as_ref().and_then(first_builder_name);
+            let chain = value.as_ref().map(chain_of).unwrap_or_default();
+            let builder = chain.first().map(|(name, _)| name.clone());
+            let primary = chain.iter().any(|(name, _)| name == "primaryKey");
+            let references = chain
+                .iter()
+                .find(|(name, _)| name == "references")
+                .and_then(|(_, call)| referenced_column(call));
+            Some(Column {
+                key,
+                sql_name,
+                builder,
+                references,
+                primary,
+            })
         })
         .collect()
 }
@@ -143,15 +182,214 @@ fn first_builder_name(value: &N) -> Option<String> {
     }
 }
 
+/// The calls of a builder chain, innermost first: `uuid("x").notNull().references(...)` →
+/// `[uuid, notNull, references]`; `d.integer()` → `[integer]`.
+fn chain_of<'a>(value: &N<'a>) -> Vec<(String, N<'a>)> {
+    let mut out = vec![];
+    let mut node = value.clone();
+    while node.kind() == "call_expression" {
+        let Some(func) = node.field("function") else {
+            break;
+        };
+        let (name, next) = match func.kind().as_ref() {
+            "identifier" => (func.text().to_string(), None),
+            "member_expression" => {
+                let property = func.field("property").map(|p| p.text().to_string());
+                let object = func.field("object");
+                match (property, object) {
+                    (Some(p), Some(o)) if o.kind() == "call_expression" => (p, Some(o)),
+                    (Some(p), _) => (p, None),
+                    _ => break,
+                }
+            }
+            _ => break,
+        };
+        out.push((name, node.clone()));
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// `references(() => users.id)` → `(users, id)`.
+fn referenced_column(call: &N) -> Option<(String, String)> {
+    let arrow = call
+        .field("arguments")?
+        .children()
+        .find(|c| c.kind() == "arrow_function")?;
+    let body = arrow.field("body")?;
+    if body.kind() != "member_expression" {
+        return None;
+    }
+    let object = body.field("object")?;
+    let property = body.field("property")?;
+    (object.kind() == "identifier")
+        .then(|| (object.text().to_string(), property.text().to_string()))
+}
+
+/// `(t) => [primaryKey({ columns: [t.a, t.b] })]` (or the object form) → `[a, b]`.
+fn composite_key(extra: &N) -> Vec<String> {
+    extra
+        .dfs()
+        .find(|n| {
+            n.kind() == "call_expression"
+                && n.field("function")
+                    .is_some_and(|f| f.text() == "primaryKey")
+        })
+        .map(|call| {
+            call.dfs()
+                .filter(|n| n.kind() == "member_expression")
+                .filter_map(|m| m.field("property").map(|p| p.text().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// ``(name) => `acme_${name}` `` → `("acme_", "")`.
+fn creator_affixes(call: &N) -> Option<(String, String)> {
+    let arrow = call
+        .field("arguments")?
+        .children()
+        .find(|c| c.kind() == "arrow_function")?;
+    let param = arrow
+        .field("parameter")
+        .or_else(|| arrow.field("parameters"))?
+        .text()
+        .trim_matches(|c| c == '(' || c == ')')
+        .trim()
+        .to_string();
+    let body = arrow.field("body")?;
+    if body.kind() != "template_string" {
+        return None;
+    }
+    let t = body.text();
+    let inner = &t[1..t.len() - 1];
+    let hole = format!("${{{param}}}");
+    let at = inner.find(&hole)?;
+    let (before, after) = (&inner[..at], &inner[at + hole.len()..]);
+    (!before.contains("${") && !after.contains("${"))
+        .then(|| (before.to_string(), after.to_string()))
+}
+
+/// The SQL name a table gets: its name with the creator's prefix and suffix.
+pub fn sql_name(def: &TableDef, creators: &[&Creator]) -> Option<String> {
+    if TABLE_FUNCTIONS.contains(&def.callee.as_str()) {
+        return Some(def.name.clone());
+    }
+    let creator = creators.iter().find(|c| c.name == def.callee)?;
+    let (before, after) = creator.affixes.as_ref()?;
+    Some(format!("{before}{}{after}", def.name))
+}
+
 /// Keeps the definitions whose callee really defines tables in this project.
 pub fn resolve<'a>(all: impl Iterator<Item = &'a DrizzleFacts> + Clone) -> Vec<&'a TableDef> {
     let creators: Vec<&str> = all
         .clone()
-        .flat_map(|f| f.creators.iter().map(String::as_str))
+        .flat_map(|f| f.creators.iter().map(|c| c.name.as_str()))
         .collect();
     all.flat_map(|f| f.tables.iter())
         .filter(|t| {
             TABLE_FUNCTIONS.contains(&t.callee.as_str()) || creators.contains(&t.callee.as_str())
+        })
+        .collect()
+}
+
+/// The Postgres type a column builder creates.
+fn pg_type(builder: &str) -> String {
+    match builder {
+        "uuid" => "uuid",
+        "text" => "text",
+        "varchar" => "varchar",
+        "char" => "bpchar",
+        "integer" | "serial" => "int4",
+        "smallint" | "smallserial" => "int2",
+        "bigint" | "bigserial" => "int8",
+        "boolean" => "bool",
+        "timestamp" => "timestamp",
+        "date" => "date",
+        "json" => "json",
+        "jsonb" => "jsonb",
+        "numeric" => "numeric",
+        "real" => "float4",
+        "doublePrecision" => "float8",
+        other => return other.to_lowercase(),
+    }
+    .into()
+}
+
+/// The Postgres tables the project defines with `pgTable` or a `pgTableCreator` function, in
+/// the shape the SQL replay gives (public schema, SQL names, foreign keys resolved).
+pub fn pg_tables(files: &[(&str, &DrizzleFacts)]) -> Vec<super::sql::Table> {
+    use super::sql::{ForeignKey, Loc, Table};
+    let creators: Vec<&Creator> = files
+        .iter()
+        .flat_map(|(_, f)| f.creators.iter())
+        .filter(|c| c.callee == "pgTableCreator")
+        .collect();
+    let defs: Vec<(&str, &TableDef, String)> = files
+        .iter()
+        .flat_map(|(path, f)| f.tables.iter().map(move |t| (*path, t)))
+        .filter(|(_, t)| t.callee == "pgTable" || creators.iter().any(|c| c.name == t.callee))
+        .filter_map(|(path, t)| sql_name(t, &creators).map(|n| (path, t, n)))
+        .collect();
+    let column_name = |c: &Column| c.sql_name.clone().unwrap_or_else(|| c.key.clone());
+    defs.iter()
+        .map(|(path, def, name)| {
+            let mut primary_key: Vec<String> = def
+                .columns
+                .iter()
+                .filter(|c| c.primary)
+                .map(column_name)
+                .collect();
+            if !def.composite_key.is_empty() {
+                primary_key = def
+                    .composite_key
+                    .iter()
+                    .filter_map(|k| def.columns.iter().find(|c| &c.key == k))
+                    .map(column_name)
+                    .collect();
+            }
+            let foreign_keys = def
+                .columns
+                .iter()
+                .filter_map(|c| {
+                    let (var, key) = c.references.as_ref()?;
+                    let (_, target, target_name) = defs.iter().find(|(_, t, _)| &t.var == var)?;
+                    let target_column = target.columns.iter().find(|tc| &tc.key == key)?;
+                    Some(ForeignKey {
+                        columns: vec![column_name(c)],
+                        table: format!("public.{target_name}"),
+                        ref_columns: vec![column_name(target_column)],
+                    })
+                })
+                .collect();
+            Table {
+                schema: "public".into(),
+                name: name.clone(),
+                columns: def
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            column_name(c),
+                            c.builder.as_deref().map(pg_type).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+                primary_key,
+                foreign_keys,
+                rls: false,
+                forced: false,
+                policies: vec![],
+                defined: Loc {
+                    file: path.to_string(),
+                    offset: def.at,
+                },
+                disabled_after_enable: None,
+            }
         })
         .collect()
 }
@@ -184,7 +422,11 @@ const notATable = makeThing("x", { a: 1 });
             .filter(|n| n.kind() == "variable_declarator")
             .collect();
         let facts = scan(&decls);
-        assert_eq!(facts.creators, vec!["createTable"]);
+        assert_eq!(facts.creators[0].name, "createTable");
+        assert_eq!(
+            facts.creators[0].affixes,
+            Some(("app_".to_string(), String::new()))
+        );
         let tables = resolve(std::iter::once(&facts));
         assert_eq!(tables.len(), 2);
         assert_eq!(tables[0].var, "posts");
@@ -192,6 +434,15 @@ const notATable = makeThing("x", { a: 1 });
         assert_eq!(tables[0].columns[1].sql_name.as_deref(), Some("user_id"));
         assert_eq!(tables[0].columns[2].key, "title");
         assert_eq!(tables[1].name, "note");
+        let pg = pg_tables(&[("schema.ts", &facts)]);
+        assert_eq!(pg[1].name, "app_note");
+        assert_eq!(
+            pg[1].columns[1],
+            ("ownerId".to_string(), "varchar".to_string())
+        );
+        assert_eq!(pg[1].primary_key, vec!["id"]);
+        assert_eq!(pg[0].primary_key, vec!["id"]);
+        assert_eq!(pg[0].column_type("user_id"), Some("uuid"));
         assert_eq!(
             tables[1]
                 .columns

@@ -1,7 +1,9 @@
 //! The app's data model, read from its own definitions.
 
 pub mod drizzle;
+pub mod migrations;
 pub mod ownership;
+pub mod prisma;
 pub mod sql;
 
 /// Columns a client must never set: identity, ownership, privilege, billing and bookkeeping.

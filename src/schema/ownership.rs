@@ -46,6 +46,16 @@ pub enum Access {
     PublicRead { owner: Option<String> },
 }
 
+/// Where the signed-in user's id comes from, which decides who counts as "the user".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Supabase: `auth.uid()`, a uuid from the JWT; users live in `auth.users`.
+    Supabase,
+    /// Plain Postgres: the app sets `app.user_id` per transaction; users live in the app's
+    /// own user table, whatever the type of its key.
+    Postgres,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Followers {
     pub table: String,
@@ -57,9 +67,9 @@ pub struct Followers {
 pub struct Inference {
     pub access: Option<Access>,
     pub reason: String,
-    /// How to compare the user id with the owner column: `None` for uuid, `Some("text")` to
-    /// cast the user id to text.
-    pub cast: Option<&'static str>,
+    /// The type to cast the user id to before comparing it with the owner column, `None`
+    /// when it compares as it is (uuid on Supabase, text on plain Postgres).
+    pub cast: Option<String>,
     /// Why no policy can be written, for a manual finding.
     pub problem: Option<String>,
     /// For feed content: the follower graph whose followers may read it.
@@ -86,19 +96,52 @@ fn is_text(t: &str) -> bool {
     matches!(t, "text" | "varchar" | "bpchar" | "citext" | "char")
 }
 
-/// Tables whose primary key is the auth user's id.
-fn user_tables(model: &Model) -> Vec<String> {
+fn is_integer(t: &str) -> bool {
+    matches!(
+        t,
+        "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint"
+    )
+}
+
+/// A table named for the app's users: `users`, `User`, `acme_user` (a prefixed Drizzle table).
+fn named_for_users(name: &str) -> bool {
+    let n = lower(name);
+    ["user", "users"]
+        .iter()
+        .any(|u| n == *u || n.ends_with(&format!("_{u}")))
+}
+
+/// Tables whose primary key is the signed-in user's id.
+fn user_tables(model: &Model, dialect: Dialect) -> Vec<String> {
     model
         .tables
         .values()
         .filter(|t| {
             t.primary_key.len() == 1
-                && t.foreign_keys
-                    .iter()
-                    .any(|fk| fk.table == "auth.users" && fk.columns == t.primary_key)
+                && match dialect {
+                    Dialect::Supabase => t
+                        .foreign_keys
+                        .iter()
+                        .any(|fk| fk.table == "auth.users" && fk.columns == t.primary_key),
+                    Dialect::Postgres => named_for_users(&t.name),
+                }
         })
         .map(Table::qualified)
         .collect()
+}
+
+/// How the user id compares with a column of type `ty`: `Ok(cast)`, or why it cannot.
+fn cast_for(ty: &str, dialect: Dialect) -> Result<Option<String>, String> {
+    match dialect {
+        Dialect::Supabase if is_uuid(ty) => Ok(None),
+        Dialect::Supabase if is_text(ty) => Ok(Some("text".into())),
+        Dialect::Supabase => Err("the user id is a uuid".into()),
+        Dialect::Postgres if is_text(ty) => Ok(None),
+        Dialect::Postgres if is_uuid(ty) || is_integer(ty) => Ok(Some(ty.into())),
+        Dialect::Postgres => {
+            Err("casehard compares user ids only as uuid, text or integers".into())
+        }
+    }
 }
 
 /// The owner column of a table and why.
@@ -157,8 +200,12 @@ fn membership(model: &Model, users: &[String]) -> Vec<(String, String, String)> 
 }
 
 /// Infers access for every table in `tables`.
-pub fn infer(model: &Model, overrides: &Overrides) -> BTreeMap<String, Inference> {
-    let users = user_tables(model);
+pub fn infer(
+    model: &Model,
+    overrides: &Overrides,
+    dialect: Dialect,
+) -> BTreeMap<String, Inference> {
+    let users = user_tables(model, dialect);
     let graph = follower_graph(model);
     let members = membership(model, &users);
     let mut out = BTreeMap::new();
@@ -185,10 +232,18 @@ pub fn infer(model: &Model, overrides: &Overrides) -> BTreeMap<String, Inference
                 Access::SelfRow {
                     column: t.primary_key[0].clone(),
                 },
-                format!(
-                    "the user table: `{}` is the auth user's id",
-                    t.primary_key[0]
-                ),
+                match dialect {
+                    Dialect::Supabase => {
+                        format!(
+                            "the user table: `{}` is the auth user's id",
+                            t.primary_key[0]
+                        )
+                    }
+                    Dialect::Postgres => format!(
+                        "the user table: `{}` is the id the app sets as app.user_id",
+                        t.primary_key[0]
+                    ),
+                },
             ))
         } else if let Some((col, why)) = owner_column(t, &users) {
             Some((
@@ -276,13 +331,12 @@ pub fn infer(model: &Model, overrides: &Overrides) -> BTreeMap<String, Inference
                 };
                 match checked.as_deref() {
                     None if column.is_none() => {}
-                    Some(ty) if is_uuid(ty) => {}
-                    Some(ty) if is_text(ty) => inference.cast = Some("text"),
-                    Some(ty) => {
-                        inference.problem = Some(format!(
-                            "{key}: the owner column is `{ty}`, but the user id is a uuid; decide how users map to it (casehard writes no policy it cannot check)"
-                        ))
-                    }
+                    Some(ty) => match cast_for(ty, dialect) {
+                        Ok(cast) => inference.cast = cast,
+                        Err(why) => inference.problem = Some(format!(
+                            "{key}: the owner column is `{ty}`, but {why}; decide how users map to it (casehard writes no policy it cannot check)"
+                        )),
+                    },
                     None => inference.problem = Some(format!("{key}: owner column `{}` does not exist", column.unwrap_or_default())),
                 }
                 if let (Some(g), Access::Owner { .. }) = (&graph, &access) {
@@ -308,7 +362,7 @@ mod tests {
     fn infer_sql(sql: &str) -> BTreeMap<String, Inference> {
         let mut m = Model::default();
         apply_file(&mut m, "schema.sql", sql);
-        infer(&m, &Overrides::default())
+        infer(&m, &Overrides::default(), Dialect::Supabase)
     }
 
     #[test]
@@ -341,7 +395,7 @@ mod tests {
             i["public.posts"].followers.as_ref().unwrap().table,
             "public.follows"
         );
-        assert_eq!(i["public.notes"].cast, Some("text"));
+        assert_eq!(i["public.notes"].cast.as_deref(), Some("text"));
         assert!(
             matches!(&i["public.projects"].access, Some(Access::Member { members, .. }) if members == "public.org_members")
         );

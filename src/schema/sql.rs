@@ -109,7 +109,13 @@ pub fn migration_files(ws: &Workspace) -> Vec<String> {
         "sql/",
         "db/",
     ];
+    let drizzle = super::migrations::drizzle_out(ws).map(|out| format!("{out}/"));
+    let folders = folders
+        .iter()
+        .map(|f| f.to_string())
+        .chain(drizzle.filter(|d| !folders.contains(&d.as_str())));
     for folder in folders {
+        let folder = folder.as_str();
         let mut files: Vec<String> = ws
             .files
             .keys()
