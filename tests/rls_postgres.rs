@@ -316,3 +316,225 @@ fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
         "no existing migration is edited"
     );
 }
+
+/// A fresh database without Supabase, and an ordinary role that owns the app's tables and
+/// is the one the app connects as: the case plain-Postgres apps ship.
+struct PlainDb {
+    db: Db,
+    role: String,
+}
+
+impl PlainDb {
+    fn new(tag: &str) -> PlainDb {
+        psql("postgres", "select 1", true).unwrap_or_else(|e| {
+            panic!("PostgreSQL at 127.0.0.1:5432 is needed (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): {e}")
+        });
+        let name = format!("casehard_{tag}_{}", std::process::id());
+        let role = format!("{name}_app");
+        psql("postgres", &format!("drop database if exists {name}"), true).unwrap();
+        psql("postgres", &format!("drop role if exists {role}"), true).unwrap();
+        psql("postgres", &format!("create database {name}"), true).unwrap();
+        psql(
+            "postgres",
+            &format!("create role {role} nologin nosuperuser nobypassrls"),
+            true,
+        )
+        .unwrap();
+        let db = Db(name);
+        db.sql(&format!("grant usage, create on schema public to {role}"))
+            .unwrap();
+        PlainDb { db, role }
+    }
+    /// Applies the app's migrations and casehard's as the app's role, which so owns the tables.
+    fn apply(&self, own: &[String], ours: &str) {
+        for m in own {
+            self.db
+                .sql(&format!("set role {};\n{m}", self.role))
+                .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+        }
+        self.db
+            .sql(&format!("set role {};\n{ours}", self.role))
+            .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
+    }
+    /// Runs `sql` in a transaction as the app's role, naming `uid` as the app's helper does.
+    fn as_app(&self, uid: Option<&str>, sql: &str) -> Result<String, String> {
+        let user = uid
+            .map(|u| format!("select set_config('app.user_id', '{u}', true) is null;"))
+            .unwrap_or_default();
+        self.db.sql(&format!(
+            "begin; set local role {}; {user} {sql}; commit;",
+            self.role
+        ))
+    }
+    fn count(&self, uid: Option<&str>, query: &str) -> i64 {
+        self.count_of(uid, &format!("select count(*) from ({query}) q"))
+    }
+    fn count_of(&self, uid: Option<&str>, query: &str) -> i64 {
+        self.as_app(uid, query)
+            .unwrap_or_else(|e| panic!("{query} as {uid:?}: {e}"))
+            .lines()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for PlainDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            "postgres",
+            &format!("drop database if exists {} with (force)", self.db.0),
+            true,
+        );
+        let _ = psql("postgres", &format!("drop role if exists {}", self.role), true);
+    }
+}
+
+/// The owner checks the issue asks for, on `table` whose `owner` column holds the user id.
+fn owner_checks(db: &PlainDb, table: &str, owner: &str, insert: &str) {
+    let mine = |uid: &str| format!("select * from {table} where {owner} = '{uid}'");
+    assert_eq!(db.count(Some(A), &format!("select * from {table}")), db.count(Some(A), &mine(A)), "A reads only A's rows of {table}");
+    assert!(db.count(Some(A), &mine(A)) > 0, "A reads A's rows of {table}");
+    assert_eq!(db.count(Some(A), &mine(B)), 0, "A reads none of B's rows of {table}");
+    let forged = db.as_app(Some(A), &insert.replace("{owner}", B));
+    assert!(
+        forged.as_ref().unwrap_err().contains("row-level security"),
+        "A cannot insert a row of {table} owned by B: {forged:?}"
+    );
+    db.as_app(Some(A), &insert.replace("{owner}", A))
+        .unwrap_or_else(|e| panic!("A writes A's own row of {table}: {e}"));
+    let updated = db.count_of(Some(A), &format!("with u as (update {table} set {owner} = {owner} where {owner} = '{B}' returning 1) select count(*) from u"));
+    assert_eq!(updated, 0, "A cannot update B's rows of {table}");
+    let deleted = db.count_of(Some(A), &format!("with d as (delete from {table} where {owner} = '{B}' returning 1) select count(*) from d"));
+    assert_eq!(deleted, 0, "A cannot delete B's rows of {table}");
+    let given = db.as_app(Some(A), &format!("update {table} set {owner} = '{B}' where {owner} = '{A}'"));
+    assert!(given.is_err(), "A cannot give a row of {table} to B");
+    assert_eq!(db.count(None, &format!("select * from {table}")), 0, "no user set: {table} reads nothing");
+}
+
+#[test]
+fn prisma_app_users_reach_only_their_own_rows() {
+    let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/rls/prisma"));
+    let db = PlainDb::new("prisma");
+    db.apply(&own, &ours);
+    db.db
+        .sql(&format!(
+            "insert into users (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x');
+             insert into notes (owner_ref, title) values ('{A}', 'a1'), ('{A}', 'a2'), ('{B}', 'b1');
+             insert into comments (writer, note_id, body) values ('{A}', 1, 'hi'), ('{B}', 3, 'yo');
+             insert into \"Setting\" (key, value) values ('theme', '\"dark\"');"
+        ))
+        .unwrap();
+    owner_checks(&db, "notes", "owner_ref", "insert into notes (owner_ref, title) values ('{owner}', 't')");
+    owner_checks(&db, "comments", "writer", "insert into comments (writer, note_id, body) values ('{owner}', 1, 'c')");
+    assert_eq!(db.count(Some(A), "select * from users"), 1, "A sees only A's user row");
+    assert_eq!(
+        db.count(Some(A), "select * from \"Setting\""),
+        0,
+        "an ownerless table returns nothing"
+    );
+}
+
+#[test]
+fn drizzle_app_with_prefixed_tables_reaches_only_its_own_rows() {
+    let dir = manifest_dir().join("tests/fixtures/rls/drizzle");
+    let (own, ours, hardened) = harden(&dir);
+    let journal: serde_json::Value =
+        serde_json::from_slice(&hardened.files["drizzle/meta/_journal.json"].bytes).unwrap();
+    let tags: Vec<&str> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["0000_init", "0001_casehard_rls"], "drizzle-kit's journal lists the migration");
+    assert!(hardened.files.contains_key("drizzle/0001_casehard_rls.sql"));
+    let db = PlainDb::new("drizzle");
+    db.apply(&own, &ours);
+    db.db
+        .sql(&format!(
+            "insert into \"acme-user\" (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x');
+             insert into \"acme-task\" (title, created_by_id) values ('a1', '{A}'), ('b1', '{B}'), ('b2', '{B}');
+             insert into \"acme-task_tag\" (task_id, tag) values (1, 'x');"
+        ))
+        .unwrap();
+    owner_checks(&db, "\"acme-task\"", "created_by_id", "insert into \"acme-task\" (title, created_by_id) values ('t', '{owner}')");
+    assert_eq!(db.count(Some(B), "select * from \"acme-user\""), 1);
+    assert_eq!(
+        db.count(Some(A), "select * from \"acme-task_tag\""),
+        0,
+        "a table with a composite key and no owner returns nothing"
+    );
+}
+
+/// Runs casehard on its own output (nothing changes), then after the app gained `added`
+/// (path, text, and any edit of an existing file): exactly one new migration, for it alone.
+fn grows(dir: &str, added: &[(&str, String)], expected: &str, new_table: &str, old_table: &str) {
+    let (_, _, hardened) = harden(&manifest_dir().join(dir));
+    let again = run(hardened.clone(), &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let mut grown = hardened;
+    for (path, text) in added {
+        grown.insert(path.to_string(), text.clone().into_bytes(), 0o644);
+    }
+    let third = run(grown, &Default::default());
+    let created: Vec<&String> = third
+        .before
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(created, vec![expected], "{}", describe(&third));
+    let text = third.workspace.text(created[0]).unwrap().body;
+    assert!(
+        text.contains(new_table) && !text.contains(old_table),
+        "only the new table:\n{text}"
+    );
+    let edited: Vec<&String> = third.before.iter().filter(|(_, b)| b.is_some()).map(|(p, _)| p).collect();
+    assert!(
+        edited.iter().all(|p| p.ends_with("_journal.json")),
+        "no existing migration is edited: {edited:?}"
+    );
+}
+
+#[test]
+fn prisma_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
+    grows(
+        "tests/fixtures/rls/prisma",
+        &[(
+            "prisma/migrations/20240201000000_tags/migration.sql",
+            "CREATE TABLE \"tags\" (\"id\" SERIAL NOT NULL, \"user_id\" UUID NOT NULL, CONSTRAINT \"tags_pkey\" PRIMARY KEY (\"id\"));\nALTER TABLE \"tags\" ADD CONSTRAINT \"tags_user_id_fkey\" FOREIGN KEY (\"user_id\") REFERENCES \"users\"(\"id\");\n".into(),
+        )],
+        "prisma/migrations/20240201000001_casehard_rls/migration.sql",
+        "public.tags",
+        "public.notes",
+    );
+}
+
+#[test]
+fn drizzle_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
+    let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/drizzle"));
+    let journal = String::from_utf8(hardened.files["drizzle/meta/_journal.json"].bytes.clone()).unwrap();
+    // What `drizzle-kit generate` writes for a new table: the SQL file and a journal entry.
+    let at = journal.rfind('}').unwrap();
+    let at = journal[..at].rfind('}').unwrap() + 1;
+    let journal = format!(
+        "{},\n    {{\n      \"idx\": 2,\n      \"version\": \"7\",\n      \"when\": 1733184000000,\n      \"tag\": \"0002_labels\",\n      \"breakpoints\": true\n    }}{}",
+        &journal[..at],
+        &journal[at..]
+    );
+    grows(
+        "tests/fixtures/rls/drizzle",
+        &[
+            ("drizzle/meta/_journal.json", journal),
+            (
+                "drizzle/0002_labels.sql",
+                "CREATE TABLE IF NOT EXISTS \"acme-label\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"owner_id\" varchar(255) NOT NULL\n);\n".into(),
+            ),
+        ],
+        "drizzle/0003_casehard_rls.sql",
+        "\"acme-label\"",
+        "\"acme-task\"",
+    );
+}

@@ -103,12 +103,12 @@ fn is_integer(t: &str) -> bool {
     )
 }
 
-/// A table named for the app's users: `users`, `User`, `acme_user` (a prefixed Drizzle table).
+/// A table named for the app's users: `users`, `User`, `acme_user` or `acme-user` (a
+/// prefixed Drizzle table).
 fn named_for_users(name: &str) -> bool {
     let n = lower(name);
-    ["user", "users"]
-        .iter()
-        .any(|u| n == *u || n.ends_with(&format!("_{u}")))
+    let last = n.rsplit(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+    matches!(last, "user" | "users")
 }
 
 /// Tables whose primary key is the signed-in user's id.
@@ -145,7 +145,7 @@ fn cast_for(ty: &str, dialect: Dialect) -> Result<Option<String>, String> {
 }
 
 /// The owner column of a table and why.
-fn owner_column(t: &Table, users: &[String]) -> Option<(String, String)> {
+fn owner_column(t: &Table, users: &[String], dialect: Dialect) -> Option<(String, String)> {
     if let Some(fk) = t
         .foreign_keys
         .iter()
@@ -158,9 +158,13 @@ fn owner_column(t: &Table, users: &[String]) -> Option<(String, String)> {
         .iter()
         .find(|fk| users.contains(&fk.table) && fk.columns.len() == 1)
     {
+        let whose = match dialect {
+            Dialect::Supabase => "whose id is the auth user's",
+            Dialect::Postgres => "the app's user table",
+        };
         return Some((
             fk.columns[0].clone(),
-            format!("foreign key to {}, whose id is the auth user's", fk.table),
+            format!("foreign key to {}, {whose}", fk.table),
         ));
     }
     t.columns
@@ -182,13 +186,13 @@ fn follower_graph(model: &Model) -> Option<Followers> {
 }
 
 /// Membership tables: a name with "member" in it, an owner column and one other `*_id`.
-fn membership(model: &Model, users: &[String]) -> Vec<(String, String, String)> {
+fn membership(model: &Model, users: &[String], dialect: Dialect) -> Vec<(String, String, String)> {
     model
         .tables
         .values()
         .filter(|t| lower(&t.name).contains("member"))
         .filter_map(|t| {
-            let (user, _) = owner_column(t, users)?;
+            let (user, _) = owner_column(t, users, dialect)?;
             let group = t
                 .columns
                 .iter()
@@ -207,7 +211,7 @@ pub fn infer(
 ) -> BTreeMap<String, Inference> {
     let users = user_tables(model, dialect);
     let graph = follower_graph(model);
-    let members = membership(model, &users);
+    let members = membership(model, &users, dialect);
     let mut out = BTreeMap::new();
     for t in model.tables.values() {
         let key = t.qualified();
@@ -245,7 +249,7 @@ pub fn infer(
                     ),
                 },
             ))
-        } else if let Some((col, why)) = owner_column(t, &users) {
+        } else if let Some((col, why)) = owner_column(t, &users, dialect) {
             Some((
                 Access::Owner {
                     column: col.clone(),
