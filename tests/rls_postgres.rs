@@ -387,16 +387,31 @@ impl Drop for PlainDb {
             &format!("drop database if exists {} with (force)", self.db.0),
             true,
         );
-        let _ = psql("postgres", &format!("drop role if exists {}", self.role), true);
+        let _ = psql(
+            "postgres",
+            &format!("drop role if exists {}", self.role),
+            true,
+        );
     }
 }
 
 /// The owner checks the issue asks for, on `table` whose `owner` column holds the user id.
 fn owner_checks(db: &PlainDb, table: &str, owner: &str, insert: &str) {
     let mine = |uid: &str| format!("select * from {table} where {owner} = '{uid}'");
-    assert_eq!(db.count(Some(A), &format!("select * from {table}")), db.count(Some(A), &mine(A)), "A reads only A's rows of {table}");
-    assert!(db.count(Some(A), &mine(A)) > 0, "A reads A's rows of {table}");
-    assert_eq!(db.count(Some(A), &mine(B)), 0, "A reads none of B's rows of {table}");
+    assert_eq!(
+        db.count(Some(A), &format!("select * from {table}")),
+        db.count(Some(A), &mine(A)),
+        "A reads only A's rows of {table}"
+    );
+    assert!(
+        db.count(Some(A), &mine(A)) > 0,
+        "A reads A's rows of {table}"
+    );
+    assert_eq!(
+        db.count(Some(A), &mine(B)),
+        0,
+        "A reads none of B's rows of {table}"
+    );
     let forged = db.as_app(Some(A), &insert.replace("{owner}", B));
     assert!(
         forged.as_ref().unwrap_err().contains("row-level security"),
@@ -408,9 +423,16 @@ fn owner_checks(db: &PlainDb, table: &str, owner: &str, insert: &str) {
     assert_eq!(updated, 0, "A cannot update B's rows of {table}");
     let deleted = db.count_of(Some(A), &format!("with d as (delete from {table} where {owner} = '{B}' returning 1) select count(*) from d"));
     assert_eq!(deleted, 0, "A cannot delete B's rows of {table}");
-    let given = db.as_app(Some(A), &format!("update {table} set {owner} = '{B}' where {owner} = '{A}'"));
+    let given = db.as_app(
+        Some(A),
+        &format!("update {table} set {owner} = '{B}' where {owner} = '{A}'"),
+    );
     assert!(given.is_err(), "A cannot give a row of {table} to B");
-    assert_eq!(db.count(None, &format!("select * from {table}")), 0, "no user set: {table} reads nothing");
+    assert_eq!(
+        db.count(None, &format!("select * from {table}")),
+        0,
+        "no user set: {table} reads nothing"
+    );
 }
 
 #[test]
@@ -426,9 +448,23 @@ fn prisma_app_users_reach_only_their_own_rows() {
              insert into \"Setting\" (key, value) values ('theme', '\"dark\"');"
         ))
         .unwrap();
-    owner_checks(&db, "notes", "owner_ref", "insert into notes (owner_ref, title) values ('{owner}', 't')");
-    owner_checks(&db, "comments", "writer", "insert into comments (writer, note_id, body) values ('{owner}', 1, 'c')");
-    assert_eq!(db.count(Some(A), "select * from users"), 1, "A sees only A's user row");
+    owner_checks(
+        &db,
+        "notes",
+        "owner_ref",
+        "insert into notes (owner_ref, title) values ('{owner}', 't')",
+    );
+    owner_checks(
+        &db,
+        "comments",
+        "writer",
+        "insert into comments (writer, note_id, body) values ('{owner}', 1, 'c')",
+    );
+    assert_eq!(
+        db.count(Some(A), "select * from users"),
+        1,
+        "A sees only A's user row"
+    );
     assert_eq!(
         db.count(Some(A), "select * from \"Setting\""),
         0,
@@ -448,7 +484,11 @@ fn drizzle_app_with_prefixed_tables_reaches_only_its_own_rows() {
         .iter()
         .map(|e| e["tag"].as_str().unwrap())
         .collect();
-    assert_eq!(tags, ["0000_init", "0001_casehard_rls"], "drizzle-kit's journal lists the migration");
+    assert_eq!(
+        tags,
+        ["0000_init", "0001_casehard_rls"],
+        "drizzle-kit's journal lists the migration"
+    );
     assert!(hardened.files.contains_key("drizzle/0001_casehard_rls.sql"));
     let db = PlainDb::new("drizzle");
     db.apply(&own, &ours);
@@ -459,7 +499,12 @@ fn drizzle_app_with_prefixed_tables_reaches_only_its_own_rows() {
              insert into \"acme-task_tag\" (task_id, tag) values (1, 'x');"
         ))
         .unwrap();
-    owner_checks(&db, "\"acme-task\"", "created_by_id", "insert into \"acme-task\" (title, created_by_id) values ('t', '{owner}')");
+    owner_checks(
+        &db,
+        "\"acme-task\"",
+        "created_by_id",
+        "insert into \"acme-task\" (title, created_by_id) values ('t', '{owner}')",
+    );
     assert_eq!(db.count(Some(B), "select * from \"acme-user\""), 1);
     assert_eq!(
         db.count(Some(A), "select * from \"acme-task_tag\""),
@@ -491,7 +536,12 @@ fn grows(dir: &str, added: &[(&str, String)], expected: &str, new_table: &str, o
         text.contains(new_table) && !text.contains(old_table),
         "only the new table:\n{text}"
     );
-    let edited: Vec<&String> = third.before.iter().filter(|(_, b)| b.is_some()).map(|(p, _)| p).collect();
+    let edited: Vec<&String> = third
+        .before
+        .iter()
+        .filter(|(_, b)| b.is_some())
+        .map(|(p, _)| p)
+        .collect();
     assert!(
         edited.iter().all(|p| p.ends_with("_journal.json")),
         "no existing migration is edited: {edited:?}"
@@ -515,7 +565,8 @@ fn prisma_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
 #[test]
 fn drizzle_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/drizzle"));
-    let journal = String::from_utf8(hardened.files["drizzle/meta/_journal.json"].bytes.clone()).unwrap();
+    let journal =
+        String::from_utf8(hardened.files["drizzle/meta/_journal.json"].bytes.clone()).unwrap();
     // What `drizzle-kit generate` writes for a new table: the SQL file and a journal entry.
     let at = journal.rfind('}').unwrap();
     let at = journal[..at].rfind('}').unwrap() + 1;

@@ -348,14 +348,21 @@ fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Sch
     }
     let drizzle: Vec<(&str, &DrizzleFacts)> = facts_of::<DrizzleFacts>(facts).collect();
     extra.extend(drizzle::pg_tables(&drizzle));
-    let mut unmigrated = vec![];
-    for t in extra {
-        let key = t.qualified();
-        if model.tables.contains_key(&key) {
-            continue;
+    // Tables only the ORM schema defines exist before any migration runs (the app pushes
+    // its schema); replay the migrations again on top of them.
+    let unmigrated: Vec<(String, Loc)> = extra
+        .iter()
+        .filter(|t| !model.tables.contains_key(&t.qualified()))
+        .map(|t| (t.qualified(), t.defined.clone()))
+        .collect();
+    if !unmigrated.is_empty() {
+        let mut seed = Model::default();
+        for t in extra {
+            if unmigrated.iter().any(|(k, _)| *k == t.qualified()) {
+                seed.tables.insert(t.qualified(), t);
+            }
         }
-        unmigrated.push((key.clone(), t.defined.clone()));
-        model.tables.insert(key, t);
+        model = sql::replay_onto(ws, seed);
     }
     Schema {
         model,
@@ -428,7 +435,7 @@ impl Pass for RowLevelSecurity {
             unmigrated.iter().collect()
         };
         for (table, loc) in &pending {
-            out.proposals.push(at(POLICIES, loc, format!("{table} is in the schema but no migration creates it yet; create its migration (`prisma migrate dev` / `drizzle-kit generate`), then run casehard again to give it row-level security"), Applicability::Manual));
+            out.proposals.push(at(POLICIES, loc, format!("{table} is in the schema but no migration creates it yet; create its migration ({}), then run casehard again to give it row-level security", match target { Target::Prisma => "`prisma migrate dev`", Target::Drizzle { .. } => "`drizzle-kit generate`", _ => "a migration" }), Applicability::Manual));
         }
         let overrides = Overrides {
             owners: project.config.rls.owners.clone(),

@@ -107,7 +107,10 @@ fn is_integer(t: &str) -> bool {
 /// prefixed Drizzle table).
 fn named_for_users(name: &str) -> bool {
     let n = lower(name);
-    let last = n.rsplit(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("");
+    let last = n
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
     matches!(last, "user" | "users")
 }
 

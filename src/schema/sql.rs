@@ -139,7 +139,12 @@ pub fn migration_files(ws: &Workspace) -> Vec<String> {
 
 /// Replays the migrations into the final model.
 pub fn replay(ws: &Workspace) -> Model {
-    let mut model = Model::default();
+    replay_onto(ws, Model::default())
+}
+
+/// Replays the migrations onto tables that exist before them (created by `prisma db push` or
+/// `drizzle-kit push` from the app's ORM schema).
+pub fn replay_onto(ws: &Workspace, mut model: Model) -> Model {
     for file in migration_files(ws) {
         let Some(text) = ws.text(&file) else { continue };
         apply_file(&mut model, &file, text.body);
