@@ -449,12 +449,19 @@ impl Pass for RowLevelSecurity {
         let with_reenable = with_policies || sel.allows(DISABLED);
         let mut tables = Vec::new();
         let mut fixes = Vec::new();
+        let auth_adapter = dialect == Dialect::Postgres
+            && project.stack.auth.contains(&crate::stack::Auth::NextAuth);
+        let mut left_out = Vec::new();
         for t in model.tables.values().filter(|t| {
             !PLATFORM_SCHEMAS.contains(&t.schema.as_str())
                 && !pending.iter().any(|(k, _)| *k == t.qualified())
         }) {
             // Server-only tables casehard itself created (webhook event ids) stay as it made them.
             if t.defined.file.contains("_casehard_") && t.rls && t.forced {
+                continue;
+            }
+            if auth_adapter && !t.rls && t.policies.is_empty() && auth_adapter_table(&t.name) {
+                left_out.push(json!({ "qualified": qualified(t) }));
                 continue;
             }
             let inference = &inferences[&t.qualified()];
@@ -555,6 +562,7 @@ impl Pass for RowLevelSecurity {
             "supabase": dialect == Dialect::Supabase,
             "apply": migration.apply,
             "tables": tables,
+            "left_out": left_out,
         });
         let mut content = match crate::templates::render("sql/rls.sql", &data) {
             Ok(c) => c,
@@ -589,6 +597,32 @@ impl Pass for RowLevelSecurity {
     }
 }
 
+/// Tables an auth library's database adapter reads before anyone is signed in (Auth.js /
+/// NextAuth: users by email, sessions by token, accounts by provider id, verification tokens).
+/// Policies keyed on the signed-in user would log everyone out, so they are left to the server.
+fn auth_adapter_table(name: &str) -> bool {
+    let n = name.to_lowercase();
+    [
+        "user",
+        "users",
+        "account",
+        "accounts",
+        "session",
+        "sessions",
+        "verification_token",
+        "verification_tokens",
+        "verificationtoken",
+        "verificationtokens",
+        "authenticator",
+        "authenticators",
+    ]
+    .iter()
+    .any(|t| {
+        n.strip_suffix(t)
+            .is_some_and(|before| before.is_empty() || before.ends_with(|c: char| !c.is_ascii_alphanumeric()))
+    })
+}
+
 /// drizzle-kit's migrator sends a file in pieces split at `--> statement-breakpoint`.
 fn with_breakpoints(sql: &str) -> String {
     let lines: Vec<&str> = sql.lines().collect();
@@ -617,5 +651,15 @@ mod tests {
         assert_eq!(ident("user"), "\"user\"");
         assert_eq!(ident("my\"t"), "\"my\"\"t\"");
         assert_eq!(ident("acme_post"), "acme_post");
+    }
+
+    #[test]
+    fn auth_adapter_tables_are_known_by_name_with_or_without_a_prefix() {
+        for t in ["User", "t3-drizzle_session", "VerificationToken", "app_verification_token", "accounts"] {
+            assert!(auth_adapter_table(t), "{t}");
+        }
+        for t in ["Post", "superuser", "sessionlog", "user_notes"] {
+            assert!(!auth_adapter_table(t), "{t}");
+        }
     }
 }
