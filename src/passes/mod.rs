@@ -5,6 +5,7 @@
 //! file's tree during the engine's one walk (in parallel) and returns facts; `finish` sees the
 //! facts of all files and proposes edits, findings and new files.
 
+pub mod clients;
 pub mod deps;
 pub mod imports;
 pub mod rls;

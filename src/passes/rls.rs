@@ -5,7 +5,8 @@
 //! missing. It never edits a migration that may already be applied: a later run replays
 //! everything, casehard's own migration included, and writes a new one only for what is left.
 
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::passes::clients::{self, Kind};
+use crate::passes::{facts_of, imports, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, NewFile, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
 use crate::schema::drizzle::{self, DrizzleFacts};
@@ -346,7 +347,9 @@ fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Sch
             unread.extend(read.unread.into_iter().map(|u| (u.at, u.line)));
         }
     }
-    let drizzle: Vec<(&str, &DrizzleFacts)> = facts_of::<DrizzleFacts>(facts).collect();
+    let drizzle: Vec<(&str, &DrizzleFacts)> = facts_of::<RlsFacts>(facts)
+        .map(|(p, f)| (p, &f.drizzle))
+        .collect();
     extra.extend(drizzle::pg_tables(&drizzle));
     // Tables only the ORM schema defines exist before any migration runs (the app pushes
     // its schema); replay the migrations again on top of them.
@@ -381,12 +384,24 @@ impl Pass for RowLevelSecurity {
     }
 
     fn wants(&self, _path: &str, text: &str) -> bool {
-        text.contains("pgTable")
+        text.contains("pgTable") || text.contains("protectedProcedure")
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let facts = drizzle::scan(file.nodes("variable_declarator"));
-        (!facts.tables.is_empty() || !facts.creators.is_empty()).then(|| Box::new(facts) as Facts)
+        let drizzle = drizzle::scan(file.nodes("variable_declarator"));
+        let wiring = protected_context(file.text).map(|(at, indent)| Wiring {
+            at,
+            indent,
+            imports: imports::scan(&file.tree.root(), file.text),
+        });
+        (!drizzle.tables.is_empty() || !drizzle.creators.is_empty() || wiring.is_some())
+            .then(|| Box::new(RlsFacts { drizzle, wiring }) as Facts)
+    }
+
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<RlsFacts>()
+            .is_some_and(|f| f.wiring.is_some())
     }
 
     fn finish(
@@ -531,6 +546,9 @@ impl Pass for RowLevelSecurity {
             }));
         }
         if tables.is_empty() {
+            if dialect == Dialect::Postgres && with_policies && policies_on_setting(ws, &model) {
+                wire_client(project, facts, out);
+            }
             return;
         }
         let rule = [POLICIES, ALLOWS_ALL, DISABLED]
@@ -594,6 +612,155 @@ impl Pass for RowLevelSecurity {
             content,
             fixes,
         });
+        if dialect == Dialect::Postgres && with_policies {
+            wire_client(project, facts, out);
+        }
+    }
+}
+
+/// Whether a migration already holds policies on `app.user_id` (casehard's, or the app's).
+fn policies_on_setting(ws: &Workspace, model: &Model) -> bool {
+    model.files.iter().any(|f| {
+        ws.text(f)
+            .is_some_and(|t| t.body.contains("current_setting('app.user_id'"))
+    })
+}
+
+/// What the pass reads in a source file: Drizzle tables, and where a tRPC `protectedProcedure`
+/// builds the context of signed-in requests.
+struct RlsFacts {
+    drizzle: DrizzleFacts,
+    wiring: Option<Wiring>,
+}
+
+/// Where `db: dbFor(ctx.session.user.id),` goes: after the line that narrows the session.
+struct Wiring {
+    at: usize,
+    indent: String,
+    imports: imports::ImportFacts,
+}
+
+/// The end of the line `session: { ...ctx.session, user: ctx.session.user },` in a tRPC
+/// `protectedProcedure` (create-t3-app's shape), and that line's indentation; `None` when the
+/// context already gets a per-user client.
+fn protected_context(text: &str) -> Option<(usize, String)> {
+    if !text.contains("protectedProcedure") || text.contains("dbFor(") {
+        return None;
+    }
+    let at = text.find("user: ctx.session.user")?;
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = &text[line_start..line_end];
+    if !line.trim_start().starts_with("session:") || !line.trim_end().ends_with(',') {
+        return None;
+    }
+    let indent: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+    Some((line_end, indent))
+}
+
+/// On plain Postgres the policies are only in force when the app names its user per
+/// transaction: a helper next to the app's client does that, and a tRPC `protectedProcedure`
+/// is given the per-user client. What casehard cannot wire is a finding at the client.
+fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: &mut PassOutput) {
+    let ws = project.workspace;
+    let dbs = &project.stack.databases;
+    let kinds = [
+        (Database::Prisma, Kind::Prisma),
+        (Database::Drizzle, Kind::Drizzle),
+        (Database::NodePostgres, Kind::Pool),
+    ];
+    let Some(client) = kinds
+        .iter()
+        .filter(|(d, _)| dbs.contains(d))
+        .find_map(|(_, k)| clients::find(ws, *k))
+    else {
+        if let Some((first, _)) = ws.sources().next() {
+            out.proposals.push(Proposal {
+                rule: POLICIES.into(),
+                path: first.to_string(),
+                at: 0..0,
+                message: "casehard found no exported Prisma, Drizzle or node-postgres client to wire: run each user's queries in a transaction that first does `select set_config('app.user_id', <user id>, true)`, or the policies hide every row".into(),
+                applicability: Applicability::Manual,
+                edits: vec![],
+            });
+        }
+        return;
+    };
+    let style = &project.stack.style;
+    let dir = crate::passes::deps::dir_of(&client.path);
+    let helper = if dir.is_empty() {
+        "casehard-rls.ts".to_string()
+    } else {
+        format!("{dir}/casehard-rls.ts")
+    };
+    let (template, export) = match client.kind {
+        Kind::Prisma => ("postgres/prisma-rls.ts", "dbFor"),
+        Kind::Drizzle => ("postgres/drizzle-rls.ts", "withUser"),
+        Kind::Pool => ("postgres/pg-rls.ts", "withUser"),
+    };
+    let data = json!({
+        "rule": POLICIES,
+        "q": style.quote.to_string(),
+        "s": style.semi(),
+        "i": style.indent,
+        "client": client.name,
+        "module": imports::relative_specifier(dir, &client.path),
+    });
+    let in_use = |ws: &crate::workspace::Workspace| {
+        ws.sources().any(|(p, _)| {
+            p != helper
+                && ws
+                    .text(p)
+                    .is_some_and(|t| t.body.contains(&format!("{export}(")))
+        })
+    };
+    let mut wired = in_use(ws);
+    let content = if ws.contains(&helper) {
+        None
+    } else {
+        crate::templates::render(template, &data).ok()
+    };
+    if client.kind == Kind::Prisma && content.is_some() {
+        for (path, f) in facts_of::<RlsFacts>(facts) {
+            let Some(w) = &f.wiring else { continue };
+            let mut edits = vec![crate::plan::Edit::insert(
+                w.at,
+                format!("\n{}db: dbFor(ctx.session.user.id),", w.indent),
+            )];
+            if let Some(import) =
+                imports::add_named_import(ws, &w.imports, style, path, export, &helper)
+            {
+                edits.insert(0, import);
+            }
+            out.proposals.push(Proposal {
+                rule: POLICIES.into(),
+                path: path.to_string(),
+                at: w.at..w.at,
+                message: format!("protected procedures now query as their signed-in user: `ctx.db` is `dbFor(ctx.session.user.id)`, which sets app.user_id for each query (public procedures keep `{}` and see no protected rows)", client.name),
+                applicability: Applicability::Review,
+                edits,
+            });
+            wired = true;
+        }
+    }
+    if !wired {
+        out.proposals.push(Proposal {
+            rule: POLICIES.into(),
+            path: client.path.clone(),
+            at: client.at..client.at,
+            message: format!("`{}` names no user, so under the row-level security policies it sees no rows of the protected tables: run each signed-in request's queries through `{export}` from {helper}", client.name),
+            applicability: Applicability::Manual,
+            edits: vec![],
+        });
+    }
+    if let Some(content) = content {
+        out.new_files.push(NewFile {
+            rule: POLICIES.into(),
+            message: format!("{helper}: `{export}` runs queries as one user, setting app.user_id per transaction for the policies"),
+            path: helper,
+            content,
+            fixes: vec![],
+        });
     }
 }
 
@@ -618,8 +785,9 @@ fn auth_adapter_table(name: &str) -> bool {
     ]
     .iter()
     .any(|t| {
-        n.strip_suffix(t)
-            .is_some_and(|before| before.is_empty() || before.ends_with(|c: char| !c.is_ascii_alphanumeric()))
+        n.strip_suffix(t).is_some_and(|before| {
+            before.is_empty() || before.ends_with(|c: char| !c.is_ascii_alphanumeric())
+        })
     })
 }
 
@@ -655,7 +823,13 @@ mod tests {
 
     #[test]
     fn auth_adapter_tables_are_known_by_name_with_or_without_a_prefix() {
-        for t in ["User", "t3-drizzle_session", "VerificationToken", "app_verification_token", "accounts"] {
+        for t in [
+            "User",
+            "t3-drizzle_session",
+            "VerificationToken",
+            "app_verification_token",
+            "accounts",
+        ] {
             assert!(auth_adapter_table(t), "{t}");
         }
         for t in ["Post", "superuser", "sessionlog", "user_notes"] {
