@@ -317,84 +317,6 @@ fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     );
 }
 
-/// A fresh database without Supabase, and an ordinary role that owns the app's tables and
-/// is the one the app connects as: the case plain-Postgres apps ship.
-struct PlainDb {
-    db: Db,
-    role: String,
-}
-
-impl PlainDb {
-    fn new(tag: &str) -> PlainDb {
-        psql("postgres", "select 1", true).unwrap_or_else(|e| {
-            panic!("PostgreSQL at 127.0.0.1:5432 is needed (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): {e}")
-        });
-        let name = format!("casehard_{tag}_{}", std::process::id());
-        let role = format!("{name}_app");
-        psql("postgres", &format!("drop database if exists {name}"), true).unwrap();
-        psql("postgres", &format!("drop role if exists {role}"), true).unwrap();
-        psql("postgres", &format!("create database {name}"), true).unwrap();
-        psql(
-            "postgres",
-            &format!("create role {role} nologin nosuperuser nobypassrls"),
-            true,
-        )
-        .unwrap();
-        let db = Db(name);
-        db.sql(&format!("grant usage, create on schema public to {role}"))
-            .unwrap();
-        PlainDb { db, role }
-    }
-    /// Applies the app's migrations and casehard's as the app's role, which so owns the tables.
-    fn apply(&self, own: &[String], ours: &str) {
-        for m in own {
-            self.db
-                .sql(&format!("set role {};\n{m}", self.role))
-                .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
-        }
-        self.db
-            .sql(&format!("set role {};\n{ours}", self.role))
-            .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
-    }
-    /// Runs `sql` in a transaction as the app's role, naming `uid` as the app's helper does.
-    fn as_app(&self, uid: Option<&str>, sql: &str) -> Result<String, String> {
-        let user = uid
-            .map(|u| format!("select set_config('app.user_id', '{u}', true) is null;"))
-            .unwrap_or_default();
-        self.db.sql(&format!(
-            "begin; set local role {}; {user} {sql}; commit;",
-            self.role
-        ))
-    }
-    fn count(&self, uid: Option<&str>, query: &str) -> i64 {
-        self.count_of(uid, &format!("select count(*) from ({query}) q"))
-    }
-    fn count_of(&self, uid: Option<&str>, query: &str) -> i64 {
-        self.as_app(uid, query)
-            .unwrap_or_else(|e| panic!("{query} as {uid:?}: {e}"))
-            .lines()
-            .last()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for PlainDb {
-    fn drop(&mut self) {
-        let _ = psql(
-            "postgres",
-            &format!("drop database if exists {} with (force)", self.db.0),
-            true,
-        );
-        let _ = psql(
-            "postgres",
-            &format!("drop role if exists {}", self.role),
-            true,
-        );
-    }
-}
-
 /// The owner checks the issue asks for, on `table` whose `owner` column holds the user id.
 fn owner_checks(db: &PlainDb, table: &str, owner: &str, insert: &str) {
     let mine = |uid: &str| format!("select * from {table} where {owner} = '{uid}'");
@@ -440,8 +362,7 @@ fn prisma_app_users_reach_only_their_own_rows() {
     let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/rls/prisma"));
     let db = PlainDb::new("prisma");
     db.apply(&own, &ours);
-    db.db
-        .sql(&format!(
+    db.sql(&format!(
             "insert into users (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x');
              insert into notes (owner_ref, title) values ('{A}', 'a1'), ('{A}', 'a2'), ('{B}', 'b1');
              insert into comments (writer, note_id, body) values ('{A}', 1, 'hi'), ('{B}', 3, 'yo');
@@ -492,8 +413,7 @@ fn drizzle_app_with_prefixed_tables_reaches_only_its_own_rows() {
     assert!(hardened.files.contains_key("drizzle/0001_casehard_rls.sql"));
     let db = PlainDb::new("drizzle");
     db.apply(&own, &ours);
-    db.db
-        .sql(&format!(
+    db.sql(&format!(
             "insert into \"acme-user\" (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x');
              insert into \"acme-task\" (title, created_by_id) values ('a1', '{A}'), ('b1', '{B}'), ('b2', '{B}');
              insert into \"acme-task_tag\" (task_id, tag) values (1, 'x');"

@@ -282,3 +282,90 @@ pub fn psql(db: &str, sql: &str, stop_on_error: bool) -> Result<String, String> 
         Err(stderr)
     }
 }
+
+/// A fresh database without Supabase, and an ordinary role that owns the app's tables and
+/// is the one the app connects as: the case plain-Postgres apps ship.
+pub struct PlainDb {
+    pub name: String,
+    pub role: String,
+}
+
+impl PlainDb {
+    pub fn new(tag: &str) -> PlainDb {
+        psql("postgres", "select 1", true).unwrap_or_else(|e| {
+            panic!("PostgreSQL at 127.0.0.1:5432 is needed (start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start): {e}")
+        });
+        let name = format!("casehard_{tag}_{}", std::process::id());
+        let role = format!("{name}_app");
+        psql("postgres", &format!("drop database if exists {name}"), true).unwrap();
+        psql("postgres", &format!("drop role if exists {role}"), true).unwrap();
+        psql("postgres", &format!("create database {name}"), true).unwrap();
+        psql(
+            "postgres",
+            &format!("create role {role} login nosuperuser nobypassrls"),
+            true,
+        )
+        .unwrap();
+        let db = PlainDb { name, role };
+        db.sql(&format!(
+            "grant usage, create on schema public to {}",
+            db.role
+        ))
+        .unwrap();
+        db
+    }
+    /// Runs `sql` as the superuser (seeding data, reading what really is there).
+    pub fn sql(&self, sql: &str) -> Result<String, String> {
+        psql(&self.name, sql, true)
+    }
+    /// The URL the app connects with: as its own role.
+    pub fn url(&self) -> String {
+        format!("postgres://{}@127.0.0.1:5432/{}", self.role, self.name)
+    }
+    /// Applies the app's migrations and casehard's as the app's role, which so owns the tables.
+    pub fn apply(&self, own: &[String], ours: &str) {
+        for m in own {
+            self.sql(&format!("set role {};\n{m}", self.role))
+                .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+        }
+        self.sql(&format!("set role {};\n{ours}", self.role))
+            .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
+    }
+    /// Runs `sql` in a transaction as the app's role, naming `uid` as the app's helper does.
+    pub fn as_app(&self, uid: Option<&str>, sql: &str) -> Result<String, String> {
+        let user = uid
+            .map(|u| format!("select set_config('app.user_id', '{u}', true) is null;"))
+            .unwrap_or_default();
+        self.sql(&format!(
+            "begin; set local role {}; {user} {sql}; commit;",
+            self.role
+        ))
+    }
+    pub fn count(&self, uid: Option<&str>, query: &str) -> i64 {
+        self.count_of(uid, &format!("select count(*) from ({query}) q"))
+    }
+    pub fn count_of(&self, uid: Option<&str>, query: &str) -> i64 {
+        self.as_app(uid, query)
+            .unwrap_or_else(|e| panic!("{query} as {uid:?}: {e}"))
+            .lines()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for PlainDb {
+    fn drop(&mut self) {
+        let _ = psql(
+            "postgres",
+            &format!("drop database if exists {} with (force)", self.name),
+            true,
+        );
+        let _ = psql(
+            "postgres",
+            &format!("drop role if exists {}", self.role),
+            true,
+        );
+    }
+}
