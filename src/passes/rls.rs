@@ -25,6 +25,7 @@ pub const DISABLED: &str = "rls/disabled-later";
 pub const IF_NOT_EXISTS: &str = "rls/policy-if-not-exists";
 pub const NO_OWNER: &str = "rls/no-owner";
 pub const UNPARSED: &str = "rls/unparsed-sql";
+pub const BYPASS: &str = "rls/bypass-role";
 
 /// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
 const PLATFORM_SCHEMAS: &[&str] = &[
@@ -48,7 +49,7 @@ const UID: &str = "(select auth.uid())";
 const SETTING: &str = "nullif(current_setting('app.user_id', true), '')";
 
 pub struct RowLevelSecurity {
-    meta: [RuleMeta; 6],
+    meta: [RuleMeta; 7],
 }
 
 // One argument per documentation field: a struct literal per rule would say the same at length.
@@ -126,6 +127,12 @@ impl Default for RowLevelSecurity {
                     "create tabel posts (id int);",
                     "create table posts (id int);",
                     "Manual: fix the statement in its migration."),
+                meta(BYPASS, "The app does not connect as a role that skips row-level security", Severity::Error, Applicability::Manual,
+                    "Reports a connection URL in the project's env and compose files that logs in as `postgres` (a superuser on plain Postgres, BYPASSRLS on Supabase) when the app talks to Postgres directly (Prisma, Drizzle, node-postgres), and migrations that give a role SUPERUSER or BYPASSRLS.",
+                    "Superusers and BYPASSRLS roles are never subject to row-level security, forced or not: every policy casehard writes is silently void for an app that connects as one.",
+                    "DATABASE_URL=postgresql://postgres:postgres@localhost:5432/app",
+                    "DATABASE_URL=postgresql://app_user:...@localhost:5432/app   # create role app_user login; grant select, insert, update, delete on all tables in schema public to app_user;",
+                    "Manual: create an ordinary login role for the app and grant it what it needs; keep `postgres` for migrations."),
             ],
         }
     }
@@ -436,6 +443,22 @@ impl Pass for RowLevelSecurity {
             match &issue.kind {
                 IssueKind::PolicyIfNotExists => out.proposals.push(at(IF_NOT_EXISTS, &issue.at, "`CREATE POLICY IF NOT EXISTS` is not Postgres syntax: this migration fails here and the policies after it never exist; drop the policy if it exists, then create it".into(), Applicability::Manual)),
                 IssueKind::Unparsed(e) => out.proposals.push(at(UNPARSED, &issue.at, format!("this statement does not parse ({e}); casehard skipped it and read the rest"), Applicability::Manual)),
+                IssueKind::RoleBypassesRls(role, attribute) => out.proposals.push(at(BYPASS, &issue.at, format!("role `{role}` gets {attribute}: row-level security never applies to it, so if the app connects as `{role}` no policy protects anything"), Applicability::Manual)),
+            }
+        }
+        if dbs.iter().any(|d| {
+            matches!(
+                d,
+                Database::Prisma | Database::Drizzle | Database::NodePostgres
+            )
+        }) {
+            for (path, offset, user) in superuser_urls(ws) {
+                let loc = Loc { file: path, offset };
+                let what = match dialect {
+                    Dialect::Supabase => "has BYPASSRLS on Supabase",
+                    Dialect::Postgres => "is a superuser",
+                };
+                out.proposals.push(at(BYPASS, &loc, format!("the app connects as `{user}`, which {what}: row-level security does not apply to it, forced or not; connect the app as an ordinary login role and keep `{user}` for migrations"), Applicability::Manual));
             }
         }
         for (loc, line) in &unread {
@@ -762,6 +785,41 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
             fixes: vec![],
         });
     }
+}
+
+/// Connection URLs in env and compose files that log in as `postgres`: (file, offset, user).
+fn superuser_urls(ws: &Workspace) -> Vec<(String, usize, String)> {
+    let files = ws.files.keys().filter(|p| {
+        let name = p.rsplit('/').next().unwrap_or(p);
+        !p.contains('/')
+            && (name == ".env"
+                || name.starts_with(".env.")
+                || matches!(
+                    name,
+                    "docker-compose.yml" | "docker-compose.yaml" | "compose.yml" | "compose.yaml"
+                ))
+    });
+    let mut out = vec![];
+    for path in files {
+        let Some(text) = ws.text(path) else { continue };
+        let body = text.body;
+        for scheme in ["postgres://", "postgresql://"] {
+            for (at, _) in body.match_indices(scheme) {
+                let rest = &body[at + scheme.len()..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
+                    .unwrap_or(rest.len());
+                let Some((userinfo, _)) = rest[..end].split_once('@') else {
+                    continue;
+                };
+                let user = userinfo.split(':').next().unwrap_or("");
+                if user == "postgres" {
+                    out.push((path.clone(), at, user.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Tables an auth library's database adapter reads before anyone is signed in (Auth.js /

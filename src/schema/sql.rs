@@ -67,6 +67,9 @@ pub enum IssueKind {
     Unparsed(String),
     /// `CREATE POLICY IF NOT EXISTS`: Postgres has no such syntax; the migration fails.
     PolicyIfNotExists,
+    /// A role created or altered with SUPERUSER or BYPASSRLS: row-level security never
+    /// applies to it. (role, attribute)
+    RoleBypassesRls(String, String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,7 +403,40 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc) {
             }
             _ => {}
         },
+        NodeEnum::CreateRoleStmt(s) => bypassing_role(model, &s.role, &s.options, at),
+        NodeEnum::AlterRoleStmt(s) => {
+            let role = s
+                .role
+                .as_ref()
+                .map(|r| r.rolename.clone())
+                .unwrap_or_default();
+            bypassing_role(model, &role, &s.options, at)
+        }
         _ => {}
+    }
+}
+
+/// Records a role given SUPERUSER or BYPASSRLS.
+fn bypassing_role(model: &mut Model, role: &str, options: &[pg_query::protobuf::Node], at: Loc) {
+    for option in options {
+        let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
+            continue;
+        };
+        if !matches!(d.defname.as_str(), "superuser" | "bypassrls") {
+            continue;
+        }
+        let on = match d.arg.as_ref().and_then(|a| a.node.as_ref()) {
+            None => true,
+            Some(NodeEnum::Boolean(b)) => b.boolval,
+            Some(NodeEnum::Integer(i)) => i.ival != 0,
+            Some(_) => false,
+        };
+        if on {
+            model.issues.push(Issue {
+                at: at.clone(),
+                kind: IssueKind::RoleBypassesRls(role.to_string(), d.defname.to_uppercase()),
+            });
+        }
     }
 }
 
@@ -453,6 +489,30 @@ mod tests {
         assert_eq!(
             m.issues[1].at.offset,
             "create table a (id uuid primary key);\ncreate tabel b (id int);\n".len()
+        );
+    }
+
+    #[test]
+    fn roles_that_bypass_row_level_security_are_issues() {
+        let sql = "create role app login;\ncreate role admin superuser;\nalter role app bypassrls;\nalter role app nobypassrls;";
+        let m = model(&[("migrations/001_roles.sql", sql)]);
+        let found: Vec<_> = m
+            .issues
+            .iter()
+            .map(|i| (i.at.offset, i.kind.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (
+                    sql.find("create role admin").unwrap(),
+                    IssueKind::RoleBypassesRls("admin".into(), "SUPERUSER".into())
+                ),
+                (
+                    sql.find("alter role app bypassrls").unwrap(),
+                    IssueKind::RoleBypassesRls("app".into(), "BYPASSRLS".into())
+                ),
+            ]
         );
     }
 
