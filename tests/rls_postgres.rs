@@ -509,3 +509,51 @@ fn drizzle_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
         "\"acme-task\"",
     );
 }
+
+#[test]
+fn a_role_in_user_metadata_no_longer_opens_every_row() {
+    let (own, ours, _) =
+        harden(&manifest_dir().join("tests/fixtures/rules/rls/user-metadata/invalid"));
+    let db = Db::new("metadata");
+    apply(&db, &own, &ours, false);
+    seed_users(&db, &[A, B]);
+    db.sql(&format!(
+        "insert into orders (user_id, total) values ('{A}', 1), ('{B}', 2), ('{B}', 3);"
+    ))
+    .unwrap();
+    let with_claims = |claims: &str| {
+        db.count_of(
+            "authenticated",
+            Some(A),
+            &format!("select set_config('request.jwt.claims', '{claims}', true) is null; select count(*) from orders"),
+        )
+    };
+    assert_eq!(
+        with_claims(r#"{"user_metadata": {"role": "admin"}}"#),
+        1,
+        "a role the user wrote about themselves opens nothing"
+    );
+    assert_eq!(
+        with_claims(r#"{"app_metadata": {"role": "admin"}}"#),
+        3,
+        "a role the server set still does"
+    );
+    // The app's own migration alone is the hole the rule closes.
+    let before = Db::new("metadata_before");
+    apply(&before, &own, "select 1", false);
+    seed_users(&before, &[A, B]);
+    before
+        .sql(&format!(
+            "insert into orders (user_id, total) values ('{A}', 1), ('{B}', 2);"
+        ))
+        .unwrap();
+    assert_eq!(
+        before.count_of(
+            "authenticated",
+            Some(A),
+            r#"select set_config('request.jwt.claims', '{"user_metadata": {"role": "admin"}}', true) is null; select count(*) from orders"#,
+        ),
+        2,
+        "before casehard, a self-made admin reads every order"
+    );
+}

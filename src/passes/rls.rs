@@ -26,6 +26,7 @@ pub const IF_NOT_EXISTS: &str = "rls/policy-if-not-exists";
 pub const NO_OWNER: &str = "rls/no-owner";
 pub const UNPARSED: &str = "rls/unparsed-sql";
 pub const BYPASS: &str = "rls/bypass-role";
+pub const USER_METADATA: &str = "rls/user-metadata";
 
 /// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
 const PLATFORM_SCHEMAS: &[&str] = &[
@@ -49,7 +50,7 @@ const UID: &str = "(select auth.uid())";
 const SETTING: &str = "nullif(current_setting('app.user_id', true), '')";
 
 pub struct RowLevelSecurity {
-    meta: [RuleMeta; 7],
+    meta: [RuleMeta; 8],
 }
 
 // One argument per documentation field: a struct literal per rule would say the same at length.
@@ -133,6 +134,12 @@ impl Default for RowLevelSecurity {
                     "DATABASE_URL=postgresql://postgres:postgres@localhost:5432/app",
                     "DATABASE_URL=postgresql://app_user:...@localhost:5432/app   # create role app_user login; grant select, insert, update, delete on all tables in schema public to app_user;",
                     "Manual: create an ordinary login role for the app and grant it what it needs; keep `postgres` for migrations."),
+                meta(USER_METADATA, "Policies read roles from app_metadata, not user_metadata", Severity::Error, Applicability::Review,
+                    "Finds policies that decide access from the JWT's `user_metadata` (`auth.jwt() -> 'user_metadata' ->> 'role'`) and recreates them in casehard's migration reading `app_metadata`, which only the server (the service role) can set.",
+                    "Every signed-in user can write their own `user_metadata` with `supabase.auth.updateUser({ data: { role: 'admin' } })`: a policy that trusts it makes anyone an admin.",
+                    "create policy \"admins read all\" on public.orders for select using ((auth.jwt() -> 'user_metadata' ->> 'role') = 'admin');",
+                    "drop policy if exists \"admins read all\" on public.orders;\ncreate policy \"admins read all\" on public.orders for select using ((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin');",
+                    "Review: set the role in app_metadata for the real admins (server side, with the service role) before applying, or they lose access."),
             ],
         }
     }
@@ -516,6 +523,21 @@ impl Pass for RowLevelSecurity {
                     json!({ "name": ident(&p.name), "why": format!("\"{}\" said true (from {})", p.name, p.at.file) })
                 })
                 .collect();
+            let rewrites: Vec<serde_json::Value> = t
+                .policies
+                .iter()
+                .filter(|p| sel.allows(USER_METADATA) && !(with_drops && p.allows_all && user_data && p.permissive))
+                .filter_map(|p| Some((p, p.user_metadata.as_ref()?)))
+                .filter_map(|(p, text)| {
+                    let rewritten = text.replace("user_metadata", "app_metadata");
+                    if pg_query::parse(&rewritten).is_err() {
+                        out.proposals.push(at(USER_METADATA, &p.at, format!("policy \"{}\" on {} decides access from user_metadata, which every user can set on themselves; read the role from app_metadata instead", p.name, t.qualified()), Applicability::Manual));
+                        return None;
+                    }
+                    fixes.push(at(USER_METADATA, &p.at, format!("policy \"{}\" on {} decides access from user_metadata, which every user can set on themselves; casehard's migration recreates it reading app_metadata", p.name, t.qualified()), Applicability::Review));
+                    Some(json!({ "name": ident(&p.name), "sql": rewritten, "why": format!("\"{}\" read user_metadata (from {})", p.name, p.at.file) }))
+                })
+                .collect();
             let remaining = t.policies.len() - drops.len();
             let policies = if with_policies && remaining == 0 {
                 policies_for(t, inference, &who)
@@ -539,6 +561,7 @@ impl Pass for RowLevelSecurity {
             let needs = (with_policies && (!t.rls || !t.forced))
                 || reenable
                 || !drops.is_empty()
+                || !rewrites.is_empty()
                 || !policies.is_empty();
             if !needs {
                 continue;
@@ -546,6 +569,7 @@ impl Pass for RowLevelSecurity {
             let what = match (t.rls, t.forced) {
                 (false, _) => "row-level security is off",
                 (true, false) => "row-level security is not forced",
+                _ if drops.is_empty() && !rewrites.is_empty() => "a policy trusts user_metadata",
                 _ => "its policies open it to everyone",
             };
             let who = if policies.is_empty() {
@@ -565,6 +589,7 @@ impl Pass for RowLevelSecurity {
                 "qualified": qualified(t),
                 "reason": if policies.is_empty() && inference.problem.is_some() { format!("{}; deny by default until its owner is known", inference.reason) } else { inference.reason.clone() },
                 "drops": drops,
+                "rewrites": rewrites,
                 "policies": policies,
             }));
         }
@@ -574,7 +599,7 @@ impl Pass for RowLevelSecurity {
             }
             return;
         }
-        let rule = [POLICIES, ALLOWS_ALL, DISABLED]
+        let rule = [POLICIES, ALLOWS_ALL, DISABLED, USER_METADATA]
             .into_iter()
             .find(|r| sel.allows(r))
             .unwrap_or(POLICIES);

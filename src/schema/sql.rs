@@ -30,6 +30,9 @@ pub struct Policy {
     pub permissive: bool,
     /// `using (true)` or `with check (true)`: open to everyone it applies to.
     pub allows_all: bool,
+    /// The statement's text when it decides access from the JWT's `user_metadata`, which every
+    /// user can write about themselves.
+    pub user_metadata: Option<String>,
     pub at: Loc,
 }
 
@@ -160,12 +163,22 @@ pub fn replay_onto(ws: &Workspace, mut model: Model) -> Model {
 pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
     if let Ok(parsed) = pg_query::parse(sql) {
         for raw in &parsed.protobuf.stmts {
+            let start = statement_start(sql, raw.stmt_location.max(0) as usize);
+            let end = match raw.stmt_len {
+                0 => sql.len(),
+                len => (raw.stmt_location.max(0) + len) as usize,
+            };
             let at = Loc {
                 file: file.to_string(),
-                offset: statement_start(sql, raw.stmt_location.max(0) as usize),
+                offset: start,
             };
             if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
-                apply(model, node, at);
+                apply(
+                    model,
+                    node,
+                    at,
+                    sql.get(start..end.max(start)).unwrap_or(""),
+                );
             }
         }
         return;
@@ -182,7 +195,7 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
             Ok(parsed) => {
                 for raw in &parsed.protobuf.stmts {
                     if let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) {
-                        apply(model, node, at.clone());
+                        apply(model, node, at.clone(), piece.trim());
                     }
                 }
             }
@@ -287,7 +300,7 @@ fn add_column(table: &mut Table, def: &pg_query::protobuf::ColumnDef) {
     }
 }
 
-fn apply(model: &mut Model, node: &NodeEnum, at: Loc) {
+fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str) {
     match node {
         NodeEnum::CreateStmt(s) => {
             let Some(rv) = &s.relation else { return };
@@ -369,6 +382,12 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc) {
                 command: s.cmd_name.clone(),
                 permissive: s.permissive,
                 allows_all: is_true(&s.qual) || is_true(&s.with_check),
+                user_metadata: [&s.qual, &s.with_check]
+                    .iter()
+                    .any(|n| {
+                        serde_json::to_string(n).is_ok_and(|j| j.contains("\"user_metadata\""))
+                    })
+                    .then(|| text.trim().trim_end_matches(';').to_string()),
                 at,
             });
         }
