@@ -141,6 +141,10 @@ fn cast_for(ty: &str, dialect: Dialect) -> Result<Option<String>, String> {
         Dialect::Supabase => Err("the user id is a uuid".into()),
         Dialect::Postgres if is_text(ty) => Ok(None),
         Dialect::Postgres if is_uuid(ty) || is_integer(ty) => Ok(Some(ty.into())),
+        // `serial` is an int4 column with a sequence (bigserial int8, smallserial int2).
+        Dialect::Postgres if ty == "serial" => Ok(Some("int4".into())),
+        Dialect::Postgres if ty == "bigserial" => Ok(Some("int8".into())),
+        Dialect::Postgres if ty == "smallserial" => Ok(Some("int2".into())),
         Dialect::Postgres => {
             Err("casehard compares user ids only as uuid, text or integers".into())
         }
@@ -365,6 +369,29 @@ pub fn infer(
 mod tests {
     use super::*;
     use crate::schema::sql::apply_file;
+
+    #[test]
+    fn plain_postgres_users_are_the_apps_user_table_of_any_key_type() {
+        let mut m = Model::default();
+        apply_file(
+            &mut m,
+            "schema.sql",
+            "create domain user_ref as text;
+             create table \"acme-user\" (id serial primary key);
+             create table notes (id int primary key, author_id int references \"acme-user\"(id));
+             create table links (id int primary key, user_id user_ref);",
+        );
+        let i = infer(&m, &Overrides::default(), Dialect::Postgres);
+        assert!(
+            matches!(&i["public.acme-user"].access, Some(Access::SelfRow { column }) if column == "id")
+        );
+        assert_eq!(i["public.acme-user"].problem, None);
+        assert_eq!(i["public.acme-user"].cast.as_deref(), Some("int4"));
+        assert_eq!(i["public.notes"].cast.as_deref(), Some("int4"));
+        assert!(i["public.notes"].reason.contains("the app's user table"));
+        let problem = i["public.links"].problem.as_deref().unwrap();
+        assert!(problem.contains("`user_ref`"), "{problem}");
+    }
 
     fn infer_sql(sql: &str) -> BTreeMap<String, Inference> {
         let mut m = Model::default();
