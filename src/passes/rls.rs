@@ -438,6 +438,7 @@ impl Pass for RowLevelSecurity {
             return;
         };
         let ws = project.workspace;
+        sync_journal(ws, POLICIES, out);
         let Schema {
             model,
             unmigrated,
@@ -619,7 +620,7 @@ impl Pass for RowLevelSecurity {
             .next()
             .map(|t| t.defined.file.clone())
             .unwrap_or_default();
-        let migration = match migrations::new_migration(ws, &target, "rls") {
+        let migration = match migrations::new_migration(ws, &target, "rls", 0) {
             Ok(m) => m,
             Err(e) => return fail(out, &first, e),
         };
@@ -638,18 +639,6 @@ impl Pass for RowLevelSecurity {
             content = with_breakpoints(&content);
         }
         let path = migration.path;
-        if let Some((journal, edit)) = migration.journal {
-            out.proposals.push(Proposal {
-                rule: rule.into(),
-                path: journal,
-                at: edit.start..edit.start,
-                message: format!(
-                    "drizzle-kit's journal lists {path}, so `drizzle-kit migrate` runs it"
-                ),
-                applicability: Applicability::Review,
-                edits: vec![edit],
-            });
-        }
         out.new_files.push(NewFile {
             rule: rule.into(),
             message: format!(
@@ -872,6 +861,21 @@ fn auth_adapter_table(name: &str) -> bool {
             before.is_empty() || before.ends_with(|c: char| !c.is_ascii_alphanumeric())
         })
     })
+}
+
+/// Lists casehard's migrations that drizzle-kit's journal does not list yet (they were
+/// created in an earlier round of this run, or by an earlier run that stopped half-way).
+pub fn sync_journal(ws: &Workspace, rule: &str, out: &mut PassOutput) {
+    if let Some((journal, edit)) = migrations::journal_sync(ws) {
+        out.proposals.push(Proposal {
+            rule: rule.into(),
+            path: journal,
+            at: edit.start..edit.start,
+            message: "drizzle-kit's journal lists casehard's migrations, so `drizzle-kit migrate` runs them".into(),
+            applicability: Applicability::Review,
+            edits: vec![edit],
+        });
+    }
 }
 
 /// drizzle-kit's migrator sends a file in pieces split at `--> statement-breakpoint`.

@@ -17,12 +17,11 @@ pub enum Target {
     Loose,
 }
 
-/// A migration to create, and the journal edit that registers it (drizzle-kit).
+/// A migration to create (drizzle-kit's journal lists it through [`journal_sync`] once it
+/// exists).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewMigration {
     pub path: String,
-    /// `(journal path, edit)`.
-    pub journal: Option<(String, Edit)>,
     /// How the app applies it, for the file's header.
     pub apply: &'static str,
     /// drizzle-kit's migrator runs a file in pieces split at this marker.
@@ -113,30 +112,30 @@ fn next_stamp<'a>(names: impl Iterator<Item = &'a str>, empty: &str) -> String {
     }
 }
 
-/// The next migration named `casehard_<name>` in `target`.
-pub fn new_migration(ws: &Workspace, target: &Target, name: &str) -> Result<NewMigration, String> {
+/// The next migration named `casehard_<name>` in `target`; `offset` is how many other new
+/// migrations the same run writes before it (casehard's RLS migration comes first).
+pub fn new_migration(
+    ws: &Workspace,
+    target: &Target,
+    name: &str,
+    offset: u128,
+) -> Result<NewMigration, String> {
     let in_folder = |folder: &'static str| {
         ws.files
             .keys()
             .filter_map(move |p| p.strip_prefix(folder))
             .filter_map(|rest| rest.split('/').next())
     };
+    let stamp =
+        |folder: &'static str| bump(&next_stamp(in_folder(folder), "00000000000000"), offset);
     Ok(match target {
         Target::Supabase => NewMigration {
-            path: format!(
-                "{SUPABASE}{}_casehard_{name}.sql",
-                next_stamp(in_folder(SUPABASE), "00000000000000")
-            ),
-            journal: None,
+            path: format!("{SUPABASE}{}_casehard_{name}.sql", stamp(SUPABASE)),
             apply: "`supabase db push` (or `supabase migration up` locally)",
             breakpoints: false,
         },
         Target::Prisma => NewMigration {
-            path: format!(
-                "{PRISMA}{}_casehard_{name}/migration.sql",
-                next_stamp(in_folder(PRISMA), "00000000000000")
-            ),
-            journal: None,
+            path: format!("{PRISMA}{}_casehard_{name}/migration.sql", stamp(PRISMA)),
             apply: "`prisma migrate deploy` (or `prisma migrate dev` locally)",
             breakpoints: false,
         },
@@ -146,14 +145,16 @@ pub fn new_migration(ws: &Workspace, target: &Target, name: &str) -> Result<NewM
                 .text(&journal)
                 .ok_or_else(|| format!("{journal}: cannot read drizzle-kit's journal"))?
                 .body;
-            let (idx, edit) = journal_entry(text, name).map_err(|e| {
+            let listed = journal_tags(text).map_err(|e| {
                 format!(
                     "{journal}: {e}; casehard will not add a migration drizzle-kit would not run"
                 )
             })?;
+            // Files of this run's earlier passes are not listed yet: count them too.
+            let unlisted = unlisted_migrations(ws, out, &listed).len() as u128;
+            let idx = listed.len() as u128 + unlisted + offset;
             NewMigration {
                 path: format!("{out}/{idx:04}_casehard_{name}.sql"),
-                journal: Some((journal, edit)),
                 apply: "`drizzle-kit migrate` (or the app's `migrate()` call)",
                 breakpoints: true,
             }
@@ -168,7 +169,6 @@ pub fn new_migration(ws: &Workspace, target: &Target, name: &str) -> Result<NewM
                 .expect("an unused name");
             NewMigration {
                 path,
-                journal: None,
                 apply: "`psql \"$DATABASE_URL\" -f <this file>`, after the tables exist",
                 breakpoints: false,
             }
@@ -176,9 +176,63 @@ pub fn new_migration(ws: &Workspace, target: &Target, name: &str) -> Result<NewM
     })
 }
 
-/// The next journal index and the edit that appends its entry, written in the style of the
-/// journal's last entry (its indentation, its key order); `when` is the last entry's plus one.
-fn journal_entry(text: &str, name: &str) -> Result<(u64, Edit), String> {
+/// `stamp + by`, keeping its width.
+fn bump(stamp: &str, by: u128) -> String {
+    match stamp.parse::<u128>() {
+        Ok(n) => format!("{:0width$}", n + by, width = stamp.len()),
+        Err(_) => stamp.to_string(),
+    }
+}
+
+fn journal_tags(text: &str) -> Result<Vec<String>, String> {
+    let journal: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let entries = journal
+        .get("entries")
+        .and_then(|e| e.as_array())
+        .ok_or("no `entries` list")?;
+    Ok(entries
+        .iter()
+        .filter_map(|e| e.get("tag").and_then(|t| t.as_str()).map(str::to_string))
+        .collect())
+}
+
+/// casehard's migrations in drizzle-kit's folder that its journal does not list yet, in order.
+fn unlisted_migrations(ws: &Workspace, out: &str, listed: &[String]) -> Vec<String> {
+    let mut tags: Vec<String> = ws
+        .files
+        .keys()
+        .filter_map(|p| p.strip_prefix(&format!("{out}/")))
+        .filter(|rest| !rest.contains('/') && rest.contains("_casehard_"))
+        .filter_map(|rest| rest.strip_suffix(".sql"))
+        .filter(|tag| !listed.iter().any(|l| l == tag))
+        .map(str::to_string)
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// The edit that lists casehard's unlisted migrations in drizzle-kit's journal, so
+/// `drizzle-kit migrate` runs them: `(journal path, edit)`, or `None` when all are listed.
+pub fn journal_sync(ws: &Workspace) -> Option<(String, Edit)> {
+    let Target::Drizzle { out } = detect(ws, false) else {
+        return None;
+    };
+    let journal = journal_path(&out);
+    let text = ws.text(&journal)?.body;
+    let listed = journal_tags(text).ok()?;
+    let missing = unlisted_migrations(ws, &out, &listed);
+    if missing.is_empty() {
+        return None;
+    }
+    journal_entries(text, &missing)
+        .ok()
+        .map(|edit| (journal, edit))
+}
+
+/// The edit that appends entries for `tags` (idx and `when` counting on from the last entry),
+/// each written in the style of the journal's last entry (its indentation, its key order).
+fn journal_entries(text: &str, tags: &[String]) -> Result<Edit, String> {
     let journal: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
     let entries = journal
@@ -186,7 +240,6 @@ fn journal_entry(text: &str, name: &str) -> Result<(u64, Edit), String> {
         .and_then(|e| e.as_array())
         .ok_or("no `entries` list")?;
     let last = entries.last().ok_or("no entries")?;
-    let idx = entries.len() as u64;
     let when = last
         .get("when")
         .and_then(|w| w.as_u64())
@@ -199,31 +252,33 @@ fn journal_entry(text: &str, name: &str) -> Result<(u64, Edit), String> {
         .get("tag")
         .and_then(|w| w.as_str())
         .ok_or("the last entry has no `tag`")?;
-    // The last entry's text: from the `{` before its `"idx"` to the `}` that closes it.
+    // The last entry's text: from its `{` to the `}` that closes it.
     let end_of_entries = text.rfind(']').ok_or("no `]`")?;
     let close = text[..end_of_entries].rfind('}').ok_or("no entry")?;
     let open = text[..close].rfind('{').ok_or("no entry")?;
     let entry = &text[open..=close];
     let line_start = text[..open].rfind('\n').map_or(0, |i| i + 1);
     let indent = &text[line_start..open];
-    let tag = format!("{idx:04}_casehard_{name}");
-    let replaced = entry
-        .replacen(&format!("\"{last_tag}\""), &format!("\"{tag}\""), 1)
-        .replacen(&when.to_string(), &(when + 1).to_string(), 1);
-    let replaced = replace_number_after(&replaced, "\"idx\"", last_idx, idx)
-        .ok_or("cannot find the last entry's `idx`")?;
-    if !replaced.contains(&format!("\"{tag}\"")) {
-        return Err("cannot find the last entry's `tag`".into());
-    }
     let separator = if indent.trim().is_empty() && !indent.is_empty() {
         format!(",\n{indent}")
     } else {
         ",".into()
     };
-    Ok((
-        idx,
-        Edit::insert(close + 1, format!("{separator}{replaced}")),
-    ))
+    let mut added = String::new();
+    for (n, tag) in tags.iter().enumerate() {
+        let n = n as u64 + 1;
+        let replaced = entry
+            .replacen(&format!("\"{last_tag}\""), &format!("\"{tag}\""), 1)
+            .replacen(&when.to_string(), &(when + n).to_string(), 1);
+        let replaced = replace_number_after(&replaced, "\"idx\"", last_idx, last_idx + n)
+            .ok_or("cannot find the last entry's `idx`")?;
+        if !replaced.contains(&format!("\"{tag}\"")) {
+            return Err("cannot find the last entry's `tag`".into());
+        }
+        added.push_str(&separator);
+        added.push_str(&replaced);
+    }
+    Ok(Edit::insert(close + 1, added))
 }
 
 fn replace_number_after(text: &str, key: &str, old: u64, new: u64) -> Option<String> {
@@ -248,8 +303,14 @@ mod tests {
     #[test]
     fn journal_gets_an_entry_in_its_own_style() {
         let text = "{\n  \"version\": \"7\",\n  \"dialect\": \"postgresql\",\n  \"entries\": [\n    {\n      \"idx\": 0,\n      \"version\": \"7\",\n      \"when\": 1718000000000,\n      \"tag\": \"0000_init\",\n      \"breakpoints\": true\n    }\n  ]\n}";
-        let (idx, edit) = journal_entry(text, "rls").unwrap();
-        assert_eq!(idx, 1);
+        let edit = journal_entries(
+            text,
+            &[
+                "0001_casehard_rls".into(),
+                "0002_casehard_webhook_events".into(),
+            ],
+        )
+        .unwrap();
         let mut out = text.to_string();
         out.replace_range(edit.start..edit.end, &edit.text);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -258,6 +319,9 @@ mod tests {
         assert_eq!(e["when"], 1718000000001u64);
         assert_eq!(e["tag"], "0001_casehard_rls");
         assert_eq!(e["breakpoints"], true);
+        assert_eq!(v["entries"][2]["idx"], 2);
+        assert_eq!(v["entries"][2]["tag"], "0002_casehard_webhook_events");
+        assert_eq!(v["entries"][2]["when"], 1718000000002u64);
         assert!(out.contains("    },\n    {\n      \"idx\": 1,"), "{out}");
     }
 
