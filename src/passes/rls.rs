@@ -503,7 +503,7 @@ impl Pass for RowLevelSecurity {
                 && !pending.iter().any(|(k, _)| *k == t.qualified())
         }) {
             // Server-only tables casehard itself created (webhook event ids) stay as it made them.
-            if t.defined.file.contains("_casehard_") && t.rls && t.forced {
+            if t.defined.file.contains("_casehard_") {
                 continue;
             }
             if auth_adapter && !t.rls && t.policies.is_empty() && auth_adapter_table(&t.name) {
@@ -879,7 +879,7 @@ pub fn sync_journal(ws: &Workspace, rule: &str, out: &mut PassOutput) {
 }
 
 /// drizzle-kit's migrator sends a file in pieces split at `--> statement-breakpoint`.
-fn with_breakpoints(sql: &str) -> String {
+pub fn with_breakpoints(sql: &str) -> String {
     let lines: Vec<&str> = sql.lines().collect();
     let last_statement = lines
         .iter()

@@ -8,11 +8,13 @@
 //! `switch` on event types included, stays as it was.
 
 use crate::lang::Lang;
+use crate::passes::clients::{self, Kind};
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::stack::alias_root;
+use crate::schema::migrations;
+use crate::stack::{alias_root, Database};
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -244,17 +246,6 @@ fn verified(text: &str) -> bool {
     text.contains("constructEvent") || text.contains(HELPER)
 }
 
-/// The module that exports the app's Drizzle client (`export const db = drizzle(...)`).
-fn drizzle_client(ws: &crate::workspace::Workspace) -> Option<String> {
-    ws.sources()
-        .map(|(p, _)| p)
-        .find(|p| {
-            ws.text(p)
-                .is_some_and(|t| t.body.contains("export const db = drizzle("))
-        })
-        .map(str::to_string)
-}
-
 /// The import specifier for `target` from `from`, in the `@/` alias when the project uses it.
 fn module_specifier(ws: &crate::workspace::Workspace, from: &str, target: &str) -> String {
     let root = alias_root(ws);
@@ -271,8 +262,9 @@ fn module_specifier(ws: &crate::workspace::Workspace, from: &str, target: &str) 
     }
 }
 
-/// The guard in verified handlers, the helper that records event ids, and the table's
-/// migration; a manual finding where casehard cannot tell where events would be recorded.
+/// The guard in verified handlers, the helper that records event ids through the app's own
+/// client (Drizzle, Prisma or a node-postgres pool), and the table's migration where the
+/// app's migrations live; a manual finding where casehard finds no client to record them with.
 fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mut PassOutput) {
     if !project.selection.allows(IDEMPOTENCY) {
         return;
@@ -286,13 +278,20 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     } else {
         format!("{root}/lib/casehard/webhook-events.ts")
     };
-    let client = drizzle_client(ws);
-    let supported = client.is_some() && ws.files.keys().any(|p| p.starts_with("supabase/"));
+    let dbs = &project.stack.databases;
+    let client = [
+        (Database::Drizzle, Kind::Drizzle),
+        (Database::Prisma, Kind::Prisma),
+        (Database::NodePostgres, Kind::Pool),
+    ]
+    .iter()
+    .filter(|(d, _)| dbs.contains(d))
+    .find_map(|(_, k)| clients::find(ws, *k));
     let mut guarded = false;
     for (path, file) in files {
         for event in &file.events {
             let at = event.end..event.end;
-            if !supported {
+            if client.is_none() {
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY.into(),
                     path: path.to_string(),
@@ -337,62 +336,65 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
         return;
     };
     if !ws.contains(&helper_path) {
+        let template = match client.kind {
+            Kind::Drizzle => "webhook/events-drizzle.ts",
+            Kind::Prisma => "webhook/events-prisma.ts",
+            Kind::Pool => "webhook/events-pg.ts",
+        };
         let data = json!({
             "rule": IDEMPOTENCY,
             "q": style.quote.to_string(),
             "s": s,
             "i": style.indent,
-            "db": module_specifier(ws, &helper_path, &client),
+            "client": client.name,
+            "module": module_specifier(ws, &helper_path, &client.path),
         });
-        if let Ok(content) = crate::templates::render("nextjs/webhook-events.ts", &data) {
+        if let Ok(content) = crate::templates::render(template, &data) {
             out.new_files.push(NewFile {
                 rule: IDEMPOTENCY.into(),
-                message: format!("{helper_path}: records each webhook event id once, through the app's Drizzle client"),
+                message: format!(
+                    "{helper_path}: records each webhook event id once, through the app's own `{}`",
+                    client.name
+                ),
                 path: helper_path,
                 content,
                 fixes: vec![],
             });
         }
     }
-    let migrations: Vec<String> = crate::schema::sql::migration_files(ws)
-        .into_iter()
-        .filter(|f| f.starts_with("supabase/migrations/"))
-        .collect();
-    let has_table = migrations.iter().any(|m| {
+    events_table(project, out);
+}
+
+/// The migration that creates `processed_webhook_events`, where the app's migrations live,
+/// unless one already does.
+fn events_table(project: &ProjectView<'_>, out: &mut PassOutput) {
+    let ws = project.workspace;
+    crate::passes::rls::sync_journal(ws, IDEMPOTENCY, out);
+    let has_table = crate::schema::sql::migration_files(ws).iter().any(|m| {
         ws.text(m)
             .is_some_and(|t| t.body.contains("processed_webhook_events"))
     });
     if has_table {
         return;
     }
-    let last = migrations
-        .iter()
-        .filter_map(|m| m.rsplit('/').next())
-        .map(|n| {
-            n.chars()
-                .take_while(|c| c.is_ascii_digit())
-                .collect::<String>()
-        })
-        .filter(|d| !d.is_empty())
-        .max_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
-    // Last + 2: the RLS migration of the same run takes last + 1.
-    let stamp = match last {
-        Some(d) => format!(
-            "{:0width$}",
-            d.parse::<u128>().map(|n| n + 2).unwrap_or(0),
-            width = d.len()
-        ),
-        None => "00000000000001".into(),
+    let supabase = project.stack.databases.contains(&Database::Supabase);
+    let target = migrations::detect(ws, supabase);
+    // After the RLS migration of the same run.
+    let Ok(migration) = migrations::new_migration(ws, &target, "webhook_events", 1) else {
+        return;
     };
-    let path = format!("supabase/migrations/{stamp}_casehard_webhook_events.sql");
-    if let Ok(content) = crate::templates::render(
-        "supabase/webhook_events.sql",
-        &json!({ "rule": IDEMPOTENCY }),
-    ) {
+    let data = json!({ "rule": IDEMPOTENCY, "supabase": supabase, "apply": migration.apply });
+    if let Ok(mut content) = crate::templates::render("sql/webhook_events.sql", &data) {
+        if migration.breakpoints {
+            content = crate::passes::rls::with_breakpoints(&content);
+        }
         out.new_files.push(NewFile {
             rule: IDEMPOTENCY.into(),
-            message: format!("{path}: the table of processed webhook event ids"),
-            path,
+            message: format!(
+                "{}: the table of processed webhook event ids",
+                migration.path
+            ),
+            path: migration.path,
             content,
             fixes: vec![],
         });
@@ -424,12 +426,23 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
     Some((name.text().to_string(), value, indent))
 }
 
-/// `const event = JSON.parse(...)` in a handler.
+/// `const event = JSON.parse(...)`, `stripe.webhooks.constructEvent(...)` or
+/// `await stripe.webhooks.constructEventAsync(...)` in a handler.
 fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
     let (variable, value, indent) = local_const(decl, text)?;
-    let parse =
-        value.kind() == "call_expression" && value.field("function")?.text() == "JSON.parse";
-    parse.then(|| EventDecl {
+    let call = if value.kind() == "await_expression" {
+        value.children().find(|c| c.kind() == "call_expression")?
+    } else {
+        value
+    };
+    if call.kind() != "call_expression" {
+        return None;
+    }
+    let function = call.field("function")?.text().to_string();
+    let event = function == "JSON.parse"
+        || function.ends_with(".constructEvent")
+        || function.ends_with(".constructEventAsync");
+    event.then(|| EventDecl {
         end: decl.range().end,
         variable,
         indent,
