@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 pub const SIGNATURE: &str = "webhook/stripe-signature";
 pub const IDEMPOTENCY: &str = "webhook/idempotency";
 const HELPER: &str = "verifyStripeWebhook";
+/// The helper for Node handlers (Express, Pages Router API routes).
+const NODE_HELPER: &str = "verifyStripeRequest";
 const GUARD: &str = "firstDelivery";
 const EVENT_NAMES: &[&str] = &[
     "checkout.session.completed",
@@ -105,22 +107,77 @@ struct EventDecl {
     end: usize,
     variable: String,
     indent: String,
+    /// The response object of a Node handler (`res`); `None` in a route handler that returns
+    /// a `Response`.
+    response: Option<String>,
+}
+
+/// Where a handler runs, which decides how it reads the raw body and answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Next.js App Router `route.ts`: Web `Request` in, `Response` out.
+    Route,
+    /// Next.js Pages Router `pages/api/*`: Node request and response, body parsed by Next.
+    Pages,
+    /// An Express app: Node request and response, body parsed by middleware.
+    Express,
+}
+
+/// `const event = req.body` (or `JSON.parse(req.body)`) in a `(req, res)` handler.
+#[derive(Debug)]
+struct NodeRead {
+    statement: std::ops::Range<usize>,
+    variable: String,
+    /// The declaration's type annotation, kept (`: Stripe.Event`), or empty.
+    annotation: String,
+    request: String,
+    response: String,
+    /// Where `async ` goes when the handler is not async yet.
+    make_async: Option<usize>,
+    indent: String,
+}
+
+/// An Express webhook route: its path literal and where a route-level middleware goes.
+#[derive(Debug)]
+struct ExpressRoute {
+    app: String,
+    path: String,
+    /// Start of the handler argument (a middleware goes before it).
+    handler_at: usize,
 }
 
 struct FileFacts {
+    shape: Shape,
+    node_reads: Vec<NodeRead>,
+    express_routes: Vec<ExpressRoute>,
+    /// `app.use(express.json())`: (app, statement start, indentation).
+    json_mounts: Vec<(String, usize, String)>,
     reads: Vec<BodyRead>,
     /// For a handler already verified and without a guard.
     events: Vec<EventDecl>,
     imports: ImportFacts,
 }
 
-fn is_webhook_file(path: &str, text: &str) -> bool {
+fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
+    let stripe_events = text.contains("event.type") || EVENT_NAMES.iter().any(|e| text.contains(e));
+    if !stripe_events {
+        return None;
+    }
+    let named = path.contains("webhook") || path.contains("stripe") || text.contains("stripe");
     let route =
         path.ends_with("/route.ts") || path.ends_with("/route.js") || path.ends_with("/route.tsx");
-    let stripe_events = text.contains("event.type") || EVENT_NAMES.iter().any(|e| text.contains(e));
-    route
-        && stripe_events
-        && (path.contains("webhook") || path.contains("stripe") || text.contains("stripe"))
+    if route && named {
+        return Some(Shape::Route);
+    }
+    let pages = path.starts_with("pages/api/") || path.contains("/pages/api/");
+    if pages && named {
+        return Some(Shape::Pages);
+    }
+    let express = text.contains("from \"express\"")
+        || text.contains("from 'express'")
+        || text.contains("require(\"express\")")
+        || text.contains("require('express')");
+    (express && text.to_lowercase().contains("webhook")).then_some(Shape::Express)
 }
 
 impl Pass for StripeSignature {
@@ -128,40 +185,59 @@ impl Pass for StripeSignature {
         &self.meta
     }
     fn kinds(&self) -> &'static [&'static str] {
-        &["lexical_declaration"]
+        &["lexical_declaration", "call_expression"]
     }
     fn wants(&self, path: &str, text: &str) -> bool {
-        is_webhook_file(path, text) && !(verified(text) && text.contains(GUARD))
+        webhook_shape(path, text).is_some() && !(verified(text) && text.contains(GUARD))
     }
     fn may_edit(&self, facts: &Facts) -> bool {
-        facts
-            .downcast_ref::<FileFacts>()
-            .is_some_and(|f| !f.reads.is_empty() || !f.events.is_empty())
+        facts.downcast_ref::<FileFacts>().is_some_and(|f| {
+            !f.reads.is_empty() || !f.events.is_empty() || !f.node_reads.is_empty()
+        })
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let shape = webhook_shape(file.path, file.text)?;
         let decls = file.nodes("lexical_declaration");
-        let (reads, events): (Vec<BodyRead>, Vec<EventDecl>) = if verified(file.text) {
-            (
-                vec![],
-                decls
-                    .iter()
-                    .filter_map(|d| event_decl(d, file.text))
-                    .collect(),
-            )
+        let is_verified = verified(file.text);
+        let events: Vec<EventDecl> = if is_verified {
+            decls
+                .iter()
+                .filter_map(|d| event_decl(d, file.text, shape))
+                .collect()
         } else {
-            (
+            vec![]
+        };
+        let (reads, node_reads) = match (is_verified, shape) {
+            (true, _) => (vec![], vec![]),
+            (false, Shape::Route) => (
                 decls
                     .iter()
                     .filter_map(|d| body_read(d, file.text))
                     .collect(),
                 vec![],
-            )
+            ),
+            (false, _) => (
+                vec![],
+                decls
+                    .iter()
+                    .filter_map(|d| node_read(d, file.text))
+                    .collect(),
+            ),
         };
-        if reads.is_empty() && events.is_empty() {
+        let (express_routes, json_mounts) = if shape == Shape::Express && !node_reads.is_empty() {
+            express_calls(file.nodes("call_expression"), file.text)
+        } else {
+            (vec![], vec![])
+        };
+        if reads.is_empty() && events.is_empty() && node_reads.is_empty() {
             return None;
         }
         Some(Box::new(FileFacts {
+            shape,
+            node_reads,
+            express_routes,
+            json_mounts,
             reads,
             events,
             imports: imports::scan(&file.tree.root(), file.text),
@@ -218,6 +294,29 @@ impl Pass for StripeSignature {
                 });
             }
         }
+        let node_helper_path = helper_path.replace("stripe-webhook.ts", "stripe-webhook-node.ts");
+        for (path, file) in &files {
+            node_handlers(project, path, file, &node_helper_path, out);
+        }
+        if files.iter().any(|(_, f)| !f.node_reads.is_empty()) && !ws.contains(&node_helper_path) {
+            let data = json!({
+                "rule": SIGNATURE,
+                "q": style.quote.to_string(),
+                "s": s,
+                "i": style.indent,
+            });
+            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-node.ts", &data) {
+                out.new_files.push(NewFile {
+                    rule: SIGNATURE.into(),
+                    path: node_helper_path.clone(),
+                    content,
+                    message: format!(
+                        "{node_helper_path}: the verification helper the Node webhook handlers call"
+                    ),
+                    fixes: vec![],
+                });
+            }
+        }
         idempotency(project, &files, out);
         if files.iter().any(|(_, f)| !f.reads.is_empty()) && !ws.contains(&helper_path) {
             let data = json!({
@@ -243,7 +342,7 @@ impl Pass for StripeSignature {
 
 /// Whether a handler already verifies its body.
 fn verified(text: &str) -> bool {
-    text.contains("constructEvent") || text.contains(HELPER)
+    text.contains("constructEvent") || text.contains(HELPER) || text.contains(NODE_HELPER)
 }
 
 /// The import specifier for `target` from `from`, in the `@/` alias when the project uses it.
@@ -309,10 +408,16 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             let i = &event.indent;
             let mut edits = vec![Edit::insert(
                 event.end,
-                format!(
-                    "\n{i}if (!(await {GUARD}({}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
-                    event.variable
-                ),
+                match &event.response {
+                    None => format!(
+                        "\n{i}if (!(await {GUARD}({}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
+                        event.variable
+                    ),
+                    Some(res) => format!(
+                        "\n{i}if (!(await {GUARD}({}.id))) return {res}.status(200).json({{ received: true, duplicate: true }}){s}",
+                        event.variable
+                    ),
+                },
             )];
             if let Some(import) =
                 imports::add_named_import(ws, &file.imports, style, path, GUARD, &helper_path)
@@ -428,8 +533,12 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
 
 /// `const event = JSON.parse(...)`, `stripe.webhooks.constructEvent(...)` or
 /// `await stripe.webhooks.constructEventAsync(...)` in a handler.
-fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
+fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
     let (variable, value, indent) = local_const(decl, text)?;
+    let response = match shape {
+        Shape::Route => None,
+        _ => Some(handler_params(decl)?.1),
+    };
     let call = if value.kind() == "await_expression" {
         value.children().find(|c| c.kind() == "call_expression")?
     } else {
@@ -446,6 +555,7 @@ fn event_decl(decl: &N, text: &str) -> Option<EventDecl> {
         end: decl.range().end,
         variable,
         indent,
+        response,
     })
 }
 
@@ -475,4 +585,235 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
         json: method == "json",
         indent,
     })
+}
+
+/// The function around `node` and its first two parameter names (`req`, `res`), with where
+/// `async ` goes when it is not async.
+fn handler_params(node: &N) -> Option<(String, String, Option<usize>)> {
+    let function = node.ancestors().find(|a| {
+        matches!(
+            a.kind().as_ref(),
+            "function_declaration" | "arrow_function" | "function_expression"
+        )
+    })?;
+    let params: Vec<String> = function
+        .field("parameters")?
+        .children()
+        .filter(|p| p.is_named())
+        .filter_map(|p| {
+            let pattern = p.field("pattern").unwrap_or(p);
+            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
+        })
+        .collect();
+    let [req, res, ..] = params.as_slice() else {
+        return None;
+    };
+    let is_async = function.children().any(|c| c.kind() == "async");
+    let make_async = (!is_async).then(|| function.range().start);
+    Some((req.clone(), res.clone(), make_async))
+}
+
+/// `const event = req.body` or `const event = JSON.parse(req.body...)` in a `(req, res)`
+/// handler.
+fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
+    let (variable, value, indent) = local_const(decl, text)?;
+    let (request, response, make_async) = handler_params(decl)?;
+    let body = format!("{request}.body");
+    let reads_body = value.text() == body
+        || (value.kind() == "call_expression"
+            && value.field("function")?.text() == "JSON.parse"
+            && value
+                .field("arguments")?
+                .children()
+                .find(|c| c.is_named())
+                .is_some_and(|a| a.text().starts_with(&body)));
+    if !reads_body {
+        return None;
+    }
+    let declarator = decl
+        .children()
+        .find(|c| c.kind() == "variable_declarator")?;
+    let annotation = declarator
+        .field("type")
+        .map(|t| t.text().to_string())
+        .unwrap_or_default();
+    Some(NodeRead {
+        statement: decl.range(),
+        variable,
+        annotation,
+        request,
+        response,
+        make_async,
+        indent,
+    })
+}
+
+/// Express webhook routes (`app.post("/.../webhook", ..., handler)`) and global JSON body
+/// parsers (`app.use(express.json())`) in a file.
+fn express_calls(calls: &[N], text: &str) -> (Vec<ExpressRoute>, Vec<(String, usize, String)>) {
+    let mut routes = vec![];
+    let mut mounts = vec![];
+    for call in calls {
+        let Some(func) = call
+            .field("function")
+            .filter(|f| f.kind() == "member_expression")
+        else {
+            continue;
+        };
+        let (Some(object), Some(method)) = (func.field("object"), func.field("property")) else {
+            continue;
+        };
+        if object.kind() != "identifier" {
+            continue;
+        }
+        let args: Vec<N> = call
+            .field("arguments")
+            .map(|a| {
+                a.children()
+                    .filter(|c| c.is_named() && c.kind() != "comment")
+                    .collect()
+            })
+            .unwrap_or_default();
+        match method.text().as_ref() {
+            "post" => {
+                let (Some(first), Some(last)) = (args.first(), args.last()) else {
+                    continue;
+                };
+                let path = first.text().to_lowercase();
+                if first.kind() == "string"
+                    && (path.contains("webhook") || path.contains("stripe"))
+                    && args.len() >= 2
+                {
+                    routes.push(ExpressRoute {
+                        app: object.text().to_string(),
+                        path: first.text().to_string(),
+                        handler_at: last.range().start,
+                    });
+                }
+            }
+            "use" => {
+                let json = args.iter().any(|a| {
+                    let t = a.text();
+                    a.kind() == "call_expression"
+                        && (t.starts_with("express.json(") || t.starts_with("bodyParser.json("))
+                });
+                // The whole statement, so the new mount goes on its own line before it.
+                let statement = call.parent().filter(|p| p.kind() == "expression_statement");
+                if let (true, Some(statement)) = (json, statement) {
+                    let start = statement.range().start;
+                    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+                    let indent = text[line_start..start]
+                        .chars()
+                        .take_while(|c| c.is_whitespace())
+                        .collect();
+                    mounts.push((object.text().to_string(), start, indent));
+                }
+            }
+            _ => {}
+        }
+    }
+    (routes, mounts)
+}
+
+/// Node handlers (Express, Pages Router): the body read becomes a verification through the
+/// Node helper; the raw body is made available (`express.raw` before any JSON parser, or
+/// `bodyParser: false`); the handler becomes async where it was not.
+fn node_handlers(
+    project: &ProjectView<'_>,
+    path: &str,
+    file: &FileFacts,
+    helper_path: &str,
+    out: &mut PassOutput,
+) {
+    let ws = project.workspace;
+    let style = &project.stack.style;
+    let s = style.semi();
+    let Some(text) = ws.text(path).map(|t| t.body) else {
+        return;
+    };
+    for (n, read) in file.node_reads.iter().enumerate() {
+        let i = &read.indent;
+        let annotation = if read.annotation.is_empty() {
+            String::new()
+        } else {
+            read.annotation.clone()
+        };
+        let replacement = format!(
+            "const verified = await {NODE_HELPER}({}, {}){s}\n{i}if (!verified) return{s}\n{i}const {}{annotation} = JSON.parse(verified.payload){s}",
+            read.request, read.response, read.variable
+        );
+        let mut edits = vec![Edit::replace(read.statement.clone(), replacement)];
+        if let Some(at) = read.make_async {
+            edits.push(Edit::insert(at, "async "));
+        }
+        if n == 0 {
+            if let Some(import) =
+                imports::add_named_import(ws, &file.imports, style, path, NODE_HELPER, helper_path)
+            {
+                edits.insert(0, import);
+            }
+            match file.shape {
+                Shape::Pages if !text.contains("bodyParser: false") => {
+                    if text.contains("export const config") {
+                        out.proposals.push(Proposal {
+                            rule: SIGNATURE.into(),
+                            path: path.to_string(),
+                            at: read.statement.clone(),
+                            message: "this API route's `config` does not turn the body parser off, so the raw body Stripe signed is gone: add `api: { bodyParser: false }` to it".into(),
+                            applicability: Applicability::Manual,
+                            edits: vec![],
+                        });
+                        return;
+                    }
+                    let end = text.len();
+                    let newline = if text.ends_with('\n') { "" } else { "\n" };
+                    edits.push(Edit::insert(
+                        end,
+                        format!("{newline}\n// The signature covers the exact bytes Stripe sent: Next.js must not parse them first.\nexport const config = {{ api: {{ bodyParser: false }} }}{s}\n"),
+                    ));
+                }
+                Shape::Express if !text.contains("express.raw(") => {
+                    let Some(route) = file.express_routes.first() else {
+                        out.proposals.push(Proposal {
+                            rule: SIGNATURE.into(),
+                            path: path.to_string(),
+                            at: read.statement.clone(),
+                            message: "this Express webhook handler trusts `req.body` without checking its Stripe signature, and casehard cannot find its route to give it the raw body: mount express.raw({ type: 'application/json' }) on it and verify with stripe.webhooks.constructEvent".into(),
+                            applicability: Applicability::Manual,
+                            edits: vec![],
+                        });
+                        return;
+                    };
+                    let raw = format!(
+                        "express.raw({{ type: {} }})",
+                        style.string("application/json")
+                    );
+                    match file
+                        .json_mounts
+                        .iter()
+                        .find(|(app, _, _)| *app == route.app)
+                    {
+                        // Before the global JSON parser: it then leaves the already-read body alone.
+                        Some((app, at, indent)) => edits.push(Edit::insert(
+                            *at,
+                            format!("{app}.use({}, {raw}){s}\n{indent}", route.path),
+                        )),
+                        None => edits.push(Edit::insert(route.handler_at, format!("{raw}, "))),
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.proposals.push(Proposal {
+            rule: SIGNATURE.into(),
+            path: path.to_string(),
+            at: read.statement.clone(),
+            message: format!(
+                "this Stripe webhook handler trusts the body `{}` without checking its signature: anyone can post a forged event; verify the raw body first (fails closed without STRIPE_WEBHOOK_SECRET)",
+                read.variable
+            ),
+            applicability: Applicability::Review,
+            edits,
+        });
+    }
 }
