@@ -1,0 +1,167 @@
+//! Stripe webhook handlers in Express and in the Next.js Pages Router, run under Node before
+//! and after casehard, against the real PostgreSQL (the handlers grant credits through the
+//! app's `pg` pool; the idempotency guard records event ids through it too). Events are signed
+//! with the Stripe SDK's own test-header helper. Needs npm, the npm registry and PostgreSQL;
+//! `.ci/run` provides them, and a missing one fails the test.
+
+mod harness;
+
+use harness::*;
+use std::path::Path;
+
+const FIXTURE: &str = "tests/fixtures/webhooks/node-pg";
+const RULES: &str = "webhook/stripe-signature,webhook/idempotency";
+
+/// Sends the same sequence of requests to `kind` (express or pages) of the compiled app in
+/// `dir`; prints `<step> <status> <credit grants so far>` per line.
+const SCRIPT: &str = r#"
+const http = require("http");
+const path = require("path");
+const Stripe = require("stripe");
+const { pool } = require(path.resolve("out/src/db.js"));
+const kind = process.argv[2];
+const secret = "whsec_casehard_test";
+
+function pagesServer() {
+  const route = require(path.resolve("out/pages/api/webhooks/stripe.js"));
+  const parse = !(route.config && route.config.api && route.config.api.bodyParser === false);
+  // What Next.js does for an API route: parse a JSON body unless the route turned it off, and
+  // add res.status() and res.json().
+  return http.createServer(async (req, res) => {
+    res.status = (code) => { res.statusCode = code; return res; };
+    res.json = (body) => { res.setHeader("content-type", "application/json"); res.end(JSON.stringify(body)); };
+    if (parse) {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      req.body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    }
+    await route.default(req, res);
+  });
+}
+
+function expressServer() {
+  return http.createServer(require(path.resolve("out/src/server.js")).app);
+}
+
+async function main() {
+  const server = kind === "pages" ? pagesServer() : expressServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/api/webhooks/stripe`;
+  const payload = (id) => JSON.stringify({ id, object: "event", type: "checkout.session.completed", data: { object: { customer: "cus_" + id } } });
+  const send = async (body, header) => {
+    const headers = { "content-type": "application/json" };
+    if (header) headers["stripe-signature"] = header;
+    return (await fetch(url, { method: "POST", body, headers })).status;
+  };
+  const grants = async () => (await pool.query("select count(*)::int as n from credit_grants")).rows[0].n;
+  const now = Math.floor(Date.now() / 1000);
+  const step = async (name, status) => console.log(name, status, await grants());
+  process.env.STRIPE_WEBHOOK_SECRET = secret;
+  const forged = payload("evt_forged");
+  await step("forged", await send(forged, Stripe.webhooks.generateTestHeaderString({ payload: forged, secret: "whsec_attacker" })));
+  await step("unsigned", await send(payload("evt_unsigned"), null));
+  const genuine = payload("evt_genuine");
+  await step("genuine", await send(genuine, Stripe.webhooks.generateTestHeaderString({ payload: genuine, secret, timestamp: now })));
+  await step("redelivered", await send(genuine, Stripe.webhooks.generateTestHeaderString({ payload: genuine, secret, timestamp: now + 1 })));
+  const old = payload("evt_old");
+  await step("stale", await send(old, Stripe.webhooks.generateTestHeaderString({ payload: old, secret, timestamp: now - 600 })));
+  delete process.env.STRIPE_WEBHOOK_SECRET;
+  const unset = payload("evt_unset");
+  await step("no-secret", await send(unset, Stripe.webhooks.generateTestHeaderString({ payload: unset, secret, timestamp: now })));
+  server.close();
+  await pool.end();
+}
+main().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// The app in `dir` (already installed or linked), compiled and run as `kind` against a fresh
+/// database with `migrations` applied as the app's role.
+fn run_app(dir: &Path, kind: &str, migrations: &[&str]) -> Vec<String> {
+    let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
+    assert!(ok, "{}: the app does not compile:\n{log}", dir.display());
+    let db = PlainDb::new(&format!("webhook_{kind}"));
+    let sql: Vec<String> = migrations
+        .iter()
+        .map(|m| std::fs::read_to_string(dir.join(m)).unwrap())
+        .collect();
+    let (own, last) = sql.split_at(sql.len() - 1);
+    db.apply(own, &last[0]);
+    std::fs::write(dir.join("run.cjs"), SCRIPT).unwrap();
+    let out = std::process::Command::new("node")
+        .args(["run.cjs", kind])
+        .current_dir(dir)
+        .env("DATABASE_URL", db.url())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn express_and_pages_handlers_verify_fail_closed_and_process_each_event_once() {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(FIXTURE), original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(FIXTURE), hardened.path());
+    let fix = casehard(
+        hardened.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", RULES],
+    );
+    assert_eq!(fix.code, 0, "every finding is fixed:\n{}", fix.stderr);
+    let again = casehard(hardened.path(), &["diff", ".", "--only", RULES]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+
+    let (ok, log) = run_program(
+        hardened.path(),
+        "npm",
+        &["install", "--ignore-scripts", "--no-audit", "--no-fund"],
+    );
+    assert!(ok, "npm install:\n{log}");
+    std::os::unix::fs::symlink(
+        hardened.path().join("node_modules"),
+        original.path().join("node_modules"),
+    )
+    .unwrap();
+
+    for kind in ["express", "pages"] {
+        let before = run_app(original.path(), kind, &["migrations/001_init.sql"]);
+        assert_eq!(
+            before,
+            [
+                "forged 200 1",
+                "unsigned 200 2",
+                "genuine 200 3",
+                "redelivered 200 4",
+                "stale 200 5",
+                "no-secret 200 6",
+            ],
+            "{kind}: the generated handler grants credits for anything posted to it"
+        );
+        let after = run_app(
+            hardened.path(),
+            kind,
+            &["migrations/001_init.sql", "db/casehard_webhook_events.sql"],
+        );
+        assert_eq!(
+            after,
+            [
+                "forged 400 0",
+                "unsigned 400 0",
+                "genuine 200 1",
+                "redelivered 200 1",
+                "stale 400 1",
+                "no-secret 500 1",
+            ],
+            "{kind}: the hardened handler"
+        );
+    }
+}
