@@ -135,11 +135,16 @@ pub fn add_named_import(
         style.string(&spec),
         style.semi()
     );
-    Some(if facts.at_top {
+    Some(import_edit(facts, &stmt))
+}
+
+/// The edit that adds the import statement `stmt` after the file's imports.
+pub fn import_edit(facts: &ImportFacts, stmt: &str) -> Edit {
+    if facts.at_top {
         Edit::insert(0, format!("{stmt}{}", facts.newline))
     } else {
         Edit::insert(facts.insert_at, format!("{}{stmt}", facts.newline))
-    })
+    }
 }
 
 /// `./x` or `../lib/x` from `dir` to `target` (extension and `/index` dropped).

@@ -23,6 +23,8 @@ use std::collections::BTreeMap;
 pub const SIGNATURE: &str = "webhook/stripe-signature";
 pub const IDEMPOTENCY: &str = "webhook/idempotency";
 const HELPER: &str = "verifyStripeWebhook";
+/// Where the helper for Supabase edge functions goes (Supabase's folder for shared code).
+const EDGE_HELPER: &str = "supabase/functions/_shared/casehard-stripe-webhook.ts";
 /// The helper for Node handlers (Express, Pages Router API routes).
 const NODE_HELPER: &str = "verifyStripeRequest";
 const GUARD: &str = "firstDelivery";
@@ -121,6 +123,8 @@ enum Shape {
     Pages,
     /// An Express app: Node request and response, body parsed by middleware.
     Express,
+    /// A Supabase edge function: Deno, Web `Request` in, `Response` out.
+    Edge,
 }
 
 /// `const event = req.body` (or `JSON.parse(req.body)`) in a `(req, res)` handler.
@@ -169,6 +173,9 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     if route && named {
         return Some(Shape::Route);
     }
+    if path.starts_with("supabase/functions/") && !path.contains("/_shared/") && named {
+        return Some(Shape::Edge);
+    }
     let pages = path.starts_with("pages/api/") || path.contains("/pages/api/");
     if pages && named {
         return Some(Shape::Pages);
@@ -210,7 +217,7 @@ impl Pass for StripeSignature {
         };
         let (reads, node_reads) = match (is_verified, shape) {
             (true, _) => (vec![], vec![]),
-            (false, Shape::Route) => (
+            (false, Shape::Route | Shape::Edge) => (
                 decls
                     .iter()
                     .filter_map(|d| body_read(d, file.text))
@@ -276,7 +283,20 @@ impl Pass for StripeSignature {
                     read.request
                 );
                 let mut edits = vec![Edit::replace(read.statement.clone(), text)];
-                if let Some(import) =
+                if file.shape == Shape::Edge {
+                    // Deno resolves modules by their full path, extension included.
+                    if !file.imports.bound.iter().any(|b| b == HELPER) {
+                        let spec = format!(
+                            "{}.ts",
+                            imports::relative_specifier(
+                                crate::passes::deps::dir_of(path),
+                                EDGE_HELPER
+                            )
+                        );
+                        let stmt = format!("import {{ {HELPER} }} from {}{s}", style.string(&spec));
+                        edits.insert(0, imports::import_edit(&file.imports, &stmt));
+                    }
+                } else if let Some(import) =
                     imports::add_named_import(ws, &file.imports, style, path, HELPER, &helper_path)
                 {
                     edits.insert(0, import);
@@ -318,14 +338,50 @@ impl Pass for StripeSignature {
             }
         }
         idempotency(project, &files, out);
-        if files.iter().any(|(_, f)| !f.reads.is_empty()) && !ws.contains(&helper_path) {
+        let edge: Vec<&(&str, &FileFacts)> = files
+            .iter()
+            .filter(|(_, f)| f.shape == Shape::Edge && !f.reads.is_empty())
+            .collect();
+        if !edge.is_empty() && !ws.contains(EDGE_HELPER) {
+            // The Stripe SDK as the functions already import it, or from npm.
+            let stripe = edge
+                .iter()
+                .find_map(|(p, _)| stripe_specifier(ws.text(p)?.body))
+                .unwrap_or_else(|| "npm:stripe@17.4.0".into());
             let data = json!({
                 "rule": SIGNATURE,
                 "q": style.quote.to_string(),
                 "s": s,
                 "i": style.indent,
+                "stripe": stripe,
+                "secret": format!("Deno.env.get({})", style.string("STRIPE_WEBHOOK_SECRET")),
             });
-            if let Ok(content) = crate::templates::render("nextjs/stripe-webhook.ts", &data) {
+            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-web.ts", &data) {
+                out.new_files.push(NewFile {
+                    rule: SIGNATURE.into(),
+                    path: EDGE_HELPER.into(),
+                    content,
+                    message: format!(
+                        "{EDGE_HELPER}: the verification helper the edge functions call"
+                    ),
+                    fixes: vec![],
+                });
+            }
+        }
+        if files
+            .iter()
+            .any(|(_, f)| f.shape == Shape::Route && !f.reads.is_empty())
+            && !ws.contains(&helper_path)
+        {
+            let data = json!({
+                "rule": SIGNATURE,
+                "q": style.quote.to_string(),
+                "s": s,
+                "i": style.indent,
+                "stripe": "stripe",
+                "secret": "process.env.STRIPE_WEBHOOK_SECRET",
+            });
+            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-web.ts", &data) {
                 out.new_files.push(NewFile {
                     rule: SIGNATURE.into(),
                     path: helper_path.clone(),
@@ -338,6 +394,18 @@ impl Pass for StripeSignature {
             }
         }
     }
+}
+
+/// The module specifier a file imports the Stripe SDK from (`npm:stripe@17`, an esm.sh URL).
+fn stripe_specifier(text: &str) -> Option<String> {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with("import"))
+        .find_map(|l| {
+            let quote = l.rfind(['"', '\''])?;
+            let open = l[..quote].rfind(['"', '\''])?;
+            let spec = &l[open + 1..quote];
+            (spec.contains("stripe") && !spec.starts_with('.')).then(|| spec.to_string())
+        })
 }
 
 /// Whether a handler already verifies its body.
@@ -390,7 +458,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     for (path, file) in files {
         for event in &file.events {
             let at = event.end..event.end;
-            if client.is_none() {
+            if client.is_none() || file.shape == Shape::Edge {
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY.into(),
                     path: path.to_string(),
@@ -536,7 +604,7 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
 fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
     let (variable, value, indent) = local_const(decl, text)?;
     let response = match shape {
-        Shape::Route => None,
+        Shape::Route | Shape::Edge => None,
         _ => Some(handler_params(decl)?.1),
     };
     let call = if value.kind() == "await_expression" {
