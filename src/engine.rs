@@ -865,6 +865,7 @@ fn choose_non_overlapping(
         for e in &mut p.edits {
             trim_edit(body, e);
         }
+        merge_insertions(&mut p.edits);
         let no_op = p
             .edits
             .iter()
@@ -889,6 +890,22 @@ fn choose_non_overlapping(
         }
     }
     chosen
+}
+
+/// Joins a proposal's own insertions at the same point into one, in the order it lists them
+/// (two imports added after the same line), so the proposal does not clash with itself.
+fn merge_insertions(edits: &mut Vec<Edit>) {
+    let mut merged: Vec<Edit> = Vec::with_capacity(edits.len());
+    for e in edits.drain(..) {
+        match merged
+            .iter_mut()
+            .find(|m| m.start == m.end && e.start == e.end && m.start == e.start)
+        {
+            Some(m) => m.text.push_str(&e.text),
+            None => merged.push(e),
+        }
+    }
+    *edits = merged;
 }
 
 /// Shrinks an edit to the bytes that really change: a fix template that rewrites a whole call
@@ -988,6 +1005,17 @@ mod tests {
         trim_edit("aêa", &mut e);
         assert_eq!(&"aêa"[..e.start], "a");
         assert_eq!(e.text, "é");
+    }
+
+    #[test]
+    fn a_proposals_own_insertions_at_one_point_are_joined_in_order() {
+        let mut edits = vec![
+            Edit::insert(4, "a"),
+            Edit::replace(6..8, "x"),
+            Edit::insert(4, "b"),
+        ];
+        merge_insertions(&mut edits);
+        assert_eq!(edits, vec![Edit::insert(4, "ab"), Edit::replace(6..8, "x")]);
     }
 
     #[test]

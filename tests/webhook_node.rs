@@ -165,3 +165,89 @@ fn express_and_pages_handlers_verify_fail_closed_and_process_each_event_once() {
         );
     }
 }
+
+/// Calls the compiled route in `dir` with requests signed by hand (HMAC-SHA256 over
+/// `<timestamp>.<payload>`, as the app expects); prints `<step> <status> <orders fulfilled>`.
+const HMAC_SCRIPT: &str = r#"
+const path = require("path");
+const { createHmac } = require("crypto");
+const { POST, fulfilled } = require(path.resolve("out/app/api/webhooks/lemon/route.js"));
+const secret = "lemon_casehard_test";
+const sign = (payload, ts, key) => createHmac("sha256", key).update(`${ts}.${payload}`).digest("hex");
+const post = (payload, ts, signature) => POST(new Request("http://localhost/api/webhooks/lemon", {
+  method: "POST", body: payload, headers: { "x-signature": signature, "x-timestamp": String(ts) },
+}));
+(async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const order = (id) => JSON.stringify({ id, status: "paid" });
+  const step = async (name, res) => console.log(name, res.status, fulfilled.length);
+  process.env.LEMON_WEBHOOK_SECRET = secret;
+  await step("forged", await post(order("o1"), now, sign(order("o1"), now, "attacker")));
+  await step("truncated", await post(order("o2"), now, sign(order("o2"), now, secret).slice(0, 10)));
+  await step("genuine", await post(order("o3"), now, sign(order("o3"), now, secret)));
+  await step("stale", await post(order("o4"), now - 600, sign(order("o4"), now - 600, secret)));
+  delete process.env.LEMON_WEBHOOK_SECRET;
+  await step("no-secret", await post(order("o5"), now, sign(order("o5"), now, secret)));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn a_hand_rolled_hmac_check_that_fails_open_is_closed_and_bounded_in_time() {
+    let fixture = manifest_dir().join("tests/fixtures/webhooks/hmac");
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, hardened.path());
+    let rules = "webhook/hmac-timing,webhook/fail-open-secret";
+    let fix = casehard(
+        hardened.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", rules],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = casehard(hardened.path(), &["diff", ".", "--only", rules]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    let (ok, log) = run_program(
+        hardened.path(),
+        "npm",
+        &["install", "--ignore-scripts", "--no-audit", "--no-fund"],
+    );
+    assert!(ok, "npm install:\n{log}");
+    std::os::unix::fs::symlink(
+        hardened.path().join("node_modules"),
+        original.path().join("node_modules"),
+    )
+    .unwrap();
+    let run = |dir: &Path| -> Vec<String> {
+        let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
+        assert!(ok, "{}: does not compile:\n{log}", dir.display());
+        std::fs::write(dir.join("run.cjs"), HMAC_SCRIPT).unwrap();
+        let (ok, log) = run_program(dir, "node", &["run.cjs"]);
+        assert!(ok, "{log}");
+        log.lines().map(str::to_string).collect()
+    };
+    assert_eq!(
+        run(original.path()),
+        [
+            "forged 401 0",
+            "truncated 401 0",
+            "genuine 200 1",
+            "stale 200 2",
+            "no-secret 200 3"
+        ],
+        "the generated check replays old requests and trusts anything without a secret"
+    );
+    assert_eq!(
+        run(hardened.path()),
+        [
+            "forged 401 0",
+            "truncated 401 0",
+            "genuine 200 1",
+            "stale 401 1",
+            "no-secret 401 1"
+        ],
+    );
+}

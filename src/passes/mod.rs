@@ -7,6 +7,7 @@
 
 pub mod clients;
 pub mod deps;
+pub mod hmac;
 pub mod imports;
 pub mod rls;
 pub mod schema;
@@ -94,6 +95,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(deps::supply_chain::SupplyChain::default()),
         Box::new(rls::RowLevelSecurity::default()),
         Box::new(webhook::StripeSignature::default()),
+        Box::new(hmac::HmacTiming::default()),
     ]
 }
 

@@ -164,10 +164,14 @@ struct FileFacts {
 
 fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     let stripe_events = text.contains("event.type") || EVENT_NAMES.iter().any(|e| text.contains(e));
-    if !stripe_events {
+    // A hand-rolled HMAC check is `webhook/hmac-timing`'s: its provider may not be Stripe.
+    if !stripe_events || text.contains("createHmac(") {
         return None;
     }
-    let named = path.contains("webhook") || path.contains("stripe") || text.contains("stripe");
+    // Stripe, not any provider whose events have a `type`.
+    let named = path.contains("stripe")
+        || text.to_lowercase().contains("stripe")
+        || EVENT_NAMES.iter().any(|e| text.contains(e));
     let route =
         path.ends_with("/route.ts") || path.ends_with("/route.js") || path.ends_with("/route.tsx");
     if route && named {
