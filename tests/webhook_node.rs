@@ -251,3 +251,105 @@ fn a_hand_rolled_hmac_check_that_fails_open_is_closed_and_bounded_in_time() {
         ],
     );
 }
+
+/// Calls the compiled Hono app's `fetch` with events signed by the Stripe SDK; prints
+/// `<step> <status> <events granted>`.
+const HONO_SCRIPT: &str = r#"
+const path = require("path");
+const Stripe = require("stripe");
+const granted = [];
+const log = console.log;
+console.log = (...args) => { if (args[0] === "granted") granted.push(args[1]); else log(...args); };
+const app = require(path.resolve("out/src/index.js")).default;
+const secret = "whsec_casehard_test";
+const payload = (id) => JSON.stringify({ id, object: "event", type: "checkout.session.completed", data: { object: {} } });
+const post = (body, header) => app.fetch(new Request("http://localhost/webhooks/stripe", {
+  method: "POST", body, headers: header ? { "stripe-signature": header, "content-type": "application/json" } : { "content-type": "application/json" },
+}));
+(async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const step = async (name, res) => log(name, res.status, granted.length);
+  process.env.STRIPE_WEBHOOK_SECRET = secret;
+  const forged = payload("evt_forged");
+  await step("forged", await post(forged, Stripe.webhooks.generateTestHeaderString({ payload: forged, secret: "whsec_attacker" })));
+  await step("unsigned", await post(payload("evt_unsigned"), null));
+  const genuine = payload("evt_genuine");
+  await step("genuine", await post(genuine, Stripe.webhooks.generateTestHeaderString({ payload: genuine, secret, timestamp: now })));
+  const old = payload("evt_old");
+  await step("stale", await post(old, Stripe.webhooks.generateTestHeaderString({ payload: old, secret, timestamp: now - 600 })));
+  delete process.env.STRIPE_WEBHOOK_SECRET;
+  await step("no-secret", await post(genuine, Stripe.webhooks.generateTestHeaderString({ payload: genuine, secret, timestamp: now })));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn a_hono_stripe_route_verifies_when_run() {
+    let fixture = manifest_dir().join("tests/fixtures/rules/webhook/stripe-signature/invalid-hono");
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, hardened.path());
+    let fix = casehard(
+        hardened.path(),
+        &[
+            "fix",
+            ".",
+            "--allow-no-vcs",
+            "--only",
+            "webhook/stripe-signature",
+        ],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let (ok, log) = run_program(
+        hardened.path(),
+        "npm",
+        &[
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "typescript@5.7.2",
+            "@types/node@22.10.1",
+        ],
+    );
+    assert!(ok, "npm install:\n{log}");
+    std::os::unix::fs::symlink(
+        hardened.path().join("node_modules"),
+        original.path().join("node_modules"),
+    )
+    .unwrap();
+    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["src"] }"#;
+    let run = |dir: &Path| -> Vec<String> {
+        std::fs::write(dir.join("tsconfig.json"), config).unwrap();
+        let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
+        assert!(ok, "{}: does not compile:\n{log}", dir.display());
+        std::fs::write(dir.join("run.cjs"), HONO_SCRIPT).unwrap();
+        let (ok, log) = run_program(dir, "node", &["run.cjs"]);
+        assert!(ok, "{log}");
+        // The steps, without what the helper logs about the missing secret.
+        log.lines()
+            .filter(|l| l.split(' ').count() == 3)
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        run(original.path()),
+        [
+            "forged 200 1",
+            "unsigned 200 2",
+            "genuine 200 3",
+            "stale 200 4",
+            "no-secret 200 5"
+        ],
+    );
+    assert_eq!(
+        run(hardened.path()),
+        [
+            "forged 400 0",
+            "unsigned 400 0",
+            "genuine 200 1",
+            "stale 400 1",
+            "no-secret 500 1"
+        ],
+    );
+}

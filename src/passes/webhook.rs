@@ -180,6 +180,11 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     if path.starts_with("supabase/functions/") && !path.contains("/_shared/") && named {
         return Some(Shape::Edge);
     }
+    let hono = text.contains("from \"hono\"") || text.contains("from 'hono'");
+    if hono && named && text.to_lowercase().contains("webhook") {
+        // Hono hands handlers the Web `Request` (`c.req.raw`) and takes a `Response` back.
+        return Some(Shape::Route);
+    }
     let pages = path.starts_with("pages/api/") || path.contains("/pages/api/");
     if pages && named {
         return Some(Shape::Pages);
@@ -642,11 +647,18 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
         .field("function")
         .filter(|f| f.kind() == "member_expression")?;
     let method = func.field("property")?.text().to_string();
-    let request = func
-        .field("object")
-        .filter(|o| o.kind() == "identifier")?
-        .text()
-        .to_string();
+    let object = func.field("object")?;
+    // `req.text()` in a route handler; `c.req.json()` in Hono, whose Web request is `c.req.raw`.
+    let request = match object.kind().as_ref() {
+        "identifier" => object.text().to_string(),
+        "member_expression"
+            if object.field("property")?.text() == "req"
+                && object.field("object")?.kind() == "identifier" =>
+        {
+            format!("{}.raw", object.text())
+        }
+        _ => return None,
+    };
     if method != "text" && method != "json" {
         return None;
     }
