@@ -9,6 +9,7 @@ pub mod clients;
 pub mod deps;
 pub mod hmac;
 pub mod imports;
+pub mod outbound;
 pub mod rls;
 pub mod schema;
 pub mod webhook;
@@ -96,6 +97,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(rls::RowLevelSecurity::default()),
         Box::new(webhook::StripeSignature::default()),
         Box::new(hmac::HmacTiming::default()),
+        Box::new(outbound::OutboundIdempotency::default()),
     ]
 }
 

@@ -1,0 +1,109 @@
+//! Outbound Stripe writes under Node with the real Stripe SDK, pointed at a local HTTP server
+//! that records each request's `Idempotency-Key`: the hardened checkout route sends the same
+//! key for a repeated action and different keys for different customers. Needs npm and the
+//! npm registry (`.ci/run` provides them); a missing one fails the test.
+
+mod harness;
+
+use harness::*;
+
+const FIXTURE: &str = "tests/fixtures/rules/payments/idempotency-key/invalid";
+
+/// Serves a fake Stripe API, calls the route's handlers, prints each key the API received.
+const SCRIPT: &str = r#"
+const http = require("http");
+const path = require("path");
+process.env.STRIPE_SECRET_KEY = "sk_test_casehard";
+const keys = [];
+const api = http.createServer((req, res) => {
+  const key = req.headers["idempotency-key"] || "";
+  keys.push(`${req.method} ${req.url} ${key.startsWith("casehard-") ? key.slice(0, 17) : key ? "sdk" : "none"}`);
+  req.resume();
+  req.on("end", () => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ id: "obj_" + keys.length, object: "checkout.session", url: "https://stripe.test/" + keys.length }));
+  });
+});
+(async () => {
+  await new Promise((r) => api.listen(0, "127.0.0.1", r));
+  const { stripe } = require(path.resolve("out/lib/stripe.js"));
+  stripe._setApiField("host", "127.0.0.1");
+  stripe._setApiField("port", api.address().port);
+  stripe._setApiField("protocol", "http");
+  stripe._setApiField("maxNetworkRetries", 0);
+  const route = require(path.resolve("out/app/api/checkout/route.js"));
+  const checkout = (customerId) => route.POST(new Request("http://localhost/api/checkout", {
+    method: "POST", body: JSON.stringify({ priceId: "price_1", customerId }),
+  }));
+  await checkout("cus_a");
+  await checkout("cus_a");
+  await checkout("cus_b");
+  await checkout(undefined);
+  api.close();
+  for (const k of keys) console.log(k);
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn repeated_checkouts_for_one_customer_share_an_idempotency_key() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(FIXTURE), app.path());
+    let fix = casehard(
+        app.path(),
+        &[
+            "fix",
+            ".",
+            "--allow-no-vcs",
+            "--only",
+            "payments/idempotency-key",
+        ],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let (ok, log) = run_program(
+        app.path(),
+        "npm",
+        &[
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "stripe@17.4.0",
+            "typescript@5.7.2",
+            "@types/node@22.10.1",
+        ],
+    );
+    assert!(ok, "npm install:\n{log}");
+    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["app", "lib"] }"#;
+    std::fs::write(app.path().join("tsconfig.json"), config).unwrap();
+    let (ok, log) = run_program(
+        app.path(),
+        "node",
+        &["node_modules/typescript/bin/tsc", "-p", "."],
+    );
+    assert!(
+        ok,
+        "the hardened route does not type-check with the Stripe SDK's types:\n{log}"
+    );
+    std::fs::write(app.path().join("run.cjs"), SCRIPT).unwrap();
+    let (ok, log) = run_program(app.path(), "node", &["run.cjs"]);
+    assert!(ok, "{log}");
+    let keys: Vec<&str> = log.lines().filter(|l| l.starts_with("POST ")).collect();
+    assert_eq!(keys.len(), 4, "{log}");
+    let key = |i: usize| keys[i].rsplit(' ').next().unwrap();
+    assert!(key(0).starts_with("casehard-"), "{log}");
+    assert_eq!(
+        key(0),
+        key(1),
+        "the same checkout twice is one action:\n{log}"
+    );
+    assert_ne!(
+        key(0),
+        key(2),
+        "another customer's checkout is another action:\n{log}"
+    );
+    assert_eq!(
+        key(3),
+        "none",
+        "a checkout naming no customer gets no derived key:\n{log}"
+    );
+}
