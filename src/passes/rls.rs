@@ -343,7 +343,8 @@ struct Schema {
 }
 
 fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Schema {
-    let mut model = sql::replay(ws);
+    let migrations = sql::parse_migrations(ws);
+    let mut model = migrations.replay_onto(Model::default());
     let mut extra: Vec<Table> = vec![];
     let mut unread = vec![];
     if stack.databases.contains(&Database::Prisma) {
@@ -379,7 +380,7 @@ fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Sch
                 seed.tables.insert(t.qualified(), t);
             }
         }
-        model = sql::replay_onto(ws, seed);
+        model = migrations.replay_onto(seed);
     }
     Schema {
         model,

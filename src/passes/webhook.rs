@@ -162,6 +162,14 @@ struct FileFacts {
     imports: ImportFacts,
 }
 
+/// Whether `text` contains `needle` (ASCII, any case), without copying the text.
+fn contains_ignore_case(text: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    text.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     let stripe_events = text.contains("event.type") || EVENT_NAMES.iter().any(|e| text.contains(e));
     // A hand-rolled HMAC check is `webhook/hmac-timing`'s: its provider may not be Stripe.
@@ -170,7 +178,7 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     }
     // Stripe, not any provider whose events have a `type`.
     let named = path.contains("stripe")
-        || text.to_lowercase().contains("stripe")
+        || contains_ignore_case(text, "stripe")
         || EVENT_NAMES.iter().any(|e| text.contains(e));
     let route =
         path.ends_with("/route.ts") || path.ends_with("/route.js") || path.ends_with("/route.tsx");
@@ -181,7 +189,7 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
         return Some(Shape::Edge);
     }
     let hono = text.contains("from \"hono\"") || text.contains("from 'hono'");
-    if hono && named && text.to_lowercase().contains("webhook") {
+    if hono && named && contains_ignore_case(text, "webhook") {
         // Hono hands handlers the Web `Request` (`c.req.raw`) and takes a `Response` back.
         return Some(Shape::Route);
     }
@@ -193,7 +201,7 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
         || text.contains("from 'express'")
         || text.contains("require(\"express\")")
         || text.contains("require('express')");
-    (express && text.to_lowercase().contains("webhook")).then_some(Shape::Express)
+    (express && contains_ignore_case(text, "webhook")).then_some(Shape::Express)
 }
 
 impl Pass for StripeSignature {
