@@ -5,6 +5,7 @@
 //! file's tree during the engine's one walk (in parallel) and returns facts; `finish` sees the
 //! facts of all files and proposes edits, findings and new files.
 
+pub mod auth_basics;
 pub mod clients;
 pub mod deps;
 pub mod hmac;
@@ -98,6 +99,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(webhook::StripeSignature::default()),
         Box::new(hmac::HmacTiming::default()),
         Box::new(outbound::OutboundIdempotency::default()),
+        Box::new(auth_basics::AuthBasics::default()),
     ]
 }
 
