@@ -11,6 +11,7 @@ pub mod deps;
 pub mod hmac;
 pub mod imports;
 pub mod outbound;
+pub mod rate_limit;
 pub mod rls;
 pub mod schema;
 pub mod webhook;
@@ -100,6 +101,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(hmac::HmacTiming::default()),
         Box::new(outbound::OutboundIdempotency::default()),
         Box::new(auth_basics::AuthBasics::default()),
+        Box::new(rate_limit::RateLimit::default()),
     ]
 }
 

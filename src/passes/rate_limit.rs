@@ -1,0 +1,236 @@
+//! `auth/rate-limit`: sign-in, sign-up and account-recovery route handlers without a rate
+//! limit. Each exported POST (PUT, PATCH) handler of such a route starts by counting the
+//! attempt with an injected limiter and answering 429 past the limit.
+
+use crate::lang::Lang;
+use crate::passes::imports::{self, ImportFacts};
+use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::rules::{Docs, Origin, RuleMeta};
+use crate::stack::alias_root;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const RATE_LIMIT: &str = "auth/rate-limit";
+const HELPER: &str = "rateLimit";
+/// Path segments of routes that take credentials or start account recovery.
+const AUTH_ROUTE_WORDS: &[&str] = &[
+    "login", "log-in", "signin", "sign-in", "signup", "sign-up", "register", "reset", "forgot",
+    "magic", "otp", "recover", "password", "verify",
+];
+
+type N<'a> = Node<'a, StrDoc<Lang>>;
+
+pub struct RateLimit {
+    meta: [RuleMeta; 1],
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            meta: [RuleMeta {
+                id: RATE_LIMIT.into(),
+                title: "Sign-in, sign-up and recovery routes are rate-limited".into(),
+                severity: Severity::Error,
+                area: Area::Auth,
+                applicability: Applicability::Review,
+                origin: Origin::Pass("src/passes/rate_limit.rs"),
+                docs: Docs {
+                    what: "Finds route handlers (App Router `route.ts`) of sign-in, sign-up, password-reset, magic-link and OTP routes whose POST, PUT or PATCH handler has no rate limit, and makes it start with `rateLimit(req, \"<route>\")` from an injected limiter: 10 attempts per client address per route in 15 minutes, then 429 with Retry-After.".into(),
+                    why: "An unlimited login route lets anyone try passwords (or OTP codes) as fast as the server answers; an unlimited signup or reset route is a spam cannon pointed at your email provider and your users' inboxes.".into(),
+                    before: "export async function POST(req: Request) {\n  const { email, password } = await req.json();\n  /* ... */\n}".into(),
+                    after: "export async function POST(req: Request) {\n  const limited = rateLimit(req, \"api/auth/login\");\n  if (limited) return limited;\n  const { email, password } = await req.json();\n  /* ... */\n}".into(),
+                    fix_safety: Some("Review: the count is kept in the server's memory, per instance; behind several instances or serverless workers, back it with a shared store. Behind a proxy that does not set x-forwarded-for, every client shares one address.".into()),
+                    references: vec![
+                        "CWE-307: Improper Restriction of Excessive Authentication Attempts".into(),
+                        "CWE-770: Allocation of Resources Without Limits or Throttling".into(),
+                    ],
+                },
+            }],
+        }
+    }
+}
+
+/// Where the limit goes in one handler.
+struct Handler {
+    /// Right after the body's `{`.
+    at: usize,
+    request: String,
+    indent: String,
+    name: String,
+}
+
+struct FileFacts {
+    route: String,
+    handlers: Vec<Handler>,
+    imports: ImportFacts,
+}
+
+fn auth_route(path: &str) -> Option<String> {
+    let route_file = ["route.ts", "route.js", "route.tsx"]
+        .iter()
+        .find_map(|f| path.strip_suffix(&format!("/{f}")))?;
+    let lower = route_file.to_lowercase();
+    let segments: Vec<&str> = lower.split('/').collect();
+    segments
+        .iter()
+        .any(|s| AUTH_ROUTE_WORDS.iter().any(|w| s.contains(w)))
+        .then(|| {
+            let app = route_file.find("app/").map_or(0, |i| i + 4);
+            route_file[app..].to_string()
+        })
+}
+
+/// An exported `POST`/`PUT`/`PATCH` handler: `export async function POST(req) { ... }` or
+/// `export const POST = async (req) => { ... }`.
+fn handler(node: &N, text: &str) -> Option<Handler> {
+    let (name, function) = match node.kind().as_ref() {
+        "function_declaration" => (node.field("name")?.text().to_string(), node.clone()),
+        "variable_declarator" => {
+            let value = node.field("value")?;
+            if value.kind() != "arrow_function" {
+                return None;
+            }
+            (node.field("name")?.text().to_string(), value)
+        }
+        _ => return None,
+    };
+    if !matches!(name.as_str(), "POST" | "PUT" | "PATCH") {
+        return None;
+    }
+    // Exported: the declaration sits in an export statement.
+    node.ancestors().find(|a| a.kind() == "export_statement")?;
+    let request = function
+        .field("parameters")?
+        .children()
+        .filter(|p| p.is_named())
+        .find_map(|p| {
+            let pattern = p.field("pattern").unwrap_or(p);
+            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
+        })?;
+    let body = function.field("body")?;
+    if body.kind() != "statement_block" {
+        return None;
+    }
+    let first = body
+        .children()
+        .find(|c| c.is_named() && c.kind() != "comment")?;
+    let start = first.range().start;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let indent = text[line_start..start]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect();
+    Some(Handler {
+        at: body.range().start + 1,
+        request,
+        indent,
+        name,
+    })
+}
+
+impl Pass for RateLimit {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        &["function_declaration", "variable_declarator"]
+    }
+    fn wants(&self, path: &str, text: &str) -> bool {
+        auth_route(path).is_some() && !text.contains("rateLimit(") && !text.contains("ratelimit")
+    }
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| !f.handlers.is_empty())
+    }
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let route = auth_route(file.path)?;
+        let handlers: Vec<Handler> = file
+            .nodes("function_declaration")
+            .iter()
+            .chain(file.nodes("variable_declarator"))
+            .filter_map(|n| handler(n, file.text))
+            .collect();
+        (!handlers.is_empty()).then(|| {
+            Box::new(FileFacts {
+                route,
+                handlers,
+                imports: imports::scan(&file.tree.root(), file.text),
+            }) as Facts
+        })
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
+        if files.is_empty() {
+            return;
+        }
+        let ws = project.workspace;
+        let style = &project.stack.style;
+        let s = style.semi();
+        let root = alias_root(ws);
+        let helper = if root.is_empty() {
+            "lib/casehard/rate-limit.ts".to_string()
+        } else {
+            format!("{root}/lib/casehard/rate-limit.ts")
+        };
+        for (path, file) in &files {
+            for (n, h) in file.handlers.iter().enumerate() {
+                let i = &h.indent;
+                let mut edits = vec![Edit::insert(
+                    h.at,
+                    format!(
+                        "\n{i}const limited = {HELPER}({}, {}){s}\n{i}if (limited) return limited{s}",
+                        h.request,
+                        style.string(&file.route)
+                    ),
+                )];
+                if n == 0 {
+                    if let Some(import) =
+                        imports::add_named_import(ws, &file.imports, style, path, HELPER, &helper)
+                    {
+                        edits.insert(0, import);
+                    }
+                }
+                out.proposals.push(Proposal {
+                    rule: RATE_LIMIT.into(),
+                    path: path.to_string(),
+                    at: h.at..h.at,
+                    message: format!(
+                        "`{}` of {} takes credentials or starts account recovery without a rate limit: anyone can try passwords or codes as fast as the server answers; it now allows 10 attempts per client in 15 minutes",
+                        h.name, file.route
+                    ),
+                    applicability: Applicability::Review,
+                    edits,
+                });
+            }
+        }
+        if !ws.contains(&helper) {
+            let data = json!({
+                "rule": RATE_LIMIT,
+                "q": style.quote.to_string(),
+                "s": s,
+                "i": style.indent,
+            });
+            if let Ok(content) = crate::templates::render("auth/rate-limit.ts", &data) {
+                out.new_files.push(NewFile {
+                    rule: RATE_LIMIT.into(),
+                    message: format!(
+                        "{helper}: the attempt limiter for sign-in, sign-up and recovery routes"
+                    ),
+                    path: helper,
+                    content,
+                    fixes: vec![],
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The hardened sign-in route under Node: the attempt after the limit from one address is
+//! refused with 429, another address is not, and the route still answers as before within the
+//! limit. Needs npm and the npm registry (`.ci/run` provides them); a missing one fails the
+//! test.
+
+mod harness;
+
+use harness::*;
+
+const FIXTURE: &str = "tests/fixtures/rules/auth/rate-limit/invalid";
+
+/// Posts wrong credentials 11 times from one address, then once from another; prints statuses.
+const SCRIPT: &str = r#"
+const path = require("path");
+const { POST } = require(path.resolve("out/app/api/auth/login/route.js"));
+const attempt = (ip, password) => POST(new Request("http://localhost/api/auth/login", {
+  method: "POST",
+  headers: { "x-forwarded-for": ip, "content-type": "application/json" },
+  body: JSON.stringify({ email: "a@example.com", password }),
+}));
+(async () => {
+  const statuses = [];
+  for (let i = 0; i < 11; i++) statuses.push((await attempt("203.0.113.7", "guess" + i)).status);
+  console.log("same-address", statuses.join(","));
+  const limited = await attempt("203.0.113.7", "correct horse battery staple");
+  console.log("right-password-while-limited", limited.status, limited.headers.get("retry-after") !== null);
+  console.log("other-address", (await attempt("198.51.100.2", "correct horse battery staple")).status);
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn the_attempt_after_the_limit_is_refused_with_429() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(FIXTURE), app.path());
+    let fix = casehard(
+        app.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", "auth/rate-limit"],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let (ok, log) = run_program(
+        app.path(),
+        "npm",
+        &[
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "typescript@5.7.2",
+            "@types/node@22.10.1",
+        ],
+    );
+    assert!(ok, "npm install:\n{log}");
+    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["app", "lib"] }"#;
+    std::fs::write(app.path().join("tsconfig.json"), config).unwrap();
+    let (ok, log) = run_program(
+        app.path(),
+        "node",
+        &["node_modules/typescript/bin/tsc", "-p", "."],
+    );
+    assert!(ok, "the hardened route does not compile:\n{log}");
+    std::fs::write(app.path().join("run.cjs"), SCRIPT).unwrap();
+    let (ok, log) = run_program(app.path(), "node", &["run.cjs"]);
+    assert!(ok, "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "same-address 401,401,401,401,401,401,401,401,401,401,429",
+            "right-password-while-limited 429 true",
+            "other-address 200",
+        ]
+    );
+}
