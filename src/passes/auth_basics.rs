@@ -9,7 +9,7 @@
 use crate::lang::Lang;
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
-use crate::rules::{Docs, Origin, RuleMeta};
+use crate::rules::RuleMeta;
 use crate::stack::Style;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
@@ -48,22 +48,16 @@ fn meta(
     safety: &str,
     references: &[&str],
 ) -> RuleMeta {
-    RuleMeta {
-        id: id.into(),
-        title: title.into(),
+    crate::passes::rule_meta(
+        "src/passes/auth_basics.rs",
+        Area::Auth,
+        id,
+        title,
         severity,
-        area: Area::Auth,
         applicability,
-        origin: Origin::Pass("src/passes/auth_basics.rs"),
-        docs: Docs {
-            what: what.into(),
-            why: why.into(),
-            before: before.into(),
-            after: after.into(),
-            fix_safety: Some(safety.into()),
-            references: references.iter().map(|r| r.to_string()).collect(),
-        },
-    }
+        [what, why, before, after, safety],
+        references,
+    )
 }
 
 impl Default for AuthBasics {

@@ -9,10 +9,11 @@
 
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
-use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::passes::{
+    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::stack::alias_root;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -173,12 +174,7 @@ impl Pass for HmacTiming {
         }
         let ws = project.workspace;
         let style = &project.stack.style;
-        let root = alias_root(ws);
-        let helper = if root.is_empty() {
-            "lib/casehard/signatures.ts".to_string()
-        } else {
-            format!("{root}/lib/casehard/signatures.ts")
-        };
+        let helper = helper_path(ws, "signatures.ts");
         for (path, file) in &files {
             for (n, c) in file.comparisons.iter().enumerate() {
                 let matched = format!("{MATCH}({}, {})", c.left, c.right);
@@ -236,24 +232,13 @@ impl Pass for HmacTiming {
                 });
             }
         }
-        if !ws.contains(&helper) {
-            let data = json!({
-                "rule": HMAC_TIMING,
-                "q": style.quote.to_string(),
-                "s": style.semi(),
-                "i": style.indent,
-            });
-            if let Ok(content) = crate::templates::render("webhook/signatures.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: HMAC_TIMING.into(),
-                    message: format!(
-                        "{helper}: constant-time signature comparison and the replay window"
-                    ),
-                    path: helper,
-                    content,
-                    fixes: vec![],
-                });
-            }
-        }
+        out.new_files.extend(helper_file(
+            project,
+            HMAC_TIMING,
+            &helper,
+            "webhook/signatures.ts",
+            json!({}),
+            format!("{helper}: constant-time signature comparison and the replay window"),
+        ));
     }
 }

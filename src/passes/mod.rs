@@ -111,3 +111,75 @@ pub fn facts_of<T: 'static>(facts: &BTreeMap<String, Facts>) -> impl Iterator<It
         .iter()
         .filter_map(|(p, f)| f.downcast_ref::<T>().map(|t| (p.as_str(), t)))
 }
+
+/// The documentation of a rule a pass reports under, and its references.
+#[allow(clippy::too_many_arguments)]
+pub fn rule_meta(
+    origin: &'static str,
+    area: crate::plan::Area,
+    id: &str,
+    title: &str,
+    severity: crate::plan::Severity,
+    applicability: crate::plan::Applicability,
+    [what, why, before, after, safety]: [&str; 5],
+    references: &[&str],
+) -> RuleMeta {
+    RuleMeta {
+        id: id.into(),
+        title: title.into(),
+        severity,
+        area,
+        applicability,
+        origin: crate::rules::Origin::Pass(origin),
+        docs: crate::rules::Docs {
+            what: what.into(),
+            why: why.into(),
+            before: before.into(),
+            after: after.into(),
+            fix_safety: Some(safety.into()),
+            references: references.iter().map(|r| r.to_string()).collect(),
+        },
+    }
+}
+
+/// Where an injected helper module goes: `lib/casehard/<name>` under the project's source
+/// root (`src/` when it has one), next to the code that imports it through the same alias.
+pub fn helper_path(ws: &Workspace, name: &str) -> String {
+    match crate::stack::alias_root(ws) {
+        "" => format!("lib/casehard/{name}"),
+        root => format!("{root}/lib/casehard/{name}"),
+    }
+}
+
+/// A helper module rendered from `templates/<template>.hbs` in the project's style (`q`, `s`
+/// and `i`, plus `extra`), to create unless the project already has it.
+pub fn helper_file(
+    project: &ProjectView<'_>,
+    rule: &str,
+    path: &str,
+    template: &str,
+    extra: serde_json::Value,
+    message: String,
+) -> Option<NewFile> {
+    if project.workspace.contains(path) {
+        return None;
+    }
+    let style = &project.stack.style;
+    let mut data = serde_json::json!({
+        "rule": rule,
+        "q": style.quote.to_string(),
+        "s": style.semi(),
+        "i": style.indent,
+    });
+    if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    let content = crate::templates::render(template, &data).ok()?;
+    Some(NewFile {
+        rule: rule.into(),
+        path: path.into(),
+        content,
+        message,
+        fixes: vec![],
+    })
+}

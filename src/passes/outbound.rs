@@ -6,10 +6,11 @@
 
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
-use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::passes::{
+    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::stack::alias_root;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -157,12 +158,7 @@ impl Pass for OutboundIdempotency {
         if files.is_empty() {
             return;
         }
-        let root = alias_root(ws);
-        let helper = if root.is_empty() {
-            "lib/casehard/stripe-idempotency.ts".to_string()
-        } else {
-            format!("{root}/lib/casehard/stripe-idempotency.ts")
-        };
+        let helper = helper_path(ws, "stripe-idempotency.ts");
         for (path, file) in &files {
             for (n, w) in file.writes.iter().enumerate() {
                 let mut edits = vec![Edit::replace(
@@ -189,22 +185,13 @@ impl Pass for OutboundIdempotency {
                 });
             }
         }
-        if !ws.contains(&helper) {
-            let data = json!({
-                "rule": IDEMPOTENCY_KEY,
-                "q": style.quote.to_string(),
-                "s": style.semi(),
-                "i": style.indent,
-            });
-            if let Ok(content) = crate::templates::render("payments/stripe-idempotency.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: IDEMPOTENCY_KEY.into(),
-                    message: format!("{helper}: idempotency keys for Stripe writes"),
-                    path: helper,
-                    content,
-                    fixes: vec![],
-                });
-            }
-        }
+        out.new_files.extend(helper_file(
+            project,
+            IDEMPOTENCY_KEY,
+            &helper,
+            "payments/stripe-idempotency.ts",
+            json!({}),
+            format!("{helper}: idempotency keys for Stripe writes"),
+        ));
     }
 }

@@ -4,10 +4,11 @@
 
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
-use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::passes::{
+    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::stack::alias_root;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -176,12 +177,7 @@ impl Pass for RateLimit {
         let ws = project.workspace;
         let style = &project.stack.style;
         let s = style.semi();
-        let root = alias_root(ws);
-        let helper = if root.is_empty() {
-            "lib/casehard/rate-limit.ts".to_string()
-        } else {
-            format!("{root}/lib/casehard/rate-limit.ts")
-        };
+        let helper = helper_path(ws, "rate-limit.ts");
         for (path, file) in &files {
             for (n, h) in file.handlers.iter().enumerate() {
                 let i = &h.indent;
@@ -213,24 +209,13 @@ impl Pass for RateLimit {
                 });
             }
         }
-        if !ws.contains(&helper) {
-            let data = json!({
-                "rule": RATE_LIMIT,
-                "q": style.quote.to_string(),
-                "s": s,
-                "i": style.indent,
-            });
-            if let Ok(content) = crate::templates::render("auth/rate-limit.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: RATE_LIMIT.into(),
-                    message: format!(
-                        "{helper}: the attempt limiter for sign-in, sign-up and recovery routes"
-                    ),
-                    path: helper,
-                    content,
-                    fixes: vec![],
-                });
-            }
-        }
+        out.new_files.extend(helper_file(
+            project,
+            RATE_LIMIT,
+            &helper,
+            "auth/rate-limit.ts",
+            json!({}),
+            format!("{helper}: the attempt limiter for sign-in, sign-up and recovery routes"),
+        ));
     }
 }

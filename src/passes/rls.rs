@@ -8,7 +8,7 @@
 use crate::passes::clients::{self, Kind};
 use crate::passes::{facts_of, imports, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, NewFile, Proposal, Severity};
-use crate::rules::{Docs, Origin, RuleMeta};
+use crate::rules::RuleMeta;
 use crate::schema::drizzle::{self, DrizzleFacts};
 use crate::schema::migrations::{self, Target};
 use crate::schema::ownership::{self, Access, Dialect, Inference, Overrides};
@@ -66,26 +66,20 @@ fn meta(
     after: &str,
     safety: &str,
 ) -> RuleMeta {
-    RuleMeta {
-        id: id.into(),
-        title: title.into(),
+    crate::passes::rule_meta(
+        "src/passes/rls.rs",
+        Area::Rbac,
+        id,
+        title,
         severity,
-        area: Area::Rbac,
         applicability,
-        origin: Origin::Pass("src/passes/rls.rs"),
-        docs: Docs {
-            what: what.into(),
-            why: why.into(),
-            before: before.into(),
-            after: after.into(),
-            fix_safety: Some(safety.into()),
-            references: vec![
-                "CWE-639: Authorization Bypass Through User-Controlled Key".into(),
-                "CWE-862: Missing Authorization".into(),
-                "https://supabase.com/docs/guides/database/postgres/row-level-security".into(),
-            ],
-        },
-    }
+        [what, why, before, after, safety],
+        &[
+            "CWE-639: Authorization Bypass Through User-Controlled Key",
+            "CWE-862: Missing Authorization",
+            "https://supabase.com/docs/guides/database/postgres/row-level-security",
+        ],
+    )
 }
 
 impl Default for RowLevelSecurity {
@@ -736,14 +730,6 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         Kind::Drizzle => ("postgres/drizzle-rls.ts", "withUser"),
         Kind::Pool => ("postgres/pg-rls.ts", "withUser"),
     };
-    let data = json!({
-        "rule": POLICIES,
-        "q": style.quote.to_string(),
-        "s": style.semi(),
-        "i": style.indent,
-        "client": client.name,
-        "module": imports::relative_specifier(dir, &client.path),
-    });
     let in_use = |ws: &crate::workspace::Workspace| {
         ws.sources().any(|(p, _)| {
             p != helper
@@ -753,12 +739,18 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         })
     };
     let mut wired = in_use(ws);
-    let content = if ws.contains(&helper) {
-        None
-    } else {
-        crate::templates::render(template, &data).ok()
-    };
-    if client.kind == Kind::Prisma && content.is_some() {
+    let file = crate::passes::helper_file(
+        project,
+        POLICIES,
+        &helper,
+        template,
+        json!({
+            "client": client.name,
+            "module": imports::relative_specifier(dir, &client.path),
+        }),
+        format!("{helper}: `{export}` runs queries as one user, setting app.user_id per transaction for the policies"),
+    );
+    if client.kind == Kind::Prisma && file.is_some() {
         for (path, f) in facts_of::<RlsFacts>(facts) {
             let Some(w) = &f.wiring else { continue };
             let mut edits = vec![crate::plan::Edit::insert(
@@ -791,15 +783,7 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
             edits: vec![],
         });
     }
-    if let Some(content) = content {
-        out.new_files.push(NewFile {
-            rule: POLICIES.into(),
-            message: format!("{helper}: `{export}` runs queries as one user, setting app.user_id per transaction for the policies"),
-            path: helper,
-            content,
-            fixes: vec![],
-        });
-    }
+    out.new_files.extend(file);
 }
 
 /// Connection URLs in env and compose files that log in as `postgres`: (file, offset, user).

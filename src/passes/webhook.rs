@@ -10,7 +10,9 @@
 use crate::lang::Lang;
 use crate::passes::clients::{self, Kind};
 use crate::passes::imports::{self, ImportFacts};
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::passes::{
+    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+};
 use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
 use crate::schema::migrations;
@@ -280,12 +282,7 @@ impl Pass for StripeSignature {
         }
         let ws = project.workspace;
         let style = &project.stack.style;
-        let root = alias_root(ws);
-        let helper_path = if root.is_empty() {
-            "lib/casehard/stripe-webhook.ts".to_string()
-        } else {
-            format!("{root}/lib/casehard/stripe-webhook.ts")
-        };
+        let helper_path = helper_path(ws, "stripe-webhook.ts");
         let s = style.semi();
         for (path, file) in &files {
             for read in &file.reads {
@@ -335,80 +332,53 @@ impl Pass for StripeSignature {
         for (path, file) in &files {
             node_handlers(project, path, file, &node_helper_path, out);
         }
-        if files.iter().any(|(_, f)| !f.node_reads.is_empty()) && !ws.contains(&node_helper_path) {
-            let data = json!({
-                "rule": SIGNATURE,
-                "q": style.quote.to_string(),
-                "s": s,
-                "i": style.indent,
-            });
-            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-node.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: SIGNATURE.into(),
-                    path: node_helper_path.clone(),
-                    content,
-                    message: format!(
-                        "{node_helper_path}: the verification helper the Node webhook handlers call"
-                    ),
-                    fixes: vec![],
-                });
-            }
+        if files.iter().any(|(_, f)| !f.node_reads.is_empty()) {
+            out.new_files.extend(helper_file(
+                project,
+                SIGNATURE,
+                &node_helper_path,
+                "webhook/stripe-webhook-node.ts",
+                json!({}),
+                format!(
+                    "{node_helper_path}: the verification helper the Node webhook handlers call"
+                ),
+            ));
         }
         idempotency(project, &files, out);
         let edge: Vec<&(&str, &FileFacts)> = files
             .iter()
             .filter(|(_, f)| f.shape == Shape::Edge && !f.reads.is_empty())
             .collect();
-        if !edge.is_empty() && !ws.contains(EDGE_HELPER) {
+        if !edge.is_empty() {
             // The Stripe SDK as the functions already import it, or from npm.
             let stripe = edge
                 .iter()
                 .find_map(|(p, _)| stripe_specifier(ws.text(p)?.body))
                 .unwrap_or_else(|| "npm:stripe@17.4.0".into());
-            let data = json!({
-                "rule": SIGNATURE,
-                "q": style.quote.to_string(),
-                "s": s,
-                "i": style.indent,
-                "stripe": stripe,
-                "secret": format!("Deno.env.get({})", style.string("STRIPE_WEBHOOK_SECRET")),
-            });
-            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-web.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: SIGNATURE.into(),
-                    path: EDGE_HELPER.into(),
-                    content,
-                    message: format!(
-                        "{EDGE_HELPER}: the verification helper the edge functions call"
-                    ),
-                    fixes: vec![],
-                });
-            }
+            out.new_files.extend(helper_file(
+                project,
+                SIGNATURE,
+                EDGE_HELPER,
+                "webhook/stripe-webhook-web.ts",
+                json!({
+                    "stripe": stripe,
+                    "secret": format!("Deno.env.get({})", style.string("STRIPE_WEBHOOK_SECRET")),
+                }),
+                format!("{EDGE_HELPER}: the verification helper the edge functions call"),
+            ));
         }
         if files
             .iter()
             .any(|(_, f)| f.shape == Shape::Route && !f.reads.is_empty())
-            && !ws.contains(&helper_path)
         {
-            let data = json!({
-                "rule": SIGNATURE,
-                "q": style.quote.to_string(),
-                "s": s,
-                "i": style.indent,
-                "stripe": "stripe",
-                "secret": "process.env.STRIPE_WEBHOOK_SECRET",
-            });
-            if let Ok(content) = crate::templates::render("webhook/stripe-webhook-web.ts", &data) {
-                out.new_files.push(NewFile {
-                    rule: SIGNATURE.into(),
-                    path: helper_path.clone(),
-                    content,
-                    message: format!(
-                        "{helper_path}: the verification helper the webhook handlers call"
-                    ),
-                    fixes: vec![],
-                });
-            }
+            out.new_files.extend(helper_file(
+                project,
+                SIGNATURE,
+                &helper_path,
+                "webhook/stripe-webhook-web.ts",
+                json!({ "stripe": "stripe", "secret": "process.env.STRIPE_WEBHOOK_SECRET" }),
+                format!("{helper_path}: the verification helper the webhook handlers call"),
+            ));
         }
     }
 }
@@ -456,12 +426,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     let ws = project.workspace;
     let style = &project.stack.style;
     let s = style.semi();
-    let root = alias_root(ws);
-    let helper_path = if root.is_empty() {
-        "lib/casehard/webhook-events.ts".to_string()
-    } else {
-        format!("{root}/lib/casehard/webhook-events.ts")
-    };
+    let helper_path = helper_path(ws, "webhook-events.ts");
     let dbs = &project.stack.databases;
     let client = [
         (Database::Drizzle, Kind::Drizzle),
@@ -525,33 +490,25 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     let (Some(client), true) = (client, guarded) else {
         return;
     };
-    if !ws.contains(&helper_path) {
-        let template = match client.kind {
-            Kind::Drizzle => "webhook/events-drizzle.ts",
-            Kind::Prisma => "webhook/events-prisma.ts",
-            Kind::Pool => "webhook/events-pg.ts",
-        };
-        let data = json!({
-            "rule": IDEMPOTENCY,
-            "q": style.quote.to_string(),
-            "s": s,
-            "i": style.indent,
+    let template = match client.kind {
+        Kind::Drizzle => "webhook/events-drizzle.ts",
+        Kind::Prisma => "webhook/events-prisma.ts",
+        Kind::Pool => "webhook/events-pg.ts",
+    };
+    out.new_files.extend(helper_file(
+        project,
+        IDEMPOTENCY,
+        &helper_path,
+        template,
+        json!({
             "client": client.name,
             "module": module_specifier(ws, &helper_path, &client.path),
-        });
-        if let Ok(content) = crate::templates::render(template, &data) {
-            out.new_files.push(NewFile {
-                rule: IDEMPOTENCY.into(),
-                message: format!(
-                    "{helper_path}: records each webhook event id once, through the app's own `{}`",
-                    client.name
-                ),
-                path: helper_path,
-                content,
-                fixes: vec![],
-            });
-        }
-    }
+        }),
+        format!(
+            "{helper_path}: records each webhook event id once, through the app's own `{}`",
+            client.name
+        ),
+    ));
     events_table(project, out);
 }
 
