@@ -37,31 +37,10 @@ fn the_attempt_after_the_limit_is_refused_with_429() {
         &["fix", ".", "--allow-no-vcs", "--only", "auth/rate-limit"],
     );
     assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let (ok, log) = run_program(
-        app.path(),
-        "npm",
-        &[
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "typescript@5.7.2",
-            "@types/node@22.10.1",
-        ],
-    );
-    assert!(ok, "npm install:\n{log}");
-    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["app", "lib"] }"#;
-    std::fs::write(app.path().join("tsconfig.json"), config).unwrap();
-    let (ok, log) = run_program(
-        app.path(),
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "."],
-    );
-    assert!(ok, "the hardened route does not compile:\n{log}");
-    std::fs::write(app.path().join("run.cjs"), SCRIPT).unwrap();
-    let (ok, log) = run_program(app.path(), "node", &["run.cjs"]);
-    assert!(ok, "{log}");
-    let lines: Vec<&str> = log.lines().collect();
+    npm_install(app.path(), &["typescript@5.7.2", "@types/node@22.10.1"]);
+    write_tsconfig(app.path(), &["app", "lib"]);
+    tsc(app.path());
+    let lines = node_script(app.path(), SCRIPT);
     assert_eq!(
         lines,
         [

@@ -59,35 +59,20 @@ fn repeated_checkouts_for_one_customer_share_an_idempotency_key() {
         ],
     );
     assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let (ok, log) = run_program(
+    npm_install(
         app.path(),
-        "npm",
-        &[
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "stripe@17.4.0",
-            "typescript@5.7.2",
-            "@types/node@22.10.1",
-        ],
+        &["stripe@17.4.0", "typescript@5.7.2", "@types/node@22.10.1"],
     );
-    assert!(ok, "npm install:\n{log}");
-    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["app", "lib"] }"#;
-    std::fs::write(app.path().join("tsconfig.json"), config).unwrap();
-    let (ok, log) = run_program(
-        app.path(),
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "."],
-    );
-    assert!(
-        ok,
-        "the hardened route does not type-check with the Stripe SDK's types:\n{log}"
-    );
-    std::fs::write(app.path().join("run.cjs"), SCRIPT).unwrap();
-    let (ok, log) = run_program(app.path(), "node", &["run.cjs"]);
-    assert!(ok, "{log}");
-    let keys: Vec<&str> = log.lines().filter(|l| l.starts_with("POST ")).collect();
+    write_tsconfig(app.path(), &["app", "lib"]);
+    // The hardened route type-checks against the Stripe SDK's own types.
+    tsc(app.path());
+    let lines = node_script(app.path(), SCRIPT);
+    let log = lines.join("\n");
+    let keys: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("POST "))
+        .collect();
     assert_eq!(keys.len(), 4, "{log}");
     let key = |i: usize| keys[i].rsplit(' ').next().unwrap();
     assert!(key(0).starts_with("casehard-"), "{log}");

@@ -43,14 +43,9 @@ fn drizzle_queries_through_with_user_reach_only_the_users_rows() {
     .unwrap();
 
     // The packages the app declares, at its pinned versions, and a compiler.
-    let (ok, log) = run_program(
+    npm_install(
         app.path(),
-        "npm",
         &[
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
             "drizzle-orm@0.36.4",
             "pg@8.13.1",
             "@types/pg@8.11.10",
@@ -58,7 +53,6 @@ fn drizzle_queries_through_with_user_reach_only_the_users_rows() {
             "typescript@5.7.2",
         ],
     );
-    assert!(ok, "npm install:\n{log}");
     let script = format!(
         r#"import {{ eq }} from "drizzle-orm";
 import {{ db, pool }} from "./src/server/db";

@@ -77,8 +77,7 @@ main().catch((e) => { console.error(e); process.exit(1); });
 /// The app in `dir` (already installed or linked), compiled and run as `kind` against a fresh
 /// database with `migrations` applied as the app's role.
 fn run_app(dir: &Path, kind: &str, migrations: &[&str]) -> Vec<String> {
-    let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
-    assert!(ok, "{}: the app does not compile:\n{log}", dir.display());
+    tsc(dir);
     let db = PlainDb::new(&format!("webhook_{kind}"));
     let sql: Vec<String> = migrations
         .iter()
@@ -104,33 +103,7 @@ fn run_app(dir: &Path, kind: &str, migrations: &[&str]) -> Vec<String> {
 
 #[test]
 fn express_and_pages_handlers_verify_fail_closed_and_process_each_event_once() {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), hardened.path());
-    let fix = casehard(
-        hardened.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", RULES],
-    );
-    assert_eq!(fix.code, 0, "every finding is fixed:\n{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", ".", "--only", RULES]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-
-    let (ok, log) = run_program(
-        hardened.path(),
-        "npm",
-        &["install", "--ignore-scripts", "--no-audit", "--no-fund"],
-    );
-    assert!(ok, "npm install:\n{log}");
-    std::os::unix::fs::symlink(
-        hardened.path().join("node_modules"),
-        original.path().join("node_modules"),
-    )
-    .unwrap();
+    let (original, hardened) = before_and_after(FIXTURE, RULES, &[]);
 
     for kind in ["express", "pages"] {
         let before = run_app(original.path(), kind, &["migrations/001_init.sql"]);
@@ -193,41 +166,14 @@ const post = (payload, ts, signature) => POST(new Request("http://localhost/api/
 
 #[test]
 fn a_hand_rolled_hmac_check_that_fails_open_is_closed_and_bounded_in_time() {
-    let fixture = manifest_dir().join("tests/fixtures/webhooks/hmac");
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, hardened.path());
-    let rules = "webhook/hmac-timing,webhook/fail-open-secret";
-    let fix = casehard(
-        hardened.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", rules],
+    let (original, hardened) = before_and_after(
+        "tests/fixtures/webhooks/hmac",
+        "webhook/hmac-timing,webhook/fail-open-secret",
+        &[],
     );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", ".", "--only", rules]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    let (ok, log) = run_program(
-        hardened.path(),
-        "npm",
-        &["install", "--ignore-scripts", "--no-audit", "--no-fund"],
-    );
-    assert!(ok, "npm install:\n{log}");
-    std::os::unix::fs::symlink(
-        hardened.path().join("node_modules"),
-        original.path().join("node_modules"),
-    )
-    .unwrap();
     let run = |dir: &Path| -> Vec<String> {
-        let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
-        assert!(ok, "{}: does not compile:\n{log}", dir.display());
-        std::fs::write(dir.join("run.cjs"), HMAC_SCRIPT).unwrap();
-        let (ok, log) = run_program(dir, "node", &["run.cjs"]);
-        assert!(ok, "{log}");
-        log.lines().map(str::to_string).collect()
+        tsc(dir);
+        node_script(dir, HMAC_SCRIPT)
     };
     assert_eq!(
         run(original.path()),
@@ -284,52 +230,18 @@ const post = (body, header) => app.fetch(new Request("http://localhost/webhooks/
 
 #[test]
 fn a_hono_stripe_route_verifies_when_run() {
-    let fixture = manifest_dir().join("tests/fixtures/rules/webhook/stripe-signature/invalid-hono");
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, hardened.path());
-    let fix = casehard(
-        hardened.path(),
-        &[
-            "fix",
-            ".",
-            "--allow-no-vcs",
-            "--only",
-            "webhook/stripe-signature",
-        ],
+    let (original, hardened) = before_and_after(
+        "tests/fixtures/rules/webhook/stripe-signature/invalid-hono",
+        "webhook/stripe-signature",
+        &["typescript@5.7.2", "@types/node@22.10.1"],
     );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let (ok, log) = run_program(
-        hardened.path(),
-        "npm",
-        &[
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "typescript@5.7.2",
-            "@types/node@22.10.1",
-        ],
-    );
-    assert!(ok, "npm install:\n{log}");
-    std::os::unix::fs::symlink(
-        hardened.path().join("node_modules"),
-        original.path().join("node_modules"),
-    )
-    .unwrap();
-    let config = r#"{ "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] }, "include": ["src"] }"#;
     let run = |dir: &Path| -> Vec<String> {
-        std::fs::write(dir.join("tsconfig.json"), config).unwrap();
-        let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
-        assert!(ok, "{}: does not compile:\n{log}", dir.display());
-        std::fs::write(dir.join("run.cjs"), HONO_SCRIPT).unwrap();
-        let (ok, log) = run_program(dir, "node", &["run.cjs"]);
-        assert!(ok, "{log}");
+        write_tsconfig(dir, &["src"]);
+        tsc(dir);
         // The steps, without what the helper logs about the missing secret.
-        log.lines()
+        node_script(dir, HONO_SCRIPT)
+            .into_iter()
             .filter(|l| l.split(' ').count() == 3)
-            .map(str::to_string)
             .collect()
     };
     assert_eq!(

@@ -369,3 +369,73 @@ impl Drop for PlainDb {
         );
     }
 }
+
+/// `npm install --ignore-scripts` in `dir` (the project's own dependencies, or `packages`
+/// pinned by the caller); panics with npm's output when it fails.
+pub fn npm_install(dir: &Path, packages: &[&str]) {
+    let mut args = vec!["install", "--ignore-scripts", "--no-audit", "--no-fund"];
+    args.extend_from_slice(packages);
+    let (ok, log) = run_program(dir, "npm", &args);
+    assert!(ok, "npm install in {}:\n{log}", dir.display());
+}
+
+/// Compiles the project in `dir` with its own TypeScript (`tsc -p .`); panics with the
+/// compiler's errors when it fails.
+pub fn tsc(dir: &Path) {
+    let (ok, log) = run_program(dir, "node", &["node_modules/typescript/bin/tsc", "-p", "."]);
+    assert!(ok, "{} does not compile:\n{log}", dir.display());
+}
+
+/// Writes `script` to `dir/run.cjs`, runs it with Node and returns its output lines.
+pub fn node_script(dir: &Path, script: &str) -> Vec<String> {
+    std::fs::write(dir.join("run.cjs"), script).unwrap();
+    let (ok, log) = run_program(dir, "node", &["run.cjs"]);
+    assert!(ok, "{log}");
+    log.lines().map(str::to_string).collect()
+}
+
+/// A strict `tsconfig.json` that compiles `include` to CommonJS in `out/`, for running under
+/// Node (with the DOM's `Request` and `Response` types).
+pub fn write_tsconfig(dir: &Path, include: &[&str]) {
+    let config = serde_json::json!({
+        "compilerOptions": {
+            "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node",
+            "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".",
+            "lib": ["es2022", "dom"]
+        },
+        "include": include,
+    });
+    std::fs::write(dir.join("tsconfig.json"), config.to_string()).unwrap();
+}
+
+/// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
+/// fixed, a second run empty); the hardened copy's npm dependencies (and `packages`) are
+/// installed and shared with the original, so both run on the same packages.
+pub fn before_and_after(
+    fixture: &str,
+    rules: &str,
+    packages: &[&str],
+) -> (tempfile::TempDir, tempfile::TempDir) {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), hardened.path());
+    let fix = casehard(
+        hardened.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", rules],
+    );
+    assert_eq!(fix.code, 0, "every finding is fixed:\n{}", fix.stderr);
+    let again = casehard(hardened.path(), &["diff", ".", "--only", rules]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    npm_install(hardened.path(), packages);
+    std::os::unix::fs::symlink(
+        hardened.path().join("node_modules"),
+        original.path().join("node_modules"),
+    )
+    .unwrap();
+    (original, hardened)
+}
