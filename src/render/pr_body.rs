@@ -26,7 +26,11 @@ struct AuditCheck {
 const AUDIT: &[AuditCheck] = &[
     AuditCheck {
         question: "No admin actions without MFA and logs",
-        rules: &["auth/", "audit/"],
+        rules: &["mfa/", "audit/"],
+    },
+    AuditCheck {
+        question: "Auth cookies, sessions and tokens hardened; sign-in rate-limited",
+        rules: &["auth/"],
     },
     AuditCheck {
         question: "Every query checked by policy or RLS",
