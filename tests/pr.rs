@@ -70,9 +70,12 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
             "src/app/api/webhooks/stripe/route.ts",
+            "src/app/mfa/page.tsx",
+            "src/lib/casehard/mfa.ts",
             "src/lib/casehard/stripe-webhook.ts",
             "src/lib/casehard/webhook-events.ts",
             "src/lib/validations.ts",
+            "src/middleware.ts",
             "supabase/migrations/20240101000001_casehard_rls.sql",
             "supabase/migrations/20240101000003_casehard_webhook_events.sql"
         ]
@@ -119,7 +122,8 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "### Needs a person",
         "- [ ] `src/app/api/comments/route.ts:13` `schema/owner-from-body`",
         "### Quick audit before launch",
-        "| No admin actions without MFA and logs | not checked |",
+        "| No admin or payment action without MFA | pass | 3 finding(s) fixed by this change",
+        "| Every admin action logged | not checked |",
         "#### RBAC",
         "**`rls/owner-policies`**",
         "| Every query checked by policy or RLS | pass | 4 finding(s) fixed by this change",

@@ -10,6 +10,7 @@ pub mod clients;
 pub mod deps;
 pub mod hmac;
 pub mod imports;
+pub mod mfa;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rls;
@@ -102,6 +103,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(outbound::OutboundIdempotency::default()),
         Box::new(auth_basics::AuthBasics::default()),
         Box::new(rate_limit::RateLimit::default()),
+        Box::new(mfa::Mfa::default()),
     ]
 }
 

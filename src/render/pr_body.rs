@@ -25,8 +25,12 @@ struct AuditCheck {
 
 const AUDIT: &[AuditCheck] = &[
     AuditCheck {
-        question: "No admin actions without MFA and logs",
-        rules: &["mfa/", "audit/"],
+        question: "No admin or payment action without MFA",
+        rules: &["mfa/"],
+    },
+    AuditCheck {
+        question: "Every admin action logged",
+        rules: &["audit/"],
     },
     AuditCheck {
         question: "Auth cookies, sessions and tokens hardened; sign-in rate-limited",

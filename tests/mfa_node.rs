@@ -1,0 +1,122 @@
+//! The hardened Next.js middleware under Node, with the app's own middleware kept: requests
+//! carry Supabase session cookies made by `@supabase/ssr` itself (its `setSession`), against a
+//! local stand-in for Supabase Auth that confirms only the sessions it issued. Needs npm and
+//! the npm registry (`.ci/run` provides them); a missing one fails the test.
+
+mod harness;
+
+use harness::*;
+
+const FIXTURE: &str = "tests/fixtures/rules/mfa/supabase-aal2/invalid-existing-middleware";
+
+/// Prints `<case> <status> <location or app header>` per request.
+const SCRIPT: &str = r#"
+const http = require("http");
+const path = require("path");
+const { NextRequest } = require("next/server");
+const { createServerClient } = require("@supabase/ssr");
+
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const token = (aal) => `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: "u1", aal, role: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600, aud: "authenticated" })}.sig`;
+const issued = new Set();
+const auth = http.createServer((req, res) => {
+  const bearer = (req.headers.authorization || "").replace("Bearer ", "");
+  res.setHeader("content-type", "application/json");
+  if (req.url.startsWith("/auth/v1/user") && issued.has(bearer)) {
+    res.end(JSON.stringify({ id: "u1", aud: "authenticated", role: "authenticated", factors: [] }));
+  } else {
+    res.statusCode = 401;
+    res.end(JSON.stringify({ code: 401, msg: "invalid JWT" }));
+  }
+});
+
+async function cookiesFor(access) {
+  const jar = [];
+  const supabase = createServerClient(process.env.NEXT_PUBLIC_SUPABASE_URL, process.env.NEXT_PUBLIC_SUPABASE_ANON_KEY, {
+    cookies: { getAll: () => jar, setAll: (all) => { for (const c of all) jar.push({ name: c.name, value: c.value }); } },
+  });
+  const { error } = await supabase.auth.setSession({ access_token: access, refresh_token: "r" });
+  if (error) throw error;
+  return jar.map((c) => `${c.name}=${c.value}`).join("; ");
+}
+
+(async () => {
+  await new Promise((r) => auth.listen(0, "127.0.0.1", r));
+  process.env.NEXT_PUBLIC_SUPABASE_URL = `http://127.0.0.1:${auth.address().port}`;
+  process.env.NEXT_PUBLIC_SUPABASE_ANON_KEY = "anon";
+  const { middleware } = require(path.resolve("out/src/middleware.js"));
+  const aal1 = token("aal1"), aal2 = token("aal2");
+  issued.add(aal1); issued.add(aal2);
+  const sessions = { none: "", aal1: await cookiesFor(aal1), aal2: await cookiesFor(aal2) };
+  // A session whose token claims aal2 but that Supabase Auth never issued.
+  issued.add(token("aal2-forged"));
+  const forged = await cookiesFor(token("aal2-forged"));
+  issued.delete(token("aal2-forged"));
+  sessions.forged = forged.replace(/aal2-forged/g, "aal2");
+  const visit = async (name, url, session) => {
+    const req = new NextRequest(new URL(url, "http://localhost:3000"), { headers: session ? { cookie: session } : {} });
+    const res = await middleware(req);
+    const where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    console.log(name, res.status, where.replace("http://localhost:3000", ""));
+  };
+  await visit("admin-page-aal1", "/admin", sessions.aal1);
+  await visit("admin-api-aal1", "/api/admin/users", sessions.aal1);
+  await visit("admin-page-aal2", "/admin", sessions.aal2);
+  await visit("admin-api-aal2", "/api/admin/users", sessions.aal2);
+  await visit("checkout-aal1", "/api/checkout", sessions.aal1);
+  await visit("checkout-aal2", "/api/checkout", sessions.aal2);
+  await visit("admin-no-session", "/admin", sessions.none);
+  await visit("admin-forged-aal2", "/admin", sessions.forged);
+  await visit("dashboard-aal1", "/dashboard", sessions.aal1);
+  await visit("webhook-no-session", "/api/webhooks/stripe", sessions.none);
+  delete process.env.NEXT_PUBLIC_SUPABASE_URL;
+  await visit("admin-aal2-unconfigured", "/admin", sessions.aal2);
+  auth.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(FIXTURE), app.path());
+    let fix = casehard(
+        app.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", "mfa/supabase-aal2"],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/supabase-aal2"]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    npm_install(app.path(), &["typescript@5.7.2", "@types/node@22.10.1"]);
+    let config = serde_json::json!({
+        "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] },
+        "files": ["src/middleware.ts"],
+    });
+    std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
+    tsc(app.path());
+    // The cases, without supabase-js's warning about reading the session (the helper reads it
+    // only after Supabase Auth confirmed the user).
+    let lines: Vec<String> = node_script(app.path(), SCRIPT)
+        .into_iter()
+        .filter(|l| l.split(' ').count() == 3)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "admin-page-aal1 307 /mfa?next=%2Fadmin",
+            "admin-api-aal1 403 -",
+            "admin-page-aal2 200 ran",
+            "admin-api-aal2 200 ran",
+            "checkout-aal1 403 -",
+            "checkout-aal2 200 ran",
+            "admin-no-session 307 /mfa?next=%2Fadmin",
+            "admin-forged-aal2 307 /mfa?next=%2Fadmin",
+            "dashboard-aal1 200 ran",
+            "webhook-no-session 200 ran",
+            "admin-aal2-unconfigured 307 /mfa?next=%2Fadmin",
+        ]
+    );
+}
