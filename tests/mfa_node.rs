@@ -17,7 +17,9 @@ const { NextRequest } = require("next/server");
 const { createServerClient } = require("@supabase/ssr");
 
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
-const token = (aal) => `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: "u1", aal, role: "authenticated", exp: Math.floor(Date.now() / 1000) + 3600, aud: "authenticated" })}.sig`;
+const now = Math.floor(Date.now() / 1000);
+// `totpAge`: seconds since the second factor was verified, as Supabase records it in `amr`.
+const token = (aal, totpAge = 60) => `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: "u1", aal, role: "authenticated", exp: now + 3600, aud: "authenticated", amr: aal.startsWith("aal2") ? [{ method: "totp", timestamp: now - totpAge }, { method: "password", timestamp: now - 7200 }] : [{ method: "password", timestamp: now - 60 }] })}.sig`;
 const issued = new Set();
 const auth = http.createServer((req, res) => {
   const bearer = (req.headers.authorization || "").replace("Bearer ", "");
@@ -45,16 +47,16 @@ async function cookiesFor(access) {
   process.env.NEXT_PUBLIC_SUPABASE_URL = `http://127.0.0.1:${auth.address().port}`;
   process.env.NEXT_PUBLIC_SUPABASE_ANON_KEY = "anon";
   const { middleware } = require(path.resolve("out/src/middleware.js"));
-  const aal1 = token("aal1"), aal2 = token("aal2");
-  issued.add(aal1); issued.add(aal2);
-  const sessions = { none: "", aal1: await cookiesFor(aal1), aal2: await cookiesFor(aal2) };
+  const aal1 = token("aal1"), aal2 = token("aal2"), aal2Old = token("aal2", 3600);
+  issued.add(aal1); issued.add(aal2); issued.add(aal2Old);
+  const sessions = { none: "", aal1: await cookiesFor(aal1), aal2: await cookiesFor(aal2), aal2Old: await cookiesFor(aal2Old) };
   // A session whose token claims aal2 but that Supabase Auth never issued.
   issued.add(token("aal2-forged"));
   const forged = await cookiesFor(token("aal2-forged"));
   issued.delete(token("aal2-forged"));
   sessions.forged = forged.replace(/aal2-forged/g, "aal2");
-  const visit = async (name, url, session) => {
-    const req = new NextRequest(new URL(url, "http://localhost:3000"), { headers: session ? { cookie: session } : {} });
+  const visit = async (name, url, session, method = "GET") => {
+    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers: session ? { cookie: session } : {} });
     const res = await middleware(req);
     const where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
     console.log(name, res.status, where.replace("http://localhost:3000", ""));
@@ -67,6 +69,9 @@ async function cookiesFor(access) {
   await visit("checkout-aal2", "/api/checkout", sessions.aal2);
   await visit("admin-no-session", "/admin", sessions.none);
   await visit("admin-forged-aal2", "/admin", sessions.forged);
+  await visit("delete-user-fresh-totp", "/api/admin/users", sessions.aal2, "DELETE");
+  await visit("delete-user-hour-old-totp", "/api/admin/users", sessions.aal2Old, "DELETE");
+  await visit("list-users-hour-old-totp", "/api/admin/users", sessions.aal2Old);
   await visit("dashboard-aal1", "/dashboard", sessions.aal1);
   await visit("webhook-no-session", "/api/webhooks/stripe", sessions.none);
   delete process.env.NEXT_PUBLIC_SUPABASE_URL;
@@ -114,6 +119,9 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
             "checkout-aal2 200 ran",
             "admin-no-session 307 /mfa?next=%2Fadmin",
             "admin-forged-aal2 307 /mfa?next=%2Fadmin",
+            "delete-user-fresh-totp 200 ran",
+            "delete-user-hour-old-totp 403 -",
+            "list-users-hour-old-totp 200 ran",
             "dashboard-aal1 200 ran",
             "webhook-no-session 200 ran",
             "admin-aal2-unconfigured 307 /mfa?next=%2Fadmin",
