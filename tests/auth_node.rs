@@ -50,3 +50,41 @@ fn the_attempt_after_the_limit_is_refused_with_429() {
         ]
     );
 }
+
+/// Posts wrong credentials 11 times to the Express app, then to a route that is not limited.
+const EXPRESS_SCRIPT: &str = r#"
+const path = require("path");
+const { app } = require(path.resolve("out/src/server.js"));
+(async () => {
+  process.env.DEMO_PASSWORD = "right";
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const post = async (url, body) => (await fetch(base + url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).status;
+  const statuses = [];
+  for (let i = 0; i < 11; i++) statuses.push(await post("/api/auth/login", { password: "guess" + i }));
+  console.log("login", statuses.join(","));
+  const posts = [];
+  for (let i = 0; i < 11; i++) posts.push(await post("/api/posts", { i }));
+  console.log("posts", posts.join(","));
+  server.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn an_express_login_route_is_limited_too() {
+    let (_original, app) = before_and_after(
+        "tests/fixtures/rules/auth/rate-limit/invalid-express",
+        "auth/rate-limit",
+        &[],
+    );
+    write_tsconfig(app.path(), &["src"]);
+    tsc(app.path());
+    assert_eq!(
+        node_script(app.path(), EXPRESS_SCRIPT),
+        [
+            "login 401,401,401,401,401,401,401,401,401,401,429",
+            "posts 201,201,201,201,201,201,201,201,201,201,201",
+        ]
+    );
+}

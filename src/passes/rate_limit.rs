@@ -66,7 +66,38 @@ struct Handler {
 struct FileFacts {
     route: String,
     handlers: Vec<Handler>,
+    /// Express routes: (route path literal's text, where the limiter goes: before the handler).
+    express: Vec<(String, usize)>,
     imports: ImportFacts,
+}
+
+/// `app.post("/login", handler)` (or `router.post`) on a credential or recovery path.
+fn express_route(call: &N) -> Option<(String, usize)> {
+    let func = call.field("function")?;
+    if func.kind() != "member_expression" {
+        return None;
+    }
+    let method = func.field("property")?.text().to_string();
+    if !matches!(method.as_str(), "post" | "put" | "patch") {
+        return None;
+    }
+    let args: Vec<N> = call
+        .field("arguments")?
+        .children()
+        .filter(|c| c.is_named() && c.kind() != "comment")
+        .collect();
+    let (first, second) = (args.first()?, args.get(1)?);
+    if first.kind() != "string" {
+        return None;
+    }
+    let path = first.text().to_string();
+    let inner = path
+        .trim_matches(|c| c == '"' || c == '\'' || c == '`')
+        .to_lowercase();
+    let auth = inner
+        .split('/')
+        .any(|s| AUTH_ROUTE_WORDS.iter().any(|w| s.contains(w)));
+    (auth && !inner.contains("webhook")).then(|| (inner, second.range().start))
 }
 
 fn auth_route(path: &str) -> Option<String> {
@@ -137,28 +168,51 @@ impl Pass for RateLimit {
         &self.meta
     }
     fn kinds(&self) -> &'static [&'static str] {
-        &["function_declaration", "variable_declarator"]
+        &[
+            "function_declaration",
+            "variable_declarator",
+            "call_expression",
+        ]
     }
     fn wants(&self, path: &str, text: &str) -> bool {
-        auth_route(path).is_some() && !text.contains("rateLimit(") && !text.contains("ratelimit")
+        let express = text.contains("express") && text.contains(".post(");
+        (auth_route(path).is_some() || express)
+            && !text.contains("rateLimit(")
+            && !text.contains("limitAttempts(")
+            && !text.contains("ratelimit")
+            && !text.contains("rateLimit")
     }
     fn may_edit(&self, facts: &Facts) -> bool {
         facts
             .downcast_ref::<FileFacts>()
-            .is_some_and(|f| !f.handlers.is_empty())
+            .is_some_and(|f| !f.handlers.is_empty() || !f.express.is_empty())
     }
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let route = auth_route(file.path)?;
-        let handlers: Vec<Handler> = file
-            .nodes("function_declaration")
-            .iter()
-            .chain(file.nodes("variable_declarator"))
-            .filter_map(|n| handler(n, file.text))
-            .collect();
-        (!handlers.is_empty()).then(|| {
+        let (route, handlers) = match auth_route(file.path) {
+            Some(route) => {
+                let handlers: Vec<Handler> = file
+                    .nodes("function_declaration")
+                    .iter()
+                    .chain(file.nodes("variable_declarator"))
+                    .filter_map(|n| handler(n, file.text))
+                    .collect();
+                (route, handlers)
+            }
+            None => (String::new(), vec![]),
+        };
+        let express: Vec<(String, usize)> = if file.text.contains("express") {
+            file.nodes("call_expression")
+                .iter()
+                .filter_map(express_route)
+                .collect()
+        } else {
+            vec![]
+        };
+        (!handlers.is_empty() || !express.is_empty()).then(|| {
             Box::new(FileFacts {
                 route,
                 handlers,
+                express,
                 imports: imports::scan(&file.tree.root(), file.text),
             }) as Facts
         })
@@ -208,6 +262,48 @@ impl Pass for RateLimit {
                     edits,
                 });
             }
+        }
+        let express_helper = helper_path(ws, "rate-limit-express.ts");
+        for (path, file) in files.iter().filter(|(_, f)| !f.express.is_empty()) {
+            for (n, (route, at)) in file.express.iter().enumerate() {
+                let mut edits = vec![Edit::insert(
+                    *at,
+                    format!("limitAttempts({}), ", style.string(route)),
+                )];
+                if n == 0 {
+                    if let Some(import) = imports::add_named_import(
+                        ws,
+                        &file.imports,
+                        style,
+                        path,
+                        "limitAttempts",
+                        &express_helper,
+                    ) {
+                        edits.insert(0, import);
+                    }
+                }
+                out.proposals.push(Proposal {
+                    rule: RATE_LIMIT.into(),
+                    path: path.to_string(),
+                    at: *at..*at,
+                    message: format!("the Express route {route} takes credentials or starts account recovery without a rate limit; it now allows 10 attempts per client in 15 minutes"),
+                    applicability: Applicability::Review,
+                    edits,
+                });
+            }
+        }
+        if files.iter().any(|(_, f)| !f.express.is_empty()) {
+            out.new_files.extend(helper_file(
+                project,
+                RATE_LIMIT,
+                &express_helper,
+                "auth/rate-limit-express.ts",
+                json!({}),
+                format!("{express_helper}: the attempt limiter for Express sign-in, sign-up and recovery routes"),
+            ));
+        }
+        if !files.iter().any(|(_, f)| !f.handlers.is_empty()) {
+            return;
         }
         out.new_files.extend(helper_file(
             project,
