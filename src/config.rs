@@ -27,6 +27,10 @@ pub struct RlsConfig {
     /// table → the column that holds the owner's user id.
     #[serde(default)]
     pub owners: std::collections::BTreeMap<String, String>,
+    /// Tables only admins use (`["audit_log"]`): an admin is a user whose JWT `app_metadata`
+    /// says `role: "admin"`, and on Supabase they must have signed in with a second factor.
+    #[serde(default)]
+    pub admin_only: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -557,3 +557,50 @@ fn a_role_in_user_metadata_no_longer_opens_every_row() {
         "before casehard, a self-made admin reads every order"
     );
 }
+
+#[test]
+fn an_admin_only_table_needs_an_admin_role_from_app_metadata_and_a_second_factor() {
+    let (own, ours, _) = harden(&manifest_dir().join("tests/fixtures/rls/supabase-admin"));
+    let db = Db::new("admin_only");
+    apply(&db, &own, &ours, false);
+    seed_users(&db, &[A, B]);
+    db.sql("insert into audit_log (action) values ('deleted user'), ('refunded order');")
+        .unwrap();
+    let count_with = |uid: &str, claims: &str| {
+        db.count_of(
+            "authenticated",
+            Some(uid),
+            &format!("select set_config('request.jwt.claims', '{claims}', true) is null; select count(*) from audit_log"),
+        )
+    };
+    assert_eq!(
+        count_with(A, r#"{"app_metadata": {"role": "admin"}, "aal": "aal2"}"#),
+        2,
+        "an admin signed in with a second factor reads the log"
+    );
+    assert_eq!(
+        count_with(A, r#"{"app_metadata": {"role": "admin"}, "aal": "aal1"}"#),
+        0,
+        "an admin with one factor reads nothing (the restrictive aal2 policy)"
+    );
+    assert_eq!(
+        count_with(B, r#"{"aal": "aal2"}"#),
+        0,
+        "a user who is not an admin reads nothing, whatever the factor"
+    );
+    assert_eq!(
+        count_with(B, r#"{"user_metadata": {"role": "admin"}, "aal": "aal2"}"#),
+        0,
+        "a role the user wrote about themselves is not an admin role"
+    );
+    let write = db.as_user(
+        "authenticated",
+        Some(A),
+        r#"select set_config('request.jwt.claims', '{"app_metadata": {"role": "admin"}, "aal": "aal1"}', true) is null; insert into audit_log (action) values ('forged')"#,
+    );
+    assert!(
+        write.is_err(),
+        "an admin with one factor cannot write either"
+    );
+    assert_eq!(db.count("anon", None, "select * from audit_log"), 0);
+}

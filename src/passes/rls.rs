@@ -209,8 +209,15 @@ fn policy(
         "to": to,
         "using": using.unwrap_or_default(),
         "check": check.unwrap_or_default(),
+        "restrictive": false,
     })
 }
+
+/// Whoever signs in as an admin: the role in the JWT's `app_metadata`, which only the server
+/// (the service role) can set, never `user_metadata`, which every user can write.
+const ADMIN: &str = "((select auth.jwt()) -> 'app_metadata' ->> 'role') = 'admin'";
+/// Signed in with a second factor.
+const AAL2: &str = "((select auth.jwt()) ->> 'aal') = 'aal2'";
 
 /// How a policy names the signed-in user, and who policies apply to.
 struct Who {
@@ -281,6 +288,24 @@ fn policies_for(t: &Table, inference: &Inference, who: &Who) -> Vec<serde_json::
     };
     let mut out = match access {
         Access::SelfRow { column } | Access::Owner { column } => crud(own(column)),
+        Access::AdminOnly => {
+            // Plain Postgres has no role claim: admin-only tables stay server-side (no policy).
+            if who.dialect == Dialect::Postgres {
+                return vec![];
+            }
+            let mut v = crud(ADMIN.to_string());
+            let mut aal2 = policy(
+                t,
+                "aal2",
+                "all",
+                users,
+                Some(AAL2.into()),
+                Some(AAL2.into()),
+            );
+            aal2["restrictive"] = json!(true);
+            v.push(aal2);
+            return v;
+        }
         Access::Member {
             column,
             members,
@@ -481,6 +506,7 @@ impl Pass for RowLevelSecurity {
         let overrides = Overrides {
             owners: project.config.rls.owners.clone(),
             public_read: project.config.rls.public_read.clone(),
+            admin_only: project.config.rls.admin_only.clone(),
         };
         let inferences = ownership::infer(&model, &overrides, dialect);
         let who = Who { dialect };
@@ -508,7 +534,12 @@ impl Pass for RowLevelSecurity {
             let inference = &inferences[&t.qualified()];
             let user_data = matches!(
                 inference.access,
-                Some(Access::SelfRow { .. } | Access::Owner { .. } | Access::Member { .. })
+                Some(
+                    Access::SelfRow { .. }
+                        | Access::Owner { .. }
+                        | Access::Member { .. }
+                        | Access::AdminOnly
+                )
             );
             let drops: Vec<serde_json::Value> = t
                 .policies

@@ -44,6 +44,8 @@ pub enum Access {
     },
     /// Anyone may read (from casehard.toml); writes by the owner, if there is one.
     PublicRead { owner: Option<String> },
+    /// Only admins (from casehard.toml): the role in the JWT's `app_metadata`.
+    AdminOnly,
 }
 
 /// Where the signed-in user's id comes from, which decides who counts as "the user".
@@ -82,6 +84,7 @@ pub struct Overrides {
     /// table → owner column.
     pub owners: BTreeMap<String, String>,
     pub public_read: Vec<String>,
+    pub admin_only: Vec<String>,
 }
 
 fn lower(s: &str) -> String {
@@ -231,7 +234,13 @@ pub fn infer(
             .public_read
             .iter()
             .any(|p| *p == key || *p == short);
-        let found: Option<(Access, String)> = if let Some(col) = configured {
+        let admin = overrides
+            .admin_only
+            .iter()
+            .any(|p| *p == key || *p == short);
+        let found: Option<(Access, String)> = if admin {
+            Some((Access::AdminOnly, "admin only (casehard.toml)".into()))
+        } else if let Some(col) = configured {
             Some((
                 Access::Owner {
                     column: col.clone(),
@@ -320,6 +329,7 @@ pub fn infer(
                     | Access::Owner { column }
                     | Access::Member { column, .. } => Some(column.clone()),
                     Access::PublicRead { owner } => owner.clone(),
+                    Access::AdminOnly => None,
                 };
                 let member_user_type = match &access {
                     Access::Member {
