@@ -5,7 +5,9 @@
 //!     CASEHARD_BENCH_FILES=10000 cargo bench --bench throughput
 //!     CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # keep a copy to profile
 //!
-//! Prints a table per corpus; it asserts nothing (speed is measured, never tested).
+//! Prints a table per corpus; it asserts nothing (speed is measured, never tested). Peak
+//! memory is measured on a fresh process per run (this benchmark re-executed for one phase),
+//! so one phase's peak never hides another's.
 
 use casehard::config::Config;
 use casehard::engine::{self, Options};
@@ -188,12 +190,75 @@ fn full_diff(ws: Workspace, catalog: &Catalog) -> (usize, Workspace) {
     (text.len(), outcome.workspace)
 }
 
+/// The phase a re-executed child runs (`parse`, `walk` or `diff`) on the corpus in `dir`.
+fn child_phase(phase: &str, dir: &Path, catalog: &Catalog) {
+    match phase {
+        "parse" => {
+            parse_all(dir, false);
+        }
+        "walk" => {
+            parse_all(dir, true);
+        }
+        "diff" => {
+            let ws = load_dir(dir, &LoadOptions::default()).unwrap();
+            full_diff(ws, catalog);
+        }
+        other => panic!("unknown phase {other}"),
+    }
+    println!("peak_kib {}", own_peak_kib());
+}
+
+/// Peak resident memory, in bytes, of `phase` run on `dir` in a fresh process. The child
+/// reports its own high-water mark (`VmHWM`, kept per address space, so it starts afresh at
+/// exec; the rusage of a spawned child would count the parent's memory it was forked from).
+fn peak_memory(phase: &str, dir: &Path) -> u64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("CASEHARD_BENCH_PHASE", phase)
+        .env("CASEHARD_BENCH_DIR", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the {phase} child failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("peak_kib "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("the child reports its peak")
+        * 1024
+}
+
+/// This process's peak resident memory so far, in KiB (Linux `VmHWM`).
+fn own_peak_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Writes a workspace's files under `dir` (the hardened corpus, for the second run's child).
+fn write_workspace(ws: &Workspace, dir: &Path) {
+    for (path, file) in &ws.files {
+        let target = dir.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, &file.bytes).unwrap();
+    }
+}
+
 fn main() {
+    let catalog = Catalog::load(&[]).unwrap();
+    if let (Ok(phase), Some(dir)) = (
+        std::env::var("CASEHARD_BENCH_PHASE"),
+        std::env::var_os("CASEHARD_BENCH_DIR"),
+    ) {
+        return child_phase(&phase, Path::new(&dir), &catalog);
+    }
     let files: usize = std::env::var("CASEHARD_BENCH_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let catalog = Catalog::load(&[]).unwrap();
     println!(
         "{} threads, best of {RUNS} runs each",
         rayon::current_num_threads()
@@ -305,6 +370,15 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
     let (t_load, _) = best_of(|| load_dir(dir.path(), &LoadOptions::default()).unwrap());
     let t_again = t_again + t_load;
 
+    let hardened_dir = tempfile::tempdir().unwrap();
+    write_workspace(&hardened, hardened_dir.path());
+    let memory = [
+        peak_memory("parse", dir.path()),
+        peak_memory("walk", dir.path()),
+        peak_memory("diff", dir.path()),
+        peak_memory("diff", hardened_dir.path()),
+    ];
+
     println!();
     println!(
         "corpus `{}`: {files} files, {mb:.1} MB; diff of the first run {:.2} MB, of the second {again_len} bytes",
@@ -312,23 +386,31 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
         diff_len as f64 / 1e6
     );
     println!(
-        "{:<36} {:>8} {:>9} {:>7} {:>7}",
-        "run", "seconds", "files/s", "MB/s", "ratio"
+        "{:<36} {:>8} {:>9} {:>7} {:>7} {:>9}",
+        "run", "seconds", "files/s", "MB/s", "ratio", "peak MiB"
     );
-    for (name, t) in [
+    for ((name, t), peak) in [
         ("(a) read + parse only", t_parse),
         ("(a') read + parse + walk every node", t_walk),
         ("(b) casehard diff, whole catalog", t_diff),
         ("(c) second run on hardened output", t_again),
-    ] {
+    ]
+    .into_iter()
+    .zip(memory)
+    {
         let s = t.as_secs_f64();
         println!(
-            "{:<36} {:>8.3} {:>9.0} {:>7.1} {:>6.2}x",
+            "{:<36} {:>8.3} {:>9.0} {:>7.1} {:>6.2}x {:>9.0}",
             name,
             s,
             files as f64 / s,
             mb / s,
-            s / t_parse.as_secs_f64()
+            s / t_parse.as_secs_f64(),
+            peak as f64 / (1024.0 * 1024.0)
         );
     }
+    println!(
+        "memory target (twice the corpus + 64 MiB): {:.0} MiB",
+        (2 * bytes) as f64 / (1024.0 * 1024.0) + 64.0
+    );
 }
