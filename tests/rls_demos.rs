@@ -1,0 +1,39 @@
+//! What `casehard diff` writes for each RLS demo project (findings and the migration, as a
+//! reviewer reads them), kept as snapshots; the same projects are applied to PostgreSQL in
+//! rls_postgres.rs.
+
+mod harness;
+
+use casehard::workspace::{load_dir, LoadOptions};
+use harness::*;
+
+#[test]
+fn each_rls_demo_prints_its_migration() {
+    for demo in [
+        "supabase-multi",
+        "social",
+        "prisma",
+        "drizzle",
+        "supabase-admin",
+    ] {
+        let dir = manifest_dir().join("tests/fixtures/rls").join(demo);
+        let ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+        // Every `rls/` rule, and nothing else (the demos' dependencies are not the point).
+        let mut options = only("rls/owner-policies");
+        if let Some(only) = options.selection.only.as_mut() {
+            only.extend(
+                catalog()
+                    .metas()
+                    .iter()
+                    .filter(|m| m.id.starts_with("rls/"))
+                    .map(|m| m.id.clone()),
+            );
+        }
+        let outcome = run(ws, &options);
+        assert_output_parses(&outcome);
+        assert_idempotent(&outcome, &options);
+        snapshot_settings().bind(|| {
+            insta::assert_snapshot!(format!("rls_demo__{demo}"), describe(&outcome));
+        });
+    }
+}
