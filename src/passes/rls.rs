@@ -362,8 +362,6 @@ struct Schema {
 }
 
 fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Schema {
-    let migrations = sql::parse_migrations(ws);
-    let mut model = migrations.replay_onto(Model::default());
     let mut extra: Vec<Table> = vec![];
     let mut unread = vec![];
     if stack.databases.contains(&Database::Prisma) {
@@ -385,22 +383,23 @@ fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Sch
         .map(|(p, f)| (p, &f.drizzle))
         .collect();
     extra.extend(drizzle::pg_tables(&drizzle));
-    // Tables only the ORM schema defines exist before any migration runs (the app pushes
-    // its schema); replay the migrations again on top of them.
-    let unmigrated: Vec<(String, Loc)> = extra
-        .iter()
-        .filter(|t| !model.tables.contains_key(&t.qualified()))
+    // Tables the ORM schema defines exist before the migrations run when the app pushes its
+    // schema; a migration that creates one replaces it. Those no migration creates are the
+    // pushed ones.
+    let mut seed = Model::default();
+    for t in extra {
+        seed.tables.insert(t.qualified(), t);
+    }
+    let orm: Vec<(String, Loc)> = seed
+        .tables
+        .values()
         .map(|t| (t.qualified(), t.defined.clone()))
         .collect();
-    if !unmigrated.is_empty() {
-        let mut seed = Model::default();
-        for t in extra {
-            if unmigrated.iter().any(|(k, _)| *k == t.qualified()) {
-                seed.tables.insert(t.qualified(), t);
-            }
-        }
-        model = migrations.replay_onto(seed);
-    }
+    let model = sql::replay_onto(ws, seed);
+    let unmigrated: Vec<(String, Loc)> = orm
+        .into_iter()
+        .filter(|(k, _)| !model.created.contains(k))
+        .collect();
     Schema {
         model,
         unmigrated,

@@ -88,6 +88,9 @@ pub struct Model {
     pub issues: Vec<Issue>,
     /// The migration files replayed, in order.
     pub files: Vec<String>,
+    /// Tables some migration creates (a table the app's ORM schema defines but no migration
+    /// creates is one the app pushes).
+    pub created: std::collections::BTreeSet<String>,
 }
 
 /// Migration files in the order their tool applies them: loose schema files first, then each
@@ -145,88 +148,23 @@ pub fn migration_files(ws: &Workspace) -> Vec<String> {
 
 /// Replays the migrations into the final model.
 pub fn replay(ws: &Workspace) -> Model {
-    parse_migrations(ws).replay_onto(Model::default())
+    replay_onto(ws, Model::default())
 }
 
-/// One statement of a migration, parsed (or the reason it is not).
-struct Statement {
-    at: Loc,
-    text: String,
-    node: Result<NodeEnum, IssueKind>,
-}
-
-/// The app's migrations, each parsed once, ready to be replayed onto any starting model.
-pub struct Migrations {
-    files: Vec<(String, Vec<Statement>)>,
-}
-
-/// Parses the migration files in the order their tool applies them.
-pub fn parse_migrations(ws: &Workspace) -> Migrations {
-    Migrations {
-        files: migration_files(ws)
-            .into_iter()
-            .filter_map(|file| {
-                let text = ws.text(&file)?;
-                let statements = parse_file(&file, text.body);
-                Some((file, statements))
-            })
-            .collect(),
+/// Replays the migrations onto tables that exist before them (created by `prisma db push` or
+/// `drizzle-kit push` from the app's ORM schema). Statements are parsed one at a time and
+/// dropped once applied, so a large migration never sits in memory as a whole parse tree.
+pub fn replay_onto(ws: &Workspace, mut model: Model) -> Model {
+    for file in migration_files(ws) {
+        let Some(text) = ws.text(&file) else { continue };
+        apply_file(&mut model, &file, text.body);
+        model.files.push(file);
     }
-}
-
-impl Migrations {
-    /// Replays the migrations onto tables that exist before them (created by `prisma db
-    /// push` or `drizzle-kit push` from the app's ORM schema).
-    pub fn replay_onto(&self, mut model: Model) -> Model {
-        for (file, statements) in &self.files {
-            apply_statements(&mut model, statements);
-            model.files.push(file.clone());
-        }
-        model
-    }
+    model
 }
 
 /// Applies one file's statements; one that does not parse is reported and skipped.
 pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
-    apply_statements(model, &parse_file(file, sql));
-}
-
-fn apply_statements(model: &mut Model, statements: &[Statement]) {
-    for s in statements {
-        match &s.node {
-            Ok(node) => apply(model, node, s.at.clone(), &s.text),
-            Err(kind) => model.issues.push(Issue {
-                at: s.at.clone(),
-                kind: kind.clone(),
-            }),
-        }
-    }
-}
-
-/// Parses a file's statements: the whole file at once, or statement by statement when some
-/// statement does not parse (so the others still count).
-fn parse_file(file: &str, sql: &str) -> Vec<Statement> {
-    let mut out = vec![];
-    if let Ok(parsed) = pg_query::parse(sql) {
-        for raw in parsed.protobuf.stmts {
-            let start = statement_start(sql, raw.stmt_location.max(0) as usize);
-            let end = match raw.stmt_len {
-                0 => sql.len(),
-                len => (raw.stmt_location.max(0) + len) as usize,
-            };
-            if let Some(node) = raw.stmt.and_then(|s| s.node) {
-                out.push(Statement {
-                    at: Loc {
-                        file: file.to_string(),
-                        offset: start,
-                    },
-                    text: sql.get(start..end.max(start)).unwrap_or("").to_string(),
-                    node: Ok(node),
-                });
-            }
-        }
-        return out;
-    }
     let pieces = pg_query::split_with_scanner(sql).unwrap_or_else(|_| vec![sql]);
     for piece in pieces {
         let offset = piece.as_ptr() as usize - sql.as_ptr() as usize;
@@ -239,11 +177,7 @@ fn parse_file(file: &str, sql: &str) -> Vec<Statement> {
             Ok(parsed) => {
                 for raw in parsed.protobuf.stmts {
                     if let Some(node) = raw.stmt.and_then(|s| s.node) {
-                        out.push(Statement {
-                            at: at.clone(),
-                            text: piece.trim().to_string(),
-                            node: Ok(node),
-                        });
+                        apply(model, &node, at.clone(), piece.trim());
                     }
                 }
             }
@@ -258,15 +192,10 @@ fn parse_file(file: &str, sql: &str) -> Vec<Statement> {
                 } else {
                     IssueKind::Unparsed(e.to_string())
                 };
-                out.push(Statement {
-                    at,
-                    text: String::new(),
-                    node: Err(kind),
-                });
+                model.issues.push(Issue { at, kind });
             }
         }
     }
-    out
 }
 
 /// The first byte of the statement itself: the parser's location starts right after the
@@ -377,9 +306,12 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str) {
                     _ => {}
                 }
             }
-            if !(s.if_not_exists && model.tables.contains_key(&key)) {
-                model.tables.insert(key, table);
+            // `if not exists` keeps what an earlier migration created; a table only the ORM
+            // schema defined gives way to the migration's.
+            if !(s.if_not_exists && model.created.contains(&key)) {
+                model.tables.insert(key.clone(), table);
             }
+            model.created.insert(key);
         }
         NodeEnum::AlterTableStmt(s) => {
             let Some(rv) = &s.relation else { return };
