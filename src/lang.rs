@@ -25,6 +25,28 @@ pub const ALL_LANGS: [Lang; 2] = [Lang::TypeScript, Lang::Tsx];
 
 /// A parsed source file.
 pub type Tree = AstGrep<StrDoc<Lang>>;
+/// A node of a parsed TypeScript/TSX file.
+pub type N<'a> = ast_grep_core::Node<'a, StrDoc<Lang>>;
+
+/// The text of a plain string literal (`"x"`, `'x'`), without its quotes.
+pub fn string_value(node: &N) -> Option<String> {
+    if node.kind() != "string" {
+        return None;
+    }
+    let t = node.text();
+    Some(t[1..t.len().saturating_sub(1)].to_string())
+}
+
+/// A call's arguments, comments left out.
+pub fn call_args<'a>(call: &N<'a>) -> Vec<N<'a>> {
+    call.field("arguments")
+        .map(|a| {
+            a.children()
+                .filter(|c| c.is_named() && c.kind() != "comment")
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 fn typescript() -> &'static TSLanguage {
     static TS: OnceLock<TSLanguage> = OnceLock::new();

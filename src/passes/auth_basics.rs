@@ -6,7 +6,7 @@
 //! Each finding is local to one call or comparison; the fixes are written in the project's
 //! quotes and insert only what is missing.
 
-use crate::lang::Lang;
+use crate::lang::{call_args, string_value, Lang};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
@@ -177,24 +177,6 @@ fn is_auth_cookie(name: &str) -> bool {
     AUTH_COOKIE_WORDS.iter().any(|w| n.contains(w))
 }
 
-fn string_value(node: &N) -> Option<String> {
-    if node.kind() != "string" {
-        return None;
-    }
-    let t = node.text();
-    Some(t[1..t.len().saturating_sub(1)].to_string())
-}
-
-fn args_of<'a>(call: &N<'a>) -> Vec<N<'a>> {
-    call.field("arguments")
-        .map(|a| {
-            a.children()
-                .filter(|c| c.is_named() && c.kind() != "comment")
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The `key: value` pairs of an object literal, by key.
 fn props<'a>(object: &N<'a>) -> Vec<(String, N<'a>)> {
     object
@@ -294,7 +276,7 @@ fn cookie_call(call: &N, stores: &[String]) -> Option<Found> {
     if !setter {
         return None;
     }
-    let args = args_of(call);
+    let args = call_args(call);
     // `cookies().set({ name, value, ...options })` or `set(name, value, options?)`.
     let (name, options, last) = match args.as_slice() {
         [object] if object.kind() == "object" => {
@@ -351,7 +333,7 @@ fn session_config(call: &N) -> Option<Found> {
     if !express_session && !cookie_session {
         return None;
     }
-    let args = args_of(call);
+    let args = call_args(call);
     let [config] = args.as_slice() else {
         return None;
     };
@@ -478,9 +460,16 @@ fn jwt_call(call: &N) -> Vec<Found> {
         "identifier" => (String::new(), func.text().to_string()),
         _ => return vec![],
     };
+    // Most calls are not JWT calls: leave before collecting arguments.
+    if !matches!(
+        method.as_str(),
+        "verify" | "jwtVerify" | "sign" | "decode" | "decodeJwt"
+    ) {
+        return vec![];
+    }
     let jsonwebtoken = jwt_object(&object);
     let jose = object.is_empty() || object == "jose";
-    let args = args_of(call);
+    let args = call_args(call);
     let mut out = vec![];
     let none_in = |n: &N| {
         n.dfs().any(|d| {

@@ -13,7 +13,7 @@ use crate::passes::{
     facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
-use crate::rules::{Docs, Origin, RuleMeta};
+use crate::rules::RuleMeta;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -32,25 +32,22 @@ pub struct HmacTiming {
 impl Default for HmacTiming {
     fn default() -> Self {
         HmacTiming {
-            meta: [RuleMeta {
-                id: HMAC_TIMING.into(),
-                title: "Signatures are compared in constant time, inside a time window".into(),
-                severity: Severity::Warning,
-                area: Area::Payments,
-                applicability: Applicability::Review,
-                origin: Origin::Pass("src/passes/hmac.rs"),
-                docs: Docs {
-                    what: "In modules that compute an HMAC, replaces `===`, `!==`, `==` and `!=` between a computed signature (digest, HMAC, hash) and another value with `signaturesMatch(a, b)` from an injected helper: a constant-time comparison (`timingSafeEqual` on equal-length buffers) that never matches a missing signature. When the signed input includes a timestamp variable, the check also requires `withinWindow(timestamp)` (300 seconds).".into(),
-                    why: "String comparison stops at the first byte that differs, so the time it takes leaks how much of a guessed signature is right; with enough requests an attacker recovers a valid signature byte by byte. A signed timestamp that is never checked lets a captured request be replayed forever.".into(),
-                    before: "const digest = createHmac(\"sha256\", secret).update(`${timestamp}.${body}`).digest(\"hex\");\nif (digest !== signature) return new Response(\"bad signature\", { status: 401 });".into(),
-                    after: "const digest = createHmac(\"sha256\", secret).update(`${timestamp}.${body}`).digest(\"hex\");\nif (!(signaturesMatch(digest, signature) && withinWindow(timestamp))) return new Response(\"bad signature\", { status: 401 });".into(),
-                    fix_safety: Some("Review: requests signed more than five minutes ago (or with the timestamp in another unit than seconds or milliseconds) are now refused; where the provider is Stripe, its SDK's constructEvent does all of this.".into()),
-                    references: vec![
-                        "CWE-208: Observable Timing Discrepancy".into(),
-                        "CWE-294: Authentication Bypass by Capture-replay".into(),
-                    ],
-                },
-            }],
+            meta: [crate::passes::rule_meta(
+                "src/passes/hmac.rs",
+                Area::Payments,
+                HMAC_TIMING,
+                "Signatures are compared in constant time, inside a time window",
+                Severity::Warning,
+                Applicability::Review,
+                [
+                    "In modules that compute an HMAC, replaces `===`, `!==`, `==` and `!=` between a computed signature (digest, HMAC, hash) and another value with `signaturesMatch(a, b)` from an injected helper: a constant-time comparison (`timingSafeEqual` on equal-length buffers) that never matches a missing signature. When the signed input includes a timestamp variable, the check also requires `withinWindow(timestamp)` (300 seconds).",
+                    "String comparison stops at the first byte that differs, so the time it takes leaks how much of a guessed signature is right; with enough requests an attacker recovers a valid signature byte by byte. A signed timestamp that is never checked lets a captured request be replayed forever.",
+                    "const digest = createHmac(\"sha256\", secret).update(`${timestamp}.${body}`).digest(\"hex\");\nif (digest !== signature) return new Response(\"bad signature\", { status: 401 });",
+                    "const digest = createHmac(\"sha256\", secret).update(`${timestamp}.${body}`).digest(\"hex\");\nif (!(signaturesMatch(digest, signature) && withinWindow(timestamp))) return new Response(\"bad signature\", { status: 401 });",
+                    "Review: requests signed more than five minutes ago (or with the timestamp in another unit than seconds or milliseconds) are now refused; where the provider is Stripe, its SDK's constructEvent does all of this.",
+                ],
+                &["CWE-208: Observable Timing Discrepancy", "CWE-294: Authentication Bypass by Capture-replay"],
+            )],
         }
     }
 }

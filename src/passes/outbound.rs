@@ -10,7 +10,7 @@ use crate::passes::{
     facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
-use crate::rules::{Docs, Origin, RuleMeta};
+use crate::rules::RuleMeta;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -44,25 +44,22 @@ pub struct OutboundIdempotency {
 impl Default for OutboundIdempotency {
     fn default() -> Self {
         OutboundIdempotency {
-            meta: [RuleMeta {
-                id: IDEMPOTENCY_KEY.into(),
-                title: "Stripe writes made for a user request carry an idempotency key".into(),
-                severity: Severity::Warning,
-                area: Area::Payments,
-                applicability: Applicability::Review,
-                origin: Origin::Pass("src/passes/outbound.rs"),
-                docs: Docs {
-                    what: "In code that handles requests, finds Stripe writes (checkout sessions, payment intents, refunds, subscription changes, customers, invoices, transfers, payouts) called without request options, and wraps the resource in an injected `idempotent(...)`: when the call names a customer or an object, it gets an idempotency key derived from what it sends within a one-minute window, so repeats of the same action are performed once.".into(),
-                    why: "Users double-click, browsers and proxies retry, and generated clients retry on timeouts: without a key each repeat is a new charge, refund or subscription.".into(),
-                    before: "const session = await stripe.checkout.sessions.create({ customer, mode: \"payment\", line_items });".into(),
-                    after: "const session = await idempotent(stripe.checkout.sessions, \"checkout.sessions\").create({ customer, mode: \"payment\", line_items });".into(),
-                    fix_safety: Some("Review: the same write for the same customer inside a minute now returns the first result instead of a second object; a call that names no customer or object is left without a key (a key from its contents alone could collide across users): pass `{ idempotencyKey }` from a client-generated request id there.".into()),
-                    references: vec![
-                        "https://docs.stripe.com/api/idempotent_requests".into(),
-                        "CWE-837: Improper Enforcement of a Single, Unique Action".into(),
-                    ],
-                },
-            }],
+            meta: [crate::passes::rule_meta(
+                "src/passes/outbound.rs",
+                Area::Payments,
+                IDEMPOTENCY_KEY,
+                "Stripe writes made for a user request carry an idempotency key",
+                Severity::Warning,
+                Applicability::Review,
+                [
+                    "In code that handles requests, finds Stripe writes (checkout sessions, payment intents, refunds, subscription changes, customers, invoices, transfers, payouts) called without request options, and wraps the resource in an injected `idempotent(...)`: when the call names a customer or an object, it gets an idempotency key derived from what it sends within a one-minute window, so repeats of the same action are performed once.",
+                    "Users double-click, browsers and proxies retry, and generated clients retry on timeouts: without a key each repeat is a new charge, refund or subscription.",
+                    "const session = await stripe.checkout.sessions.create({ customer, mode: \"payment\", line_items });",
+                    "const session = await idempotent(stripe.checkout.sessions, \"checkout.sessions\").create({ customer, mode: \"payment\", line_items });",
+                    "Review: the same write for the same customer inside a minute now returns the first result instead of a second object; a call that names no customer or object is left without a key (a key from its contents alone could collide across users): pass `{ idempotencyKey }` from a client-generated request id there.",
+                ],
+                &["https://docs.stripe.com/api/idempotent_requests", "CWE-837: Improper Enforcement of a Single, Unique Action"],
+            )],
         }
     }
 }
@@ -100,11 +97,7 @@ fn write_call(call: &N) -> Option<Write> {
     }
     let full = format!("{path}.{method}");
     let (_, arity) = WRITES.iter().find(|(w, _)| *w == full)?;
-    let args = call
-        .field("arguments")?
-        .children()
-        .filter(|c| c.is_named() && c.kind() != "comment")
-        .count();
+    let args = crate::lang::call_args(call).len();
     (args == *arity).then(|| Write {
         resource: resource.range(),
         resource_text: chain.clone(),

@@ -8,7 +8,7 @@ use crate::passes::{
     facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
-use crate::rules::{Docs, Origin, RuleMeta};
+use crate::rules::RuleMeta;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -31,25 +31,22 @@ pub struct RateLimit {
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
-            meta: [RuleMeta {
-                id: RATE_LIMIT.into(),
-                title: "Sign-in, sign-up and recovery routes are rate-limited".into(),
-                severity: Severity::Error,
-                area: Area::Auth,
-                applicability: Applicability::Review,
-                origin: Origin::Pass("src/passes/rate_limit.rs"),
-                docs: Docs {
-                    what: "Finds route handlers (App Router `route.ts`) of sign-in, sign-up, password-reset, magic-link and OTP routes whose POST, PUT or PATCH handler has no rate limit, and makes it start with `rateLimit(req, \"<route>\")` from an injected limiter: 10 attempts per client address per route in 15 minutes, then 429 with Retry-After.".into(),
-                    why: "An unlimited login route lets anyone try passwords (or OTP codes) as fast as the server answers; an unlimited signup or reset route is a spam cannon pointed at your email provider and your users' inboxes.".into(),
-                    before: "export async function POST(req: Request) {\n  const { email, password } = await req.json();\n  /* ... */\n}".into(),
-                    after: "export async function POST(req: Request) {\n  const limited = rateLimit(req, \"api/auth/login\");\n  if (limited) return limited;\n  const { email, password } = await req.json();\n  /* ... */\n}".into(),
-                    fix_safety: Some("Review: the count is kept in the server's memory, per instance; behind several instances or serverless workers, back it with a shared store. Behind a proxy that does not set x-forwarded-for, every client shares one address.".into()),
-                    references: vec![
-                        "CWE-307: Improper Restriction of Excessive Authentication Attempts".into(),
-                        "CWE-770: Allocation of Resources Without Limits or Throttling".into(),
-                    ],
-                },
-            }],
+            meta: [crate::passes::rule_meta(
+                "src/passes/rate_limit.rs",
+                Area::Auth,
+                RATE_LIMIT,
+                "Sign-in, sign-up and recovery routes are rate-limited",
+                Severity::Error,
+                Applicability::Review,
+                [
+                    "Finds route handlers (App Router `route.ts`) of sign-in, sign-up, password-reset, magic-link and OTP routes whose POST, PUT or PATCH handler has no rate limit, and makes it start with `rateLimit(req, \"<route>\")` from an injected limiter: 10 attempts per client address per route in 15 minutes, then 429 with Retry-After.",
+                    "An unlimited login route lets anyone try passwords (or OTP codes) as fast as the server answers; an unlimited signup or reset route is a spam cannon pointed at your email provider and your users' inboxes.",
+                    "export async function POST(req: Request) {\n  const { email, password } = await req.json();\n  /* ... */\n}",
+                    "export async function POST(req: Request) {\n  const limited = rateLimit(req, \"api/auth/login\");\n  if (limited) return limited;\n  const { email, password } = await req.json();\n  /* ... */\n}",
+                    "Review: the count is kept in the server's memory, per instance; behind several instances or serverless workers, back it with a shared store. Behind a proxy that does not set x-forwarded-for, every client shares one address.",
+                ],
+                &["CWE-307: Improper Restriction of Excessive Authentication Attempts", "CWE-770: Allocation of Resources Without Limits or Throttling"],
+            )],
         }
     }
 }
@@ -81,11 +78,7 @@ fn express_route(call: &N) -> Option<(String, usize)> {
     if !matches!(method.as_str(), "post" | "put" | "patch") {
         return None;
     }
-    let args: Vec<N> = call
-        .field("arguments")?
-        .children()
-        .filter(|c| c.is_named() && c.kind() != "comment")
-        .collect();
+    let args = crate::lang::call_args(call);
     let (first, second) = (args.first()?, args.get(1)?);
     if first.kind() != "string" {
         return None;

@@ -715,14 +715,7 @@ fn express_calls(calls: &[N], text: &str) -> (Vec<ExpressRoute>, Vec<(String, us
         if object.kind() != "identifier" {
             continue;
         }
-        let args: Vec<N> = call
-            .field("arguments")
-            .map(|a| {
-                a.children()
-                    .filter(|c| c.is_named() && c.kind() != "comment")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let args = crate::lang::call_args(call);
         match method.text().as_ref() {
             "post" => {
                 let (Some(first), Some(last)) = (args.first(), args.last()) else {

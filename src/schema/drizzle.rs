@@ -77,14 +77,7 @@ pub fn scan(declarators: &[N]) -> DrizzleFacts {
             });
             continue;
         }
-        let args: Vec<N> = value
-            .field("arguments")
-            .map(|a| {
-                a.children()
-                    .filter(|c| c.is_named() && c.kind() != "comment")
-                    .collect()
-            })
-            .unwrap_or_default();
+        let args = crate::lang::call_args(&value);
         let (Some(first), Some(second)) = (args.first(), args.get(1)) else {
             continue;
         };
@@ -106,14 +99,7 @@ pub fn scan(declarators: &[N]) -> DrizzleFacts {
     facts
 }
 
-/// The text of a plain string literal.
-pub fn string_value(node: &N) -> Option<String> {
-    if node.kind() != "string" {
-        return None;
-    }
-    let t = node.text();
-    Some(t[1..t.len().saturating_sub(1)].to_string())
-}
+pub use crate::lang::string_value;
 
 /// The columns object: the object itself, or what a `(d) => ({ ... })` callback returns.
 fn column_object<'a>(node: &N<'a>) -> Option<N<'a>> {
