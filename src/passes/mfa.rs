@@ -3,7 +3,10 @@
 //! (its own middleware is kept and runs after the check; its matcher is extended), pages
 //! without aal2 are sent to an injected TOTP enroll-and-verify page, API calls get 403.
 
-use crate::passes::{helper_file, helper_path, imports, Facts, Pass, PassOutput, ProjectView};
+use crate::passes::imports::ImportFacts;
+use crate::passes::{
+    facts_of, helper_file, helper_path, imports, Facts, FileView, Pass, PassOutput, ProjectView,
+};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
 use crate::stack::{Auth, Framework};
@@ -112,7 +115,25 @@ impl Pass for Mfa {
         &self.meta
     }
 
-    fn finish(&self, project: &ProjectView<'_>, _: &BTreeMap<String, Facts>, out: &mut PassOutput) {
+    fn wants(&self, path: &str, _text: &str) -> bool {
+        path == "middleware.ts" || path == "src/middleware.ts"
+    }
+
+    /// The middleware's imports, so the check's import joins them in the file's own way.
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        Some(Box::new(imports::scan(&file.tree.root(), file.text)))
+    }
+
+    fn may_edit(&self, _facts: &Facts) -> bool {
+        true
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
         let stack = project.stack;
         if !stack.frameworks.contains(&Framework::NextApp)
             || !stack.auth.contains(&Auth::SupabaseAuth)
@@ -140,7 +161,12 @@ impl Pass for Mfa {
         match ws.text(&middleware).map(|t| t.body.to_string()) {
             Some(text) if text.contains("requireMfa(") => return,
             Some(text) => {
-                let Some(edits) = wrap_middleware(&text, &matchers, &specifier, style) else {
+                let import = facts_of::<ImportFacts>(facts)
+                    .find(|(p, _)| *p == middleware)
+                    .and_then(|(_, f)| {
+                        imports::add_named_import(ws, f, style, &middleware, "requireMfa", &helper)
+                    });
+                let Some(edits) = wrap_middleware(&text, &matchers, import, style) else {
                     out.proposals.push(Proposal {
                         rule: SUPABASE_AAL2.into(),
                         path: middleware.clone(),
@@ -193,36 +219,12 @@ impl Pass for Mfa {
     }
 }
 
-/// Where a new import goes: after the line that ends the file's leading imports (or first).
-fn after_imports(text: &str) -> usize {
-    let mut at = 0;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        offset += line.len();
-        let t = line.trim_start();
-        if line.contains(" from \"") || line.contains(" from '") {
-            at = offset;
-        } else if !(t.is_empty()
-            || t.starts_with("import")
-            || t.starts_with("//")
-            || t.starts_with("/*")
-            || t.starts_with('*')
-            || line.starts_with(char::is_whitespace)
-            || t.starts_with('}'))
-        {
-            // The first statement that is not part of an import.
-            break;
-        }
-    }
-    at
-}
-
 /// The edits that keep an existing `export (async) function middleware` as `appMiddleware`,
 /// add the protected routes to its matcher and export a `middleware` that checks aal2 first.
 fn wrap_middleware(
     text: &str,
     matchers: &[String],
-    specifier: &str,
+    import: Option<Edit>,
     style: &crate::stack::Style,
 ) -> Option<Vec<Edit>> {
     let s = style.semi();
@@ -274,11 +276,7 @@ fn wrap_middleware(
         }
     }
     let i = &style.indent;
-    let import = format!(
-        "import {{ requireMfa }} from {}{s}\n",
-        style.string(specifier)
-    );
-    edits.push(Edit::insert(after_imports(text), import));
+    edits.extend(import);
     let newline = if text.ends_with('\n') { "" } else { "\n" };
     edits.push(Edit::insert(
         text.len(),
