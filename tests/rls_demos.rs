@@ -37,3 +37,29 @@ fn each_rls_demo_prints_its_migration() {
         });
     }
 }
+
+/// The whole catalog on every demo project converges, and a second run changes nothing: the
+/// passes that write migrations and helpers (RLS, webhooks, MFA, rate limits) must not keep
+/// answering each other's files.
+#[test]
+fn the_whole_catalog_settles_on_every_demo() {
+    for demo in [
+        "rls/supabase-multi",
+        "rls/social",
+        "rls/prisma",
+        "rls/drizzle",
+        "rls/supabase-admin",
+        "webhooks/node-pg",
+        "webhooks/hmac",
+        "apps/nextjs-supabase-stripe",
+        "rules/mfa/supabase-aal2/invalid-existing-middleware",
+    ] {
+        let dir = manifest_dir().join("tests/fixtures").join(demo);
+        let ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+        let options = casehard::engine::Options::default();
+        let outcome = run(ws, &options);
+        assert!(outcome.has_changes(), "{demo}: casehard should harden it");
+        assert_output_parses(&outcome);
+        assert_idempotent(&outcome, &options);
+    }
+}

@@ -523,7 +523,7 @@ impl Pass for RowLevelSecurity {
                 && !pending.iter().any(|(k, _)| *k == t.qualified())
         }) {
             // Server-only tables casehard itself created (webhook event ids) stay as it made them.
-            if t.defined.file.contains("_casehard_") {
+            if migrations::is_casehard_migration(&t.defined.file) {
                 continue;
             }
             if auth_adapter && !t.rls && t.policies.is_empty() && auth_adapter_table(&t.name) {

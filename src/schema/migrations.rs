@@ -31,6 +31,14 @@ pub struct NewMigration {
 const SUPABASE: &str = "supabase/migrations/";
 const PRISMA: &str = "prisma/migrations/";
 
+/// Whether a migration is one casehard wrote (`<stamp>_casehard_<name>.sql`,
+/// `<stamp>_casehard_<name>/migration.sql`, `db/casehard_<name>.sql`): every placement above
+/// names them this way, and nothing else should tell them apart.
+pub fn is_casehard_migration(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| segment.starts_with("casehard_") || segment.contains("_casehard_"))
+}
+
 /// drizzle-kit's output folder: the `out` of `drizzle.config.*`, or its default `drizzle`.
 pub fn drizzle_out(ws: &Workspace) -> Option<String> {
     let config = [
@@ -203,7 +211,7 @@ fn unlisted_migrations(ws: &Workspace, out: &str, listed: &[String]) -> Vec<Stri
         .files
         .keys()
         .filter_map(|p| p.strip_prefix(&format!("{out}/")))
-        .filter(|rest| !rest.contains('/') && rest.contains("_casehard_"))
+        .filter(|rest| !rest.contains('/') && is_casehard_migration(rest))
         .filter_map(|rest| rest.strip_suffix(".sql"))
         .filter(|tag| !listed.iter().any(|l| l == tag))
         .map(str::to_string)
@@ -323,6 +331,26 @@ mod tests {
         assert_eq!(v["entries"][2]["tag"], "0002_casehard_webhook_events");
         assert_eq!(v["entries"][2]["when"], 1718000000002u64);
         assert!(out.contains("    },\n    {\n      \"idx\": 1,"), "{out}");
+    }
+
+    #[test]
+    fn casehard_migrations_are_known_in_every_placement() {
+        for p in [
+            "supabase/migrations/20240101000001_casehard_rls.sql",
+            "prisma/migrations/20240101000001_casehard_rls/migration.sql",
+            "drizzle/0001_casehard_webhook_events.sql",
+            "db/casehard_webhook_events.sql",
+            "db/casehard_rls_2.sql",
+        ] {
+            assert!(is_casehard_migration(p), "{p}");
+        }
+        for p in [
+            "supabase/migrations/20240101000000_init.sql",
+            "db/schema.sql",
+            "migrations/001_casehardened.sql",
+        ] {
+            assert!(!is_casehard_migration(p), "{p}");
+        }
     }
 
     #[test]
