@@ -77,7 +77,7 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/lib/validations.ts",
             "src/middleware.ts",
             "supabase/migrations/20240101000001_casehard_rls.sql",
-            "supabase/migrations/20240101000003_casehard_webhook_events.sql"
+            "supabase/migrations/20240101000002_casehard_webhook_events.sql"
         ]
     );
     let committed = git(

@@ -77,6 +77,20 @@ pub fn find(ws: &Workspace, kind: Kind) -> Option<Client> {
         .find_map(|(p, _)| in_file(p, ws.text(p)?.body, kind))
 }
 
+/// The app's client: the first of Prisma, Drizzle and node-postgres the stack uses that some
+/// module exports.
+pub fn of_app(ws: &Workspace, stack: &crate::stack::Stack) -> Option<Client> {
+    use crate::stack::Database;
+    [
+        (Database::Prisma, Kind::Prisma),
+        (Database::Drizzle, Kind::Drizzle),
+        (Database::NodePostgres, Kind::Pool),
+    ]
+    .iter()
+    .filter(|(d, _)| stack.databases.contains(d))
+    .find_map(|(_, k)| find(ws, *k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

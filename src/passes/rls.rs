@@ -515,8 +515,21 @@ impl Pass for RowLevelSecurity {
         let with_reenable = with_policies || sel.allows(DISABLED);
         let mut tables = Vec::new();
         let mut fixes = Vec::new();
-        let auth_adapter = dialect == Dialect::Postgres
-            && project.stack.auth.contains(&crate::stack::Auth::NextAuth);
+        // Auth libraries that read the user (and session) tables before sign-in.
+        let auth = &project.stack.auth;
+        let left_out_by = [
+            (crate::stack::Auth::NextAuth, "the Auth.js adapter"),
+            (
+                crate::stack::Auth::Passport,
+                "passport's strategy and session",
+            ),
+        ]
+        .iter()
+        .filter(|(a, _)| auth.contains(a))
+        .map(|(_, by)| *by)
+        .collect::<Vec<_>>()
+        .join(" and ");
+        let auth_adapter = dialect == Dialect::Postgres && !left_out_by.is_empty();
         let mut left_out = Vec::new();
         for t in model.tables.values().filter(|t| {
             !PLATFORM_SCHEMAS.contains(&t.schema.as_str())
@@ -645,7 +658,7 @@ impl Pass for RowLevelSecurity {
             .next()
             .map(|t| t.defined.file.clone())
             .unwrap_or_default();
-        let migration = match migrations::new_migration(ws, &target, "rls", 0) {
+        let migration = match migrations::new_migration(ws, &target, "rls", &out.new_files) {
             Ok(m) => m,
             Err(e) => return fail(out, &first, e),
         };
@@ -655,6 +668,7 @@ impl Pass for RowLevelSecurity {
             "apply": migration.apply,
             "tables": tables,
             "left_out": left_out,
+            "left_out_by": left_out_by,
         });
         let mut content = match crate::templates::render("sql/rls.sql", &data) {
             Ok(c) => c,
@@ -725,17 +739,7 @@ fn protected_context(text: &str) -> Option<(usize, String)> {
 /// is given the per-user client. What casehard cannot wire is a finding at the client.
 fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: &mut PassOutput) {
     let ws = project.workspace;
-    let dbs = &project.stack.databases;
-    let kinds = [
-        (Database::Prisma, Kind::Prisma),
-        (Database::Drizzle, Kind::Drizzle),
-        (Database::NodePostgres, Kind::Pool),
-    ];
-    let Some(client) = kinds
-        .iter()
-        .filter(|(d, _)| dbs.contains(d))
-        .find_map(|(_, k)| clients::find(ws, *k))
-    else {
+    let Some(client) = clients::of_app(ws, project.stack) else {
         if let Some((first, _)) = ws.sources().next() {
             out.proposals.push(Proposal {
                 rule: POLICIES.into(),

@@ -172,6 +172,18 @@ fn contains_ignore_case(text: &str, needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// An Express module that mounts a JSON body parser.
+fn json_parser_file(text: &str) -> bool {
+    express_module(text) && (text.contains("express.json(") || text.contains("bodyParser.json("))
+}
+
+fn express_module(text: &str) -> bool {
+    text.contains("from \"express\"")
+        || text.contains("from 'express'")
+        || text.contains("require(\"express\")")
+        || text.contains("require('express')")
+}
+
 fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     let stripe_events = text.contains("event.type") || EVENT_NAMES.iter().any(|e| text.contains(e));
     // A hand-rolled HMAC check is `webhook/hmac-timing`'s: its provider may not be Stripe.
@@ -199,11 +211,7 @@ fn webhook_shape(path: &str, text: &str) -> Option<Shape> {
     if pages && named {
         return Some(Shape::Pages);
     }
-    let express = text.contains("from \"express\"")
-        || text.contains("from 'express'")
-        || text.contains("require(\"express\")")
-        || text.contains("require('express')");
-    (express && contains_ignore_case(text, "webhook")).then_some(Shape::Express)
+    (express_module(text) && contains_ignore_case(text, "webhook")).then_some(Shape::Express)
 }
 
 impl Pass for StripeSignature {
@@ -214,16 +222,37 @@ impl Pass for StripeSignature {
         &["lexical_declaration", "call_expression"]
     }
     fn wants(&self, path: &str, text: &str) -> bool {
-        webhook_shape(path, text).is_some() && !(verified(text) && text.contains(GUARD))
+        match webhook_shape(path, text) {
+            Some(_) => !(verified(text) && text.contains(GUARD)),
+            None => json_parser_file(text),
+        }
     }
     fn may_edit(&self, facts: &Facts) -> bool {
         facts.downcast_ref::<FileFacts>().is_some_and(|f| {
-            !f.reads.is_empty() || !f.events.is_empty() || !f.node_reads.is_empty()
+            !f.reads.is_empty()
+                || !f.events.is_empty()
+                || !f.node_reads.is_empty()
+                || !f.json_mounts.is_empty()
         })
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let shape = webhook_shape(file.path, file.text)?;
+        let Some(shape) = webhook_shape(file.path, file.text) else {
+            // The app's global JSON parser, in a file other than the webhook route's: the raw
+            // body mount goes before it.
+            let (_, json_mounts) = express_calls(file.nodes("call_expression"), file.text);
+            return (!json_mounts.is_empty()).then(|| {
+                Box::new(FileFacts {
+                    shape: Shape::Express,
+                    node_reads: vec![],
+                    express_routes: vec![],
+                    json_mounts,
+                    reads: vec![],
+                    events: vec![],
+                    imports: ImportFacts::default(),
+                }) as Facts
+            });
+        };
         let decls = file.nodes("lexical_declaration");
         let is_verified = verified(file.text);
         let events: Vec<EventDecl> = if is_verified {
@@ -330,7 +359,7 @@ impl Pass for StripeSignature {
         }
         let node_helper_path = helper_path.replace("stripe-webhook.ts", "stripe-webhook-node.ts");
         for (path, file) in &files {
-            node_handlers(project, path, file, &node_helper_path, out);
+            node_handlers(project, path, file, &files, &node_helper_path, out);
         }
         if files.iter().any(|(_, f)| !f.node_reads.is_empty()) {
             out.new_files.extend(helper_file(
@@ -427,15 +456,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     let style = &project.stack.style;
     let s = style.semi();
     let helper_path = helper_path(ws, "webhook-events.ts");
-    let dbs = &project.stack.databases;
-    let client = [
-        (Database::Drizzle, Kind::Drizzle),
-        (Database::Prisma, Kind::Prisma),
-        (Database::NodePostgres, Kind::Pool),
-    ]
-    .iter()
-    .filter(|(d, _)| dbs.contains(d))
-    .find_map(|(_, k)| clients::find(ws, *k));
+    let client = clients::of_app(ws, project.stack);
     let mut guarded = false;
     for (path, file) in files {
         for event in &file.events {
@@ -526,8 +547,8 @@ fn events_table(project: &ProjectView<'_>, out: &mut PassOutput) {
     }
     let supabase = project.stack.databases.contains(&Database::Supabase);
     let target = migrations::detect(ws, supabase);
-    // After the RLS migration of the same run.
-    let Ok(migration) = migrations::new_migration(ws, &target, "webhook_events", 1) else {
+    let Ok(migration) = migrations::new_migration(ws, &target, "webhook_events", &out.new_files)
+    else {
         return;
     };
     let data = json!({ "rule": IDEMPOTENCY, "supabase": supabase, "apply": migration.apply });
@@ -764,6 +785,7 @@ fn node_handlers(
     project: &ProjectView<'_>,
     path: &str,
     file: &FileFacts,
+    files: &[(&str, &FileFacts)],
     helper_path: &str,
     out: &mut PassOutput,
 ) {
@@ -830,17 +852,40 @@ fn node_handlers(
                         "express.raw({{ type: {} }})",
                         style.string("application/json")
                     );
-                    match file
-                        .json_mounts
-                        .iter()
-                        .find(|(app, _, _)| *app == route.app)
-                    {
-                        // Before the global JSON parser: it then leaves the already-read body alone.
-                        Some((app, at, indent)) => edits.push(Edit::insert(
-                            *at,
-                            format!("{app}.use({}, {raw}){s}\n{indent}", route.path),
-                        )),
-                        None => edits.push(Edit::insert(route.handler_at, format!("{raw}, "))),
+                    let mount = |app: &str, indent: &str| {
+                        format!("{app}.use({}, {raw}){s}\n{indent}", route.path)
+                    };
+                    // Before the global JSON parser: it then leaves the already-read body alone.
+                    // The parser may be mounted in the module that creates the app, which
+                    // passes the app to the one that declares the route.
+                    let elsewhere = files.iter().find_map(|(p, f)| {
+                        (*p != path).then(|| f.json_mounts.first().map(|m| (*p, m)))?
+                    });
+                    let mounted = |p: &str| {
+                        ws.text(p).is_some_and(|t| {
+                            t.body
+                                .contains(&format!("use({}, express.raw(", route.path))
+                        })
+                    };
+                    match (
+                        file.json_mounts.iter().find(|(app, _, _)| *app == route.app),
+                        elsewhere,
+                    ) {
+                        (Some((app, at, indent)), _) => {
+                            edits.push(Edit::insert(*at, mount(app, indent)))
+                        }
+                        (None, Some((other, _))) if mounted(other) => {}
+                        (None, Some((other, (app, at, indent)))) => out.proposals.push(Proposal {
+                            rule: SIGNATURE.into(),
+                            path: other.to_string(),
+                            at: *at..*at,
+                            message: format!("{}: the Stripe webhook route needs the raw body, so it gets express.raw before this global JSON parser", route.path),
+                            applicability: Applicability::Review,
+                            edits: vec![Edit::insert(*at, mount(app, indent))],
+                        }),
+                        (None, None) => {
+                            edits.push(Edit::insert(route.handler_at, format!("{raw}, ")))
+                        }
                     }
                 }
                 _ => {}

@@ -120,22 +120,26 @@ fn next_stamp<'a>(names: impl Iterator<Item = &'a str>, empty: &str) -> String {
     }
 }
 
-/// The next migration named `casehard_<name>` in `target`; `offset` is how many other new
-/// migrations the same run writes before it (casehard's RLS migration comes first).
+/// The next migration named `casehard_<name>` in `target`, after the app's own and after
+/// `pending`: the files other passes of the same round are about to write.
 pub fn new_migration(
     ws: &Workspace,
     target: &Target,
     name: &str,
-    offset: u128,
+    pending: &[crate::plan::NewFile],
 ) -> Result<NewMigration, String> {
-    let in_folder = |folder: &'static str| {
+    let paths = || {
         ws.files
             .keys()
+            .map(String::as_str)
+            .chain(pending.iter().map(|f| f.path.as_str()))
+    };
+    let in_folder = |folder: &'static str| {
+        paths()
             .filter_map(move |p| p.strip_prefix(folder))
             .filter_map(|rest| rest.split('/').next())
     };
-    let stamp =
-        |folder: &'static str| bump(&next_stamp(in_folder(folder), "00000000000000"), offset);
+    let stamp = |folder: &'static str| next_stamp(in_folder(folder), "00000000000000");
     Ok(match target {
         Target::Supabase => NewMigration {
             path: format!("{SUPABASE}{}_casehard_{name}.sql", stamp(SUPABASE)),
@@ -158,9 +162,13 @@ pub fn new_migration(
                     "{journal}: {e}; casehard will not add a migration drizzle-kit would not run"
                 )
             })?;
-            // Files of this run's earlier passes are not listed yet: count them too.
-            let unlisted = unlisted_migrations(ws, out, &listed).len() as u128;
-            let idx = listed.len() as u128 + unlisted + offset;
+            // Files of earlier rounds and passes are not listed yet: count them too.
+            let unlisted = unlisted_migrations(ws, out, &listed).len()
+                + pending
+                    .iter()
+                    .filter(|f| f.path.starts_with(&format!("{out}/")) && f.path.ends_with(".sql"))
+                    .count();
+            let idx = listed.len() + unlisted;
             NewMigration {
                 path: format!("{out}/{idx:04}_casehard_{name}.sql"),
                 apply: "`drizzle-kit migrate` (or the app's `migrate()` call)",
@@ -173,7 +181,7 @@ pub fn new_migration(
                     1 => format!("db/casehard_{name}.sql"),
                     n => format!("db/casehard_{name}_{n}.sql"),
                 })
-                .find(|p| !ws.files.contains_key(p))
+                .find(|p| !paths().any(|q| q == p))
                 .expect("an unused name");
             NewMigration {
                 path,
@@ -185,13 +193,6 @@ pub fn new_migration(
 }
 
 /// `stamp + by`, keeping its width.
-fn bump(stamp: &str, by: u128) -> String {
-    match stamp.parse::<u128>() {
-        Ok(n) => format!("{:0width$}", n + by, width = stamp.len()),
-        Err(_) => stamp.to_string(),
-    }
-}
-
 fn journal_tags(text: &str) -> Result<Vec<String>, String> {
     let journal: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
