@@ -15,6 +15,33 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub rls: RlsConfig,
+    #[serde(default)]
+    pub mfa: MfaConfig,
+}
+
+/// `[mfa]`: which admin actions a second admin must approve.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaConfig {
+    /// Path words (`"role"`, `"refunds"`): an admin write whose path has a segment containing
+    /// one of them waits for a second admin. Role changes and balance or credit adjustments
+    /// by default; `[]` turns dual approval off.
+    #[serde(default = "MfaConfig::default_dual_approval")]
+    pub dual_approval: Vec<String>,
+}
+
+impl MfaConfig {
+    fn default_dual_approval() -> Vec<String> {
+        ["role", "balance", "credit"].map(String::from).to_vec()
+    }
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        MfaConfig {
+            dual_approval: MfaConfig::default_dual_approval(),
+        }
+    }
 }
 
 /// `[rls]`: what inference cannot know.

@@ -9,14 +9,25 @@ fn demo() -> std::path::PathBuf {
     manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe")
 }
 
+/// Every demo app in tests/fixtures/apps: the whole catalog's diff is a snapshot, the output
+/// parses, and a second run on the result changes nothing.
 #[test]
 fn demo_diff_matches_snapshot() {
-    let ws = load_dir(&demo(), &LoadOptions::default()).unwrap();
-    let outcome = run(ws, &Default::default());
-    assert_output_parses(&outcome);
-    assert_idempotent(&outcome, &Default::default());
-    snapshot_settings()
-        .bind(|| insta::assert_snapshot!("app__nextjs-supabase-stripe", describe(&outcome)));
+    let apps = manifest_dir().join("tests/fixtures/apps");
+    let mut names: Vec<String> = std::fs::read_dir(&apps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    for name in names {
+        let ws = load_dir(&apps.join(&name), &LoadOptions::default()).unwrap();
+        let outcome = run(ws, &Default::default());
+        assert_output_parses(&outcome);
+        assert_idempotent(&outcome, &Default::default());
+        snapshot_settings()
+            .bind(|| insta::assert_snapshot!(format!("app__{name}"), describe(&outcome)));
+    }
 }
 
 #[test]

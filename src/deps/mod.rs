@@ -84,6 +84,64 @@ pub fn parse_manifest(path: &str, text: &str) -> Option<Manifest> {
     })
 }
 
+/// The edit that declares `name` at `version` in a package.json's `dependencies`, where npm
+/// would put it (in name order, in the file's indentation); `None` when it is declared already
+/// or the manifest has no `dependencies` object.
+pub fn add_dependency(text: &str, name: &str, version: &str) -> Option<crate::plan::Edit> {
+    let ast = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).ok()?;
+    let Some(Value::Object(root)) = ast.value else {
+        return None;
+    };
+    let Some(Value::Object(deps)) = root.get("dependencies").map(|p| &p.value) else {
+        return None;
+    };
+    let entry = format!(
+        "{}: {}",
+        serde_json::json!(name),
+        serde_json::json!(version)
+    );
+    let names: Vec<String> = deps
+        .properties
+        .iter()
+        .map(|p| p.name.clone().into_string())
+        .collect();
+    if names.iter().any(|n| n == name) {
+        return None;
+    }
+    let line_indent = |at: usize| -> String {
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        text[start..at]
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect()
+    };
+    let props = &deps.properties;
+    if let Some(next) = props
+        .iter()
+        .find(|p| p.name.clone().into_string().as_str() > name)
+    {
+        let at = next.range.start;
+        return Some(crate::plan::Edit::insert(
+            at,
+            format!("{entry},\n{}", line_indent(at)),
+        ));
+    }
+    match props.last() {
+        Some(last) => Some(crate::plan::Edit::insert(
+            last.range.end,
+            format!(",\n{}{entry}", line_indent(last.range.start)),
+        )),
+        None => {
+            let open = deps.range.start + 1;
+            let outer = line_indent(deps.range.start);
+            Some(crate::plan::Edit::insert(
+                open,
+                format!("\n{outer}  {entry}\n{outer}"),
+            ))
+        }
+    }
+}
+
 /// The string-valued properties of `obj[key]`: name → (inner byte range, value).
 pub fn string_props(obj: &Object<'_>, key: &str) -> Vec<(String, (Range<usize>, String))> {
     let Some(Value::Object(inner)) = obj.get(key).map(|p| &p.value) else {

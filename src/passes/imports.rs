@@ -101,9 +101,27 @@ pub fn add_named_import(
     name: &str,
     module_path: &str,
 ) -> Option<Edit> {
-    if facts.bound.iter().any(|b| b == name) || path == module_path {
+    add_named_imports(ws, facts, style, path, &[name], module_path)
+}
+
+/// [`add_named_import`] for several names from one module, in one edit.
+pub fn add_named_imports(
+    ws: &Workspace,
+    facts: &ImportFacts,
+    style: &Style,
+    path: &str,
+    names: &[&str],
+    module_path: &str,
+) -> Option<Edit> {
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !facts.bound.iter().any(|b| b == n))
+        .collect();
+    if missing.is_empty() || path == module_path {
         return None;
     }
+    let name = missing.join(", ");
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     let alias_root = crate::stack::alias_root(ws);
     // An existing `import { a } from "<same module>"` gets `, name`.

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 pub const SUPABASE_AAL2: &str = "mfa/supabase-aal2";
 /// Route segments of the payment plane.
-const PAYMENT_WORDS: &[&str] = &[
+pub const PAYMENT_WORDS: &[&str] = &[
     "checkout",
     "billing",
     "portal",

@@ -11,6 +11,7 @@ pub mod deps;
 pub mod hmac;
 pub mod imports;
 pub mod mfa;
+pub mod mfa_express;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rls;
@@ -104,6 +105,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(auth_basics::AuthBasics::default()),
         Box::new(rate_limit::RateLimit::default()),
         Box::new(mfa::Mfa::default()),
+        Box::new(mfa_express::ExpressMfa::default()),
     ]
 }
 

@@ -1,0 +1,384 @@
+//! `mfa/express-totp`: an Express app with sessions (passport, express-session) whose admin
+//! and payment routes are reachable with a password alone. `requireMfa` (injected) goes last
+//! before the handler of each such mount or route; TOTP enrolment and verification are mounted at `/mfa` after
+//! the session middleware; the secrets, pending approvals and audit records get a migration.
+
+use crate::passes::imports::{self, ImportFacts};
+use crate::passes::mfa::PAYMENT_WORDS;
+use crate::passes::{clients, facts_of, helper_file, helper_path, Facts, FileView, Pass};
+use crate::passes::{PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::rules::RuleMeta;
+use crate::schema::migrations;
+use crate::stack::{Auth, Database, Framework};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const EXPRESS_TOTP: &str = "mfa/express-totp";
+/// The TOTP library the helper uses, pinned exactly.
+const OTPAUTH: (&str, &str) = ("otpauth", "9.5.2");
+/// Path words of destructive admin writes: they need a verification from the last 10 minutes.
+const STEP_UP_WORDS: &[&str] = &[
+    "role", "balance", "credit", "refund", "payout", "delete", "ban",
+];
+const METHODS: &[&str] = &["use", "get", "post", "put", "patch", "delete", "all"];
+
+pub struct ExpressMfa {
+    meta: [RuleMeta; 1],
+}
+
+impl Default for ExpressMfa {
+    fn default() -> Self {
+        ExpressMfa {
+            meta: [crate::passes::rule_meta(
+                "src/passes/mfa_express.rs",
+                Area::Auth,
+                EXPRESS_TOTP,
+                "Express admin and payment routes require a second factor",
+                Severity::Error,
+                Applicability::Review,
+                [
+                    "In an Express app with sessions (passport or express-session), finds the mounts and routes of the admin plane (an `admin` path segment) and the payment plane (checkout, billing, portal, subscription, refund, payout; never webhooks) and puts `requireMfa` (injected) on each, after the app's own checks and before the handler or router. It passes a signed-in user with a TOTP verification from the last 30 minutes, from the last 10 for destructive writes (DELETE, or a path naming roles, balances, credits, refunds, payouts, bans); admin writes naming roles, balances or credits (casehard.toml `[mfa] dual_approval`) wait, pending, until a second admin sends the same request with the approval id; every write and every refusal is an audit record. TOTP enrolment and verification (`otpauth`, pinned) are mounted at `/mfa` after the session middleware; secrets are stored sealed with AES-256-GCM under `MFA_ENCRYPTION_KEY`. A migration creates the three tables.",
+                    "A stolen or phished password is enough to reach the admin panel and move money when nothing asks for a second factor, and one compromised admin can change roles and balances alone, leaving no record of who did it.",
+                    "app.use(\"/api/admin\", requireAdmin, adminRouter);",
+                    "app.use(\"/mfa\", mfaRouter);\napp.use(\"/api/admin\", requireAdmin, requireMfa, adminRouter);",
+                    "Review: set MFA_ENCRYPTION_KEY (`openssl rand -base64 32`), apply the migration, run `npm install` so the lockfile records otpauth; admins and paying users enroll at POST /mfa/enroll and verify at POST /mfa/verify before those routes answer. Approvers receive the approval id from the requester.",
+                ],
+                &[
+                    "CWE-308: Use of Single-factor Authentication",
+                    "CWE-654: Reliance on a Single Factor in a Security Decision",
+                    "https://cheatsheetseries.owasp.org/cheatsheets/Multifactor_Authentication_Cheat_Sheet.html",
+                ],
+            )],
+        }
+    }
+}
+
+/// A mount or route on the admin or payment plane: `requireMfa, ` goes at `at`, before its
+/// last argument (the handler or router).
+struct Site {
+    route: String,
+    at: usize,
+}
+
+#[derive(Default)]
+struct FileFacts {
+    sites: Vec<Site>,
+    /// After the statement that mounts the session (`app.use(passport.session())`, else
+    /// `app.use(session(...))`): the offset and the app's name.
+    session: Option<(usize, String)>,
+    mfa_mounted: bool,
+    imports: ImportFacts,
+}
+
+/// `x.use("/path", ...)`, `x.post("/path", ...)`: (object, method, path, arguments).
+fn route_call<'a>(
+    call: &crate::lang::N<'a>,
+) -> Option<(String, String, String, Vec<crate::lang::N<'a>>)> {
+    let func = call.field("function")?;
+    if func.kind() != "member_expression" {
+        return None;
+    }
+    let method = func.field("property")?.text().to_string();
+    if !METHODS.contains(&method.as_str()) {
+        return None;
+    }
+    let object = func.field("object")?.text().to_string();
+    let args = crate::lang::call_args(call);
+    let path = args.first().and_then(crate::lang::string_value)?;
+    Some((object, method, path, args))
+}
+
+fn on_plane(path: &str) -> bool {
+    let lower = path.to_lowercase();
+    !lower.contains("webhook")
+        && lower.split('/').any(|s| {
+            s == "admin" || s.starts_with("admin-") || PAYMENT_WORDS.iter().any(|w| s.contains(w))
+        })
+}
+
+/// `app.use(passport.session())` (2) or `app.use(session({...}))` (1): the session mount.
+fn session_mount(call: &crate::lang::N) -> Option<(u8, usize, String)> {
+    let func = call.field("function")?;
+    if func.kind() != "member_expression" || func.field("property")?.text() != "use" {
+        return None;
+    }
+    let args = crate::lang::call_args(call);
+    let arg = args.first()?;
+    let callee = arg.field("function").map(|f| f.text().to_string());
+    let rank = match callee.as_deref() {
+        Some("passport.session") => 2,
+        Some("session" | "expressSession" | "cookieSession") => 1,
+        _ => return None,
+    };
+    let stmt = call
+        .ancestors()
+        .find(|a| a.kind() == "expression_statement")?;
+    Some((
+        rank,
+        stmt.range().end,
+        func.field("object")?.text().to_string(),
+    ))
+}
+
+impl Pass for ExpressMfa {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["call_expression"]
+    }
+
+    fn wants(&self, path: &str, text: &str) -> bool {
+        text.contains("express") && !path.contains("lib/casehard/")
+    }
+
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| !f.sites.is_empty() || f.session.is_some())
+    }
+
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let mut facts = FileFacts::default();
+        let mut session_rank = 0;
+        for call in file.nodes("call_expression") {
+            if let Some((rank, at, app)) = session_mount(call) {
+                if rank >= session_rank {
+                    session_rank = rank;
+                    facts.session = Some((at, app));
+                }
+                continue;
+            }
+            let Some((_, method, path, args)) = route_call(call) else {
+                continue;
+            };
+            if method == "use" && path == "/mfa" {
+                facts.mfa_mounted = true;
+            }
+            let guarded = args.iter().any(|a| a.text() == "requireMfa");
+            if on_plane(&path) && args.len() >= 2 && !guarded {
+                // Last before the handler: the app's own sign-in and role checks run first, so
+                // only its admins can put an action up for approval.
+                facts.sites.push(Site {
+                    route: path,
+                    at: args[args.len() - 1].range().start,
+                });
+            }
+        }
+        if facts.sites.is_empty() && facts.session.is_none() && !facts.mfa_mounted {
+            return None;
+        }
+        facts.imports = imports::scan(&file.tree.root(), file.text);
+        Some(Box::new(facts))
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        let stack = project.stack;
+        if !stack.frameworks.contains(&Framework::Express) {
+            return;
+        }
+        let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
+        let Some((first_path, first)) = files.iter().find(|(_, f)| !f.sites.is_empty()) else {
+            return;
+        };
+        let ws = project.workspace;
+        let style = &stack.style;
+        let manual = |out: &mut PassOutput, why: String| {
+            out.proposals.push(Proposal {
+                rule: EXPRESS_TOTP.into(),
+                path: first_path.to_string(),
+                at: first.sites[0].at..first.sites[0].at,
+                message: format!(
+                    "{} is reachable with a password alone; {why}",
+                    first.sites[0].route
+                ),
+                applicability: Applicability::Manual,
+                edits: vec![],
+            });
+        };
+        let manifests = crate::passes::deps::manifests(ws);
+        let root = manifests.iter().find(|m| m.dir.is_empty());
+        let declares = |name: &str| {
+            manifests
+                .iter()
+                .any(|m| m.declared.iter().any(|d| d.name == name))
+        };
+        let sessions = stack.auth.contains(&Auth::Passport)
+            || declares("express-session")
+            || declares("cookie-session");
+        if !sessions {
+            return manual(out, "casehard wires TOTP into apps with express-session or passport; put a second-factor check in front of it".into());
+        }
+        let Some(client) = clients::of_app(ws, stack) else {
+            return manual(out, "casehard found no exported Prisma, Drizzle or node-postgres client to keep TOTP secrets, approvals and audit records in".into());
+        };
+        let mounted = files.iter().any(|(_, f)| f.mfa_mounted);
+        let session_path = files
+            .iter()
+            .find(|(_, f)| f.session.is_some())
+            .map(|(p, _)| *p);
+        if session_path.is_none() && !mounted {
+            return manual(out, "casehard found no `app.use(session(...))` or `app.use(passport.session())` to mount the TOTP routes after".into());
+        }
+        let helper = helper_path(ws, "mfa.ts");
+        let Some(manifest) = root.map(|m| m.path.as_str()) else {
+            return;
+        };
+
+        for (path, file) in &files {
+            let mut edits: Vec<Edit> = file
+                .sites
+                .iter()
+                .map(|s| Edit::insert(s.at, "requireMfa, "))
+                .collect();
+            let mut names = vec![];
+            if !file.sites.is_empty() {
+                names.push("requireMfa");
+            }
+            if Some(*path) == session_path && !mounted {
+                let (at, app) = file.session.as_ref().expect("the session file");
+                edits.push(Edit::insert(
+                    *at,
+                    format!(
+                        "\n// casehard {EXPRESS_TOTP}: TOTP enrolment and verification, after the session.\n{app}.use({}, mfaRouter){}",
+                        style.string("/mfa"),
+                        style.semi()
+                    ),
+                ));
+                names.insert(0, "mfaRouter");
+            }
+            if edits.is_empty() {
+                continue;
+            }
+            edits.extend(imports::add_named_imports(
+                ws,
+                &file.imports,
+                style,
+                path,
+                &names,
+                &helper,
+            ));
+            let routes: Vec<&str> = file.sites.iter().map(|s| s.route.as_str()).collect();
+            let message = if routes.is_empty() {
+                "the TOTP enrolment and verification routes are mounted at /mfa".to_string()
+            } else {
+                format!(
+                    "{} {} reachable with a password alone: requireMfa now asks for a TOTP verification (fresh for destructive writes), holds listed admin writes for a second admin and records each action",
+                    routes.join(", "),
+                    if routes.len() == 1 { "is" } else { "are" }
+                )
+            };
+            let at = file.sites.first().map_or(edits[0].start, |s| s.at);
+            out.proposals.push(Proposal {
+                rule: EXPRESS_TOTP.into(),
+                path: path.to_string(),
+                at: at..at,
+                message,
+                applicability: Applicability::Review,
+                edits,
+            });
+        }
+
+        if let Some(edit) = ws
+            .text(manifest)
+            .and_then(|t| crate::deps::add_dependency(t.body, OTPAUTH.0, OTPAUTH.1))
+        {
+            out.proposals.push(Proposal {
+                rule: EXPRESS_TOTP.into(),
+                path: manifest.into(),
+                at: edit.start..edit.start,
+                message: format!(
+                    "{} {} (exact) for the TOTP codes; run `{}` so the lockfile records it",
+                    OTPAUTH.0,
+                    OTPAUTH.1,
+                    install_command(stack)
+                ),
+                applicability: Applicability::Review,
+                edits: vec![edit],
+            });
+        }
+
+        let module =
+            imports::relative_specifier(crate::passes::deps::dir_of(&helper), &client.path);
+        let words = |list: &[String]| {
+            format!(
+                "[{}]",
+                list.iter()
+                    .map(|w| style.string(&w.to_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let step_up: Vec<String> = STEP_UP_WORDS.iter().map(|w| w.to_string()).collect();
+        out.new_files.extend(helper_file(
+            project,
+            EXPRESS_TOTP,
+            &helper,
+            "mfa/express-mfa.ts",
+            json!({
+                "client": client.name,
+                "module": module,
+                "pg": client.kind == clients::Kind::Pool,
+                "prisma": client.kind == clients::Kind::Prisma,
+                "drizzle": client.kind == clients::Kind::Drizzle,
+                "step_up": words(&step_up),
+                "approval": words(&project.config.mfa.dual_approval),
+                "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
+            }),
+            format!("{helper}: requireMfa, the TOTP routes, dual approval and the audit log"),
+        ));
+        tables(project, &helper, out);
+    }
+}
+
+fn install_command(stack: &crate::stack::Stack) -> &'static str {
+    use crate::stack::PackageManager;
+    match stack.package_manager {
+        Some(PackageManager::Pnpm) => "pnpm install",
+        Some(PackageManager::Yarn) => "yarn install",
+        Some(PackageManager::Bun) => "bun install",
+        Some(PackageManager::Npm) | None => "npm install",
+    }
+}
+
+/// The migration for the factors, approvals and audit tables, where the app keeps its own,
+/// unless one of casehard's already creates them.
+fn tables(project: &ProjectView<'_>, helper: &str, out: &mut PassOutput) {
+    let ws = project.workspace;
+    crate::passes::rls::sync_journal(ws, EXPRESS_TOTP, out);
+    let exists = crate::schema::sql::migration_files(ws).iter().any(|m| {
+        ws.text(m)
+            .is_some_and(|t| t.body.contains("casehard_mfa_factors"))
+    });
+    if exists {
+        return;
+    }
+    let supabase = project.stack.databases.contains(&Database::Supabase);
+    let target = migrations::detect(ws, supabase);
+    let Ok(migration) = migrations::new_migration(ws, &target, "mfa", &out.new_files) else {
+        return;
+    };
+    let data = json!({ "rule": EXPRESS_TOTP, "supabase": supabase, "apply": migration.apply, "helper": helper });
+    if let Ok(mut content) = crate::templates::render("sql/mfa.sql", &data) {
+        if migration.breakpoints {
+            content = crate::passes::rls::with_breakpoints(&content);
+        }
+        out.new_files.push(NewFile {
+            rule: EXPRESS_TOTP.into(),
+            message: format!(
+                "{}: TOTP factors, pending approvals and the audit log",
+                migration.path
+            ),
+            path: migration.path,
+            content,
+            fixes: vec![],
+        });
+    }
+}
