@@ -118,27 +118,17 @@ main().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
 fn run_app(dir: &Path, database_url: &str, phase: &str) -> Vec<String> {
-    std::fs::write(dir.join("run.cjs"), SCRIPT).unwrap();
-    let out = std::process::Command::new("node")
-        .args(["run.cjs", phase])
-        .current_dir(dir)
-        .env("DATABASE_URL", database_url)
-        .env("SESSION_SECRET", "casehard-test-session-secret")
-        .env("STRIPE_SECRET_KEY", "sk_test_casehard")
-        .env("STRIPE_WEBHOOK_SECRET", "whsec_casehard_test")
-        .env(
+    let env = [
+        ("DATABASE_URL", database_url),
+        ("SESSION_SECRET", "casehard-test-session-secret"),
+        ("STRIPE_SECRET_KEY", "sk_test_casehard"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_casehard_test"),
+        (
             "MFA_ENCRYPTION_KEY",
             "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        )
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().map(str::to_string).collect()
+        ),
+    ];
+    run_node(dir, SCRIPT, &[phase], &env)
 }
 
 const SEED: &str = "insert into users (username, password, role, stripe_customer_id) values \

@@ -85,20 +85,7 @@ fn run_app(dir: &Path, kind: &str, migrations: &[&str]) -> Vec<String> {
         .collect();
     let (own, last) = sql.split_at(sql.len() - 1);
     db.apply(own, &last[0]);
-    std::fs::write(dir.join("run.cjs"), SCRIPT).unwrap();
-    let out = std::process::Command::new("node")
-        .args(["run.cjs", kind])
-        .current_dir(dir)
-        .env("DATABASE_URL", db.url())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout.lines().map(str::to_string).collect()
+    run_node(dir, SCRIPT, &[kind], &[("DATABASE_URL", &db.url())])
 }
 
 #[test]

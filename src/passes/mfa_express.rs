@@ -7,10 +7,9 @@ use crate::passes::imports::{self, ImportFacts};
 use crate::passes::mfa::PAYMENT_WORDS;
 use crate::passes::{clients, facts_of, helper_file, helper_path, Facts, FileView, Pass};
 use crate::passes::{PassOutput, ProjectView};
-use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
-use crate::schema::migrations;
-use crate::stack::{Auth, Database, Framework};
+use crate::stack::{Auth, Framework};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -334,7 +333,18 @@ impl Pass for ExpressMfa {
             }),
             format!("{helper}: requireMfa, the TOTP routes, dual approval and the audit log"),
         ));
-        tables(project, &helper, out);
+        crate::passes::server_tables_migration(
+            project,
+            crate::passes::ServerTables {
+                rule: EXPRESS_TOTP,
+                table: "casehard_mfa_factors",
+                name: "mfa",
+                template: "sql/mfa.sql",
+                extra: json!({ "helper": helper }),
+                what: "TOTP factors, pending approvals and the audit log",
+            },
+            out,
+        );
     }
 }
 
@@ -345,40 +355,5 @@ fn install_command(stack: &crate::stack::Stack) -> &'static str {
         Some(PackageManager::Yarn) => "yarn install",
         Some(PackageManager::Bun) => "bun install",
         Some(PackageManager::Npm) | None => "npm install",
-    }
-}
-
-/// The migration for the factors, approvals and audit tables, where the app keeps its own,
-/// unless one of casehard's already creates them.
-fn tables(project: &ProjectView<'_>, helper: &str, out: &mut PassOutput) {
-    let ws = project.workspace;
-    crate::passes::rls::sync_journal(ws, EXPRESS_TOTP, out);
-    let exists = crate::schema::sql::migration_files(ws).iter().any(|m| {
-        ws.text(m)
-            .is_some_and(|t| t.body.contains("casehard_mfa_factors"))
-    });
-    if exists {
-        return;
-    }
-    let supabase = project.stack.databases.contains(&Database::Supabase);
-    let target = migrations::detect(ws, supabase);
-    let Ok(migration) = migrations::new_migration(ws, &target, "mfa", &out.new_files) else {
-        return;
-    };
-    let data = json!({ "rule": EXPRESS_TOTP, "supabase": supabase, "apply": migration.apply, "helper": helper });
-    if let Ok(mut content) = crate::templates::render("sql/mfa.sql", &data) {
-        if migration.breakpoints {
-            content = crate::passes::rls::with_breakpoints(&content);
-        }
-        out.new_files.push(NewFile {
-            rule: EXPRESS_TOTP.into(),
-            message: format!(
-                "{}: TOTP factors, pending approvals and the audit log",
-                migration.path
-            ),
-            path: migration.path,
-            content,
-            fixes: vec![],
-        });
     }
 }

@@ -187,3 +187,68 @@ pub fn helper_file(
         fixes: vec![],
     })
 }
+
+/// Tables only casehard's server-side helpers use, and the migration that creates them.
+pub struct ServerTables<'a> {
+    pub rule: &'a str,
+    /// A table the migration creates: a migration that mentions it already is enough.
+    pub table: &'a str,
+    /// The file's `casehard_<name>` part.
+    pub name: &'a str,
+    /// Gets `rule`, `supabase`, `apply` and `extra`.
+    pub template: &'a str,
+    pub extra: serde_json::Value,
+    /// What the new file holds, for its message.
+    pub what: &'a str,
+}
+
+/// Writes the migration of `tables` where the app keeps its own migrations, unless one of
+/// them already creates it.
+pub fn server_tables_migration(
+    project: &ProjectView<'_>,
+    tables: ServerTables<'_>,
+    out: &mut PassOutput,
+) {
+    let ServerTables {
+        rule,
+        table,
+        name,
+        template,
+        extra,
+        what,
+    } = tables;
+    let ws = project.workspace;
+    rls::sync_journal(ws, rule, out);
+    let exists = crate::schema::sql::migration_files(ws)
+        .iter()
+        .any(|m| ws.text(m).is_some_and(|t| t.body.contains(table)));
+    if exists {
+        return;
+    }
+    let supabase = project
+        .stack
+        .databases
+        .contains(&crate::stack::Database::Supabase);
+    let target = crate::schema::migrations::detect(ws, supabase);
+    let Ok(migration) = crate::schema::migrations::new_migration(ws, &target, name, &out.new_files)
+    else {
+        return;
+    };
+    let mut data =
+        serde_json::json!({ "rule": rule, "supabase": supabase, "apply": migration.apply });
+    if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    if let Ok(mut content) = crate::templates::render(template, &data) {
+        if migration.breakpoints {
+            content = rls::with_breakpoints(&content);
+        }
+        out.new_files.push(NewFile {
+            rule: rule.into(),
+            message: format!("{}: {what}", migration.path),
+            path: migration.path,
+            content,
+            fixes: vec![],
+        });
+    }
+}

@@ -13,10 +13,9 @@ use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
     facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
-use crate::plan::{Applicability, Area, Edit, NewFile, Proposal, Severity};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
-use crate::schema::migrations;
-use crate::stack::{alias_root, Database};
+use crate::stack::alias_root;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 use serde_json::json;
@@ -530,43 +529,18 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             client.name
         ),
     ));
-    events_table(project, out);
-}
-
-/// The migration that creates `processed_webhook_events`, where the app's migrations live,
-/// unless one already does.
-fn events_table(project: &ProjectView<'_>, out: &mut PassOutput) {
-    let ws = project.workspace;
-    crate::passes::rls::sync_journal(ws, IDEMPOTENCY, out);
-    let has_table = crate::schema::sql::migration_files(ws).iter().any(|m| {
-        ws.text(m)
-            .is_some_and(|t| t.body.contains("processed_webhook_events"))
-    });
-    if has_table {
-        return;
-    }
-    let supabase = project.stack.databases.contains(&Database::Supabase);
-    let target = migrations::detect(ws, supabase);
-    let Ok(migration) = migrations::new_migration(ws, &target, "webhook_events", &out.new_files)
-    else {
-        return;
-    };
-    let data = json!({ "rule": IDEMPOTENCY, "supabase": supabase, "apply": migration.apply });
-    if let Ok(mut content) = crate::templates::render("sql/webhook_events.sql", &data) {
-        if migration.breakpoints {
-            content = crate::passes::rls::with_breakpoints(&content);
-        }
-        out.new_files.push(NewFile {
-            rule: IDEMPOTENCY.into(),
-            message: format!(
-                "{}: the table of processed webhook event ids",
-                migration.path
-            ),
-            path: migration.path,
-            content,
-            fixes: vec![],
-        });
-    }
+    crate::passes::server_tables_migration(
+        project,
+        crate::passes::ServerTables {
+            rule: IDEMPOTENCY,
+            table: "processed_webhook_events",
+            name: "webhook_events",
+            template: "sql/webhook_events.sql",
+            extra: json!({}),
+            what: "the table of processed webhook event ids",
+        },
+        out,
+    );
 }
 
 /// `const <name> = <value>` inside a function (a handler, never module level): its name, its

@@ -394,6 +394,26 @@ pub fn node_script(dir: &Path, script: &str) -> Vec<String> {
     log.lines().map(str::to_string).collect()
 }
 
+/// Writes `script` to `dir/run.cjs`, runs it with Node with `args` and the environment `env`,
+/// and returns its output lines; panics with its output when it fails.
+pub fn run_node(dir: &Path, script: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+    std::fs::write(dir.join("run.cjs"), script).unwrap();
+    let out = std::process::Command::new("node")
+        .arg("run.cjs")
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(str::to_string).collect()
+}
+
 /// A strict `tsconfig.json` that compiles `include` to CommonJS in `out/`, for running under
 /// Node (with the DOM's `Request` and `Response` types).
 pub fn write_tsconfig(dir: &Path, include: &[&str]) {
