@@ -521,6 +521,7 @@ fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Harden
         selection: from_cli.and(&from_config),
         review_fixes: !cli.safe_only,
         progress: progress_bar(ws.files.len()),
+        ..Options::default()
     };
     let outcome = engine::run(ws, &catalog, &config, &options)?;
     Ok(Hardened { outcome, catalog })

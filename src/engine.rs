@@ -22,6 +22,9 @@ pub struct Options {
     pub review_fixes: bool,
     /// Advanced once per file scanned.
     pub progress: Option<indicatif::ProgressBar>,
+    /// Source bytes whose syntax trees may be kept between phases ([`TREE_BUDGET`] by
+    /// default): it trades memory for parses, never changes a result.
+    pub tree_budget: usize,
 }
 
 impl Default for Options {
@@ -30,6 +33,7 @@ impl Default for Options {
             selection: Selection::default(),
             review_fixes: true,
             progress: None,
+            tree_budget: TREE_BUDGET,
         }
     }
 }
@@ -120,11 +124,25 @@ impl Timings {
     ) {
         if self.0.is_some() {
             eprintln!(
-                "round {round}: {files} files scanned in {scanned:.2?}, passes finished at {finished:.2?}, {proposals} proposals applied at {:.2?}",
-                self.lap()
+                "round {round}: {files} files scanned in {scanned:.2?}, passes finished at {finished:.2?}, {proposals} proposals applied at {:.2?}; {}",
+                self.lap(),
+                memory()
             );
         }
     }
+}
+
+/// The process's resident and peak memory (Linux), for `CASEHARD_TIMINGS`.
+pub fn memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("resident {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Where a finding is, in the original file: the key that dedupes it across rounds.
@@ -192,6 +210,31 @@ struct Engine<'a> {
     round_trees: HashMap<String, Tree>,
     /// Node kinds the selected passes read.
     pass_kinds: Vec<&'static str>,
+    /// Source bytes whose trees the current phase may still keep (see [`TREE_BUDGET`]).
+    tree_budget: TreeBudget,
+}
+
+/// How many bytes of source may have their syntax trees kept between the phases of a round
+/// (scan → fix → next scan), where they save a full parse: a tree takes about twenty times
+/// its source. Small projects keep every tree; in a large one the files past the budget are
+/// parsed again instead, so memory stays bounded whatever the size of the project.
+pub const TREE_BUDGET: usize = 1 << 20;
+
+/// A budget shared by the files of a phase processed in parallel: bytes left, and the
+/// budget of each phase.
+struct TreeBudget(std::sync::atomic::AtomicUsize, usize);
+
+impl TreeBudget {
+    fn reset(&self) {
+        self.0.store(self.1, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Takes `bytes` from the budget; false (taking nothing) when it has not that much left.
+    fn take(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0
+            .fetch_update(Relaxed, Relaxed, |left| left.checked_sub(bytes))
+            .is_ok()
+    }
 }
 
 /// Runs every selected rule and pass over `ws` until nothing changes.
@@ -205,7 +248,7 @@ pub fn run(
     let clock = Timings::start();
     let stack = Stack::detect(&ws);
     if clock.0.is_some() {
-        eprintln!("stack detected in {:.2?}", clock.lap());
+        eprintln!("stack detected in {:.2?}; {}", clock.lap(), memory());
     }
     let passes: Vec<&dyn Pass> = catalog
         .passes
@@ -229,6 +272,10 @@ pub fn run(
         verified_trees: HashMap::new(),
         round_trees: HashMap::new(),
         pass_kinds: Vec::new(),
+        tree_budget: TreeBudget(
+            std::sync::atomic::AtomicUsize::new(options.tree_budget),
+            options.tree_budget,
+        ),
     };
     let mut kinds: Vec<&'static str> = engine
         .passes
@@ -276,6 +323,9 @@ pub fn run(
         bar.finish_and_clear();
     }
     let findings = engine.report(&ws, &before);
+    if Timings::start().0.is_some() {
+        eprintln!("reported; {}", memory());
+    }
     let mut problems = engine.problems;
     problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Outcome {
@@ -291,6 +341,7 @@ impl<'a> Engine<'a> {
     /// Parses the dirty files (in parallel), runs the rules and the passes' scans on each.
     fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
         self.round_trees.clear();
+        self.tree_budget.reset();
         let mut cached = std::mem::take(&mut self.verified_trees);
         let work: Vec<(&String, Option<Tree>)> =
             dirty.iter().map(|p| (p, cached.remove(p))).collect();
@@ -367,7 +418,7 @@ impl<'a> Engine<'a> {
                 .any(|(pass, f)| f.as_ref().is_some_and(|f| pass.may_edit(f)));
         Some(ScannedFile {
             path: path.to_string(),
-            tree: may_change.then_some(owned),
+            tree: (may_change && self.tree_budget.take(text.body.len())).then_some(owned),
             proposals,
             facts,
             problem: None,
@@ -511,11 +562,18 @@ impl<'a> Engine<'a> {
             })
             .collect();
         drop(trees);
+        self.tree_budget.reset();
+        let budget = &self.tree_budget;
         let fixed: Vec<FixedFile> = work
             .into_par_iter()
             .filter_map(|(path, candidates, tree)| {
                 let text = ws.text(&path)?;
-                fix_file(path, text.bom, text.body, candidates, tree)
+                let mut fixed = fix_file(path, text.bom, text.body, candidates, tree)?;
+                // The new tree serves the next round's scan, within the budget.
+                if !budget.take(fixed.body.len()) {
+                    fixed.tree = None;
+                }
+                Some(fixed)
             })
             .collect();
 

@@ -30,6 +30,22 @@ fn demo_diff_matches_snapshot() {
     }
 }
 
+/// Keeping no syntax tree between phases (every file parsed again) changes nothing but cost.
+#[test]
+fn the_tree_budget_changes_no_result() {
+    let apps = manifest_dir().join("tests/fixtures/apps");
+    for name in ["express-drizzle-passport", "nextjs-supabase-stripe"] {
+        let load = || load_dir(&apps.join(name), &LoadOptions::default()).unwrap();
+        let kept = run(load(), &Default::default());
+        let none = casehard::engine::Options {
+            tree_budget: 0,
+            ..Default::default()
+        };
+        let reparsed = run(load(), &none);
+        assert_eq!(describe(&kept), describe(&reparsed), "{name}");
+    }
+}
+
 #[test]
 fn check_fix_check_then_nothing_left_but_manual_findings() {
     let repo = repo_with(&demo());

@@ -34,8 +34,7 @@ pub fn only(id: &str) -> Options {
             only: Some([id.to_string()].into()),
             skip: Default::default(),
         },
-        review_fixes: true,
-        progress: None,
+        ..Options::default()
     }
 }
 
