@@ -266,6 +266,7 @@ fn main() {
     for mix in [TYPICAL, STRESS] {
         measure(files, mix, &catalog);
     }
+    measure_demo_apps(&catalog);
     pin_monorepo(2000, &catalog);
 }
 
@@ -357,32 +358,65 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
         std::fs::create_dir_all(&keep).unwrap();
         write_corpus(&keep, files, mix);
     }
+    measure_dir(
+        &format!("corpus `{}`", mix.name),
+        dir.path(),
+        files,
+        bytes,
+        catalog,
+    );
+}
+
+/// The demo apps that ship in the repo, each as it is.
+fn measure_demo_apps(catalog: &Catalog) {
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apps");
+    let mut names: Vec<_> = std::fs::read_dir(&apps)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let dir = apps.join(&name);
+        let ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+        let files = ws.sources().count();
+        let bytes = ws.files.values().map(|f| f.bytes.len() as u64).sum();
+        measure_dir(
+            &format!("demo app `{}`", name.to_string_lossy()),
+            &dir,
+            files,
+            bytes,
+            catalog,
+        );
+    }
+}
+
+/// The table for one project: `files` source files, `bytes` in all.
+fn measure_dir(label: &str, dir: &Path, files: usize, bytes: u64, catalog: &Catalog) {
     let mb = bytes as f64 / 1e6;
 
-    let (t_parse, _) = best_of(|| parse_all(dir.path(), false));
-    let (t_walk, _) = best_of(|| parse_all(dir.path(), true));
+    let (t_parse, _) = best_of(|| parse_all(dir, false));
+    let (t_walk, _) = best_of(|| parse_all(dir, true));
     let (t_diff, (diff_len, hardened)) = best_of(|| {
-        let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+        let ws = load_dir(dir, &LoadOptions::default()).unwrap();
         full_diff(ws, catalog)
     });
     let (t_again, (again_len, _)) = best_of(|| full_diff(hardened.clone(), catalog));
     // The second run starts from memory; charge it the same load the first one paid.
-    let (t_load, _) = best_of(|| load_dir(dir.path(), &LoadOptions::default()).unwrap());
+    let (t_load, _) = best_of(|| load_dir(dir, &LoadOptions::default()).unwrap());
     let t_again = t_again + t_load;
 
     let hardened_dir = tempfile::tempdir().unwrap();
     write_workspace(&hardened, hardened_dir.path());
     let memory = [
-        peak_memory("parse", dir.path()),
-        peak_memory("walk", dir.path()),
-        peak_memory("diff", dir.path()),
+        peak_memory("parse", dir),
+        peak_memory("walk", dir),
+        peak_memory("diff", dir),
         peak_memory("diff", hardened_dir.path()),
     ];
 
     println!();
     println!(
-        "corpus `{}`: {files} files, {mb:.1} MB; diff of the first run {:.2} MB, of the second {again_len} bytes",
-        mix.name,
+        "{label}: {files} files, {mb:.2} MB; diff of the first run {:.2} MB, of the second {again_len} bytes",
         diff_len as f64 / 1e6
     );
     println!(

@@ -138,22 +138,26 @@ pub fn add_named_imports(
             return Some(Edit::insert(*at, format!(", {name}")));
         }
     }
-    let under_alias = match alias_root {
-        "" => Some(module_path),
-        root => module_path
-            .strip_prefix(root)
-            .and_then(|r| r.strip_prefix('/')),
-    };
-    let spec = match (facts.alias, under_alias) {
-        (Some(alias), Some(rest)) => format!("{alias}{}", strip_module_ext(rest)),
-        _ => relative_specifier(dir, module_path),
-    };
+    let spec = specifier(ws, facts.alias, path, module_path);
     let stmt = format!(
         "import {{ {name} }} from {}{}",
         style.string(&spec),
         style.semi()
     );
     Some(import_edit(facts, &stmt))
+}
+
+/// How the module at `path` names the module at `target`: through the project's source alias
+/// (`~/lib/x`) when the project uses one, else relatively (`../lib/x`).
+pub fn specifier(ws: &Workspace, alias: Option<&str>, path: &str, target: &str) -> String {
+    let under_alias = match crate::stack::alias_root(ws) {
+        "" => Some(target),
+        root => target.strip_prefix(root).and_then(|r| r.strip_prefix('/')),
+    };
+    match (alias, under_alias) {
+        (Some(alias), Some(rest)) => format!("{alias}{}", strip_module_ext(rest)),
+        _ => relative_specifier(path.rsplit_once('/').map_or("", |(d, _)| d), target),
+    }
 }
 
 /// The edit that adds the import statement `stmt` after the file's imports.

@@ -12,6 +12,7 @@ pub mod hmac;
 pub mod imports;
 pub mod mfa;
 pub mod mfa_express;
+pub mod mfa_trpc;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rls;
@@ -106,6 +107,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(rate_limit::RateLimit::default()),
         Box::new(mfa::Mfa::default()),
         Box::new(mfa_express::ExpressMfa::default()),
+        Box::new(mfa_trpc::TrpcMfa::default()),
     ]
 }
 
