@@ -310,6 +310,11 @@ pub fn run(
             break;
         }
         last_rules = applied.values().flatten().cloned().collect();
+        if clock.0.is_some() {
+            for (path, rules) in &applied {
+                eprintln!("  changed {path}: {rules:?}");
+            }
+        }
         let mut next: BTreeSet<String> = applied
             .into_keys()
             .filter(|p| Lang::for_path(p).is_some())
