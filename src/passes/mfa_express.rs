@@ -1,7 +1,8 @@
 //! `mfa/express-totp`: an Express app with sessions (passport, express-session) whose admin
-//! and payment routes are reachable with a password alone. `requireMfa` (injected) goes last
-//! before the handler of each such mount or route; TOTP enrolment and verification are mounted at `/mfa` after
-//! the session middleware; the secrets, pending approvals and audit records get a migration.
+//! and payment routes are reachable with a password alone. `requireMfa` (injected) goes on
+//! each such mount or route, after the app's own checks; TOTP enrolment and verification are
+//! mounted at `/mfa` after the session middleware. What every MFA variant shares (the core
+//! module, `otpauth`, the tables' migration) is written by [`core`].
 
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::mfa::PAYMENT_WORDS;
@@ -16,7 +17,8 @@ use std::collections::BTreeMap;
 pub const EXPRESS_TOTP: &str = "mfa/express-totp";
 /// The TOTP library the helper uses, pinned exactly.
 const OTPAUTH: (&str, &str) = ("otpauth", "9.5.2");
-/// Path words of destructive admin writes: they need a verification from the last 10 minutes.
+/// Words of destructive writes (in a URL or procedure path): they need a verification from
+/// the last 10 minutes.
 const STEP_UP_WORDS: &[&str] = &[
     "role", "balance", "credit", "refund", "payout", "delete", "ban",
 ];
@@ -70,10 +72,8 @@ struct FileFacts {
     imports: ImportFacts,
 }
 
-/// `x.use("/path", ...)`, `x.post("/path", ...)`: (object, method, path, arguments).
-fn route_call<'a>(
-    call: &crate::lang::N<'a>,
-) -> Option<(String, String, String, Vec<crate::lang::N<'a>>)> {
+/// `x.use("/path", ...)`, `x.post("/path", ...)`: (method, path, arguments).
+fn route_call<'a>(call: &crate::lang::N<'a>) -> Option<(String, String, Vec<crate::lang::N<'a>>)> {
     let func = call.field("function")?;
     if func.kind() != "member_expression" {
         return None;
@@ -82,10 +82,9 @@ fn route_call<'a>(
     if !METHODS.contains(&method.as_str()) {
         return None;
     }
-    let object = func.field("object")?.text().to_string();
     let args = crate::lang::call_args(call);
     let path = args.first().and_then(crate::lang::string_value)?;
-    Some((object, method, path, args))
+    Some((method, path, args))
 }
 
 fn on_plane(path: &str) -> bool {
@@ -150,7 +149,7 @@ impl Pass for ExpressMfa {
                 }
                 continue;
             }
-            let Some((_, method, path, args)) = route_call(call) else {
+            let Some((method, path, args)) = route_call(call) else {
                 continue;
             };
             if method == "use" && path == "/mfa" {
