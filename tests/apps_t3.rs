@@ -69,8 +69,8 @@ const payload = JSON.stringify({ id: "evt_1", object: "event", type: "customer.s
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
-/// Compiles the webhook route (and what it imports) to CommonJS in `out/` and runs SCRIPT.
-fn run_webhook(dir: &Path) -> Vec<String> {
+/// Compiles `files` (and what they import) with the app's TypeScript to CommonJS in `out/`.
+fn compile_cjs(dir: &Path, files: &[&str]) {
     let config = serde_json::json!({
         "extends": "./tsconfig.json",
         "compilerOptions": {
@@ -78,7 +78,7 @@ fn run_webhook(dir: &Path) -> Vec<String> {
             "moduleResolution": "node", "incremental": false, "allowJs": false, "checkJs": false
         },
         "include": [],
-        "files": ["src/pages/api/webhooks/stripe.ts"],
+        "files": files,
     });
     std::fs::write(dir.join("tsconfig.run.json"), config.to_string()).unwrap();
     let (ok, log) = run_program(
@@ -86,29 +86,15 @@ fn run_webhook(dir: &Path) -> Vec<String> {
         "node",
         &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
     );
-    assert!(ok, "compiling the webhook route failed:\n{log}");
+    assert!(ok, "compiling {files:?} failed:\n{log}");
     // The app is an ES module package; its compiled copy is CommonJS.
     std::fs::write(dir.join("out/package.json"), r#"{"type":"commonjs"}"#).unwrap();
-    run_node(dir, SCRIPT, &[], &[])
 }
 
-/// `prisma generate` without the engines it would download: the client's types are all tsc
-/// needs.
-fn prisma_generate(dir: &Path) {
-    let engine = dir.join("placeholder-engine.so.node");
-    std::fs::write(&engine, b"").unwrap();
-    let (ok, log) = run_program(
-        dir,
-        "env",
-        &[
-            &format!("PRISMA_QUERY_ENGINE_LIBRARY={}", engine.display()),
-            &format!("PRISMA_SCHEMA_ENGINE_BINARY={}", engine.display()),
-            "node",
-            "node_modules/prisma/build/index.js",
-            "generate",
-        ],
-    );
-    assert!(ok, "prisma generate failed:\n{log}");
+/// Compiles the webhook route and runs SCRIPT.
+fn run_webhook(dir: &Path) -> Vec<String> {
+    compile_cjs(dir, &["src/pages/api/webhooks/stripe.ts"]);
+    run_node(dir, SCRIPT, &[], &[])
 }
 
 fn read(dir: &Path, path: &str) -> String {
@@ -117,20 +103,7 @@ fn read(dir: &Path, path: &str) -> String {
 
 #[test]
 fn the_hardened_t3_app_type_checks_applies_its_policies_and_refuses_forged_webhooks() {
-    let app = manifest_dir().join(APP);
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&app, original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&app, hardened.path());
-    let fix = casehard(hardened.path(), &["fix", ".", "--allow-no-vcs"]);
-    assert_eq!(fix.code, 1, "manual findings stay open:\n{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", "."]);
-    assert!(
-        again.stdout.is_empty() && again.stderr.contains("0 file(s) changed"),
-        "a second run changes nothing:\n{}{}",
-        again.stdout,
-        again.stderr
-    );
+    let (original, hardened) = generated_and_hardened(APP);
 
     // Installs from the pinned manifest (`npm install`: casehard added otpauth to the manifest,
     // which the lockfile records only then); pg drives the test's stand-in for Prisma below.
@@ -148,7 +121,7 @@ fn the_hardened_t3_app_type_checks_applies_its_policies_and_refuses_forged_webho
         ],
     );
     assert!(ok, "{log}");
-    prisma_generate(hardened.path());
+    prisma_generate_offline(hardened.path());
     std::os::unix::fs::symlink(
         hardened.path().join("node_modules"),
         original.path().join("node_modules"),
@@ -420,23 +393,7 @@ fn run_procedures(dir: &Path, database_url: &str, hardened: bool) -> Vec<String>
     if hardened {
         files.extend(["src/pages/api/mfa/enroll.ts", "src/pages/api/mfa/verify.ts"]);
     }
-    let config = serde_json::json!({
-        "extends": "./tsconfig.json",
-        "compilerOptions": {
-            "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs",
-            "moduleResolution": "node", "incremental": false, "allowJs": false, "checkJs": false
-        },
-        "include": [],
-        "files": files,
-    });
-    std::fs::write(dir.join("tsconfig.run.json"), config.to_string()).unwrap();
-    let (ok, log) = run_program(
-        dir,
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
-    );
-    assert!(ok, "compiling the routers failed:\n{log}");
-    std::fs::write(dir.join("out/package.json"), r#"{"type":"commonjs"}"#).unwrap();
+    compile_cjs(dir, &files);
     std::fs::create_dir_all(dir.join("out/stubs")).unwrap();
     for (name, code) in STUBS {
         std::fs::write(dir.join("out/stubs").join(name), code).unwrap();

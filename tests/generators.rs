@@ -101,20 +101,7 @@ fn check_generator(name: &str, command: &[&str]) {
     // and schema engine the CLI would download are not needed for that, so placeholder paths
     // let it run without reaching their download host.
     if hardened.join("node_modules/prisma/build/index.js").exists() {
-        let engine = work.path().join("placeholder-engine.so.node");
-        std::fs::write(&engine, b"").unwrap();
-        let (ok, log) = run_program(
-            &hardened,
-            "env",
-            &[
-                &format!("PRISMA_QUERY_ENGINE_LIBRARY={}", engine.display()),
-                &format!("PRISMA_SCHEMA_ENGINE_BINARY={}", engine.display()),
-                "node",
-                "node_modules/prisma/build/index.js",
-                "generate",
-            ],
-        );
-        assert!(ok, "{name}: prisma generate failed:\n{log}");
+        prisma_generate_offline(&hardened);
     }
     let before = type_errors(&generated);
     let after = type_errors(&hardened);

@@ -458,3 +458,42 @@ pub fn before_and_after(
     .unwrap();
     (original, hardened)
 }
+
+/// Two copies of the demo app `app` (a path under the repo): as generated, and fixed by
+/// casehard with the whole catalog (manual findings left open, a second run changing nothing).
+pub fn generated_and_hardened(app: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let app = manifest_dir().join(app);
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&app, original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&app, hardened.path());
+    let fix = casehard(hardened.path(), &["fix", ".", "--allow-no-vcs"]);
+    assert_eq!(fix.code, 1, "manual findings stay open:\n{}", fix.stderr);
+    let again = casehard(hardened.path(), &["diff", "."]);
+    assert!(
+        again.stdout.is_empty() && again.stderr.contains("0 file(s) changed"),
+        "a second run changes nothing:\n{}{}",
+        again.stdout,
+        again.stderr
+    );
+    (original, hardened)
+}
+
+/// `prisma generate` in `dir` without the engines it would download (from a host this machine
+/// does not reach): the client's types are all tsc needs, and placeholder paths let it run.
+pub fn prisma_generate_offline(dir: &Path) {
+    let engine = dir.join("placeholder-engine.so.node");
+    std::fs::write(&engine, b"").unwrap();
+    let (ok, log) = run_program(
+        dir,
+        "env",
+        &[
+            &format!("PRISMA_QUERY_ENGINE_LIBRARY={}", engine.display()),
+            &format!("PRISMA_SCHEMA_ENGINE_BINARY={}", engine.display()),
+            "node",
+            "node_modules/prisma/build/index.js",
+            "generate",
+        ],
+    );
+    assert!(ok, "prisma generate in {} failed:\n{log}", dir.display());
+}
