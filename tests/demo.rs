@@ -1,4 +1,4 @@
-//! The demo app end to end, as the README's first command runs it.
+//! The demo apps end to end, as the README's first command runs the first of them.
 
 mod harness;
 
