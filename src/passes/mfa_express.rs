@@ -15,13 +15,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub const EXPRESS_TOTP: &str = "mfa/express-totp";
-/// The TOTP library the helper uses, pinned exactly.
-const OTPAUTH: (&str, &str) = ("otpauth", "9.5.2");
-/// Words of destructive writes (in a URL or procedure path): they need a verification from
-/// the last 10 minutes.
-const STEP_UP_WORDS: &[&str] = &[
-    "role", "balance", "credit", "refund", "payout", "delete", "ban",
-];
 const METHODS: &[&str] = &["use", "get", "post", "put", "patch", "delete", "all"];
 
 pub struct ExpressMfa {
@@ -288,99 +281,6 @@ impl Pass for ExpressMfa {
             json!({}),
             format!("{helper}: requireMfa and the TOTP routes for Express"),
         ));
-        core(project, EXPRESS_TOTP, &client, false, out);
-    }
-}
-
-/// What every MFA variant shares: `otpauth` in the manifest, the core module (TOTP factors,
-/// dual approval, audit log, through the app's `client`) and the migration of its tables
-/// (`cookie_sessions`: with the table of verified browsers).
-pub fn core(
-    project: &ProjectView<'_>,
-    rule: &str,
-    client: &clients::Client,
-    cookie_sessions: bool,
-    out: &mut PassOutput,
-) {
-    let ws = project.workspace;
-    let stack = project.stack;
-    let style = &stack.style;
-    let manifests = crate::passes::deps::manifests(ws);
-    let root = manifests.iter().find(|m| m.dir.is_empty());
-    if let Some(manifest) = root {
-        if let Some(edit) = ws
-            .text(&manifest.path)
-            .and_then(|t| crate::deps::add_dependency(t.body, OTPAUTH.0, OTPAUTH.1))
-        {
-            out.proposals.push(Proposal {
-                rule: rule.into(),
-                path: manifest.path.clone(),
-                at: edit.start..edit.start,
-                message: format!(
-                    "{} {} (exact) for the TOTP codes; run `{}` so the lockfile records it",
-                    OTPAUTH.0,
-                    OTPAUTH.1,
-                    install_command(stack)
-                ),
-                applicability: Applicability::Review,
-                edits: vec![edit],
-            });
-        }
-    }
-    let helper = core_path(ws);
-    let module = imports::relative_specifier(crate::passes::deps::dir_of(&helper), &client.path);
-    let words = |list: &[String]| {
-        format!(
-            "[{}]",
-            list.iter()
-                .map(|w| style.string(&w.to_lowercase()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let step_up: Vec<String> = STEP_UP_WORDS.iter().map(|w| w.to_string()).collect();
-    out.new_files.extend(helper_file(
-        project,
-        rule,
-        &helper,
-        "mfa/mfa-core.ts",
-        json!({
-            "client": client.name,
-            "module": module,
-            "pg": client.kind == clients::Kind::Pool,
-            "prisma": client.kind == clients::Kind::Prisma,
-            "drizzle": client.kind == clients::Kind::Drizzle,
-            "step_up": words(&step_up),
-            "approval": words(&project.config.mfa.dual_approval),
-            "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
-        }),
-        format!("{helper}: TOTP factors sealed under MFA_ENCRYPTION_KEY, dual approval and the audit log"),
-    ));
-    crate::passes::server_tables_migration(
-        project,
-        crate::passes::ServerTables {
-            rule,
-            table: "casehard_mfa_factors",
-            name: "mfa",
-            template: "sql/mfa.sql",
-            extra: json!({ "helper": helper, "cookie_sessions": cookie_sessions }),
-            what: "TOTP factors, pending approvals and the audit log",
-        },
-        out,
-    );
-}
-
-/// Where the shared core module goes.
-pub fn core_path(ws: &crate::workspace::Workspace) -> String {
-    helper_path(ws, "mfa-core.ts")
-}
-
-fn install_command(stack: &crate::stack::Stack) -> &'static str {
-    use crate::stack::PackageManager;
-    match stack.package_manager {
-        Some(PackageManager::Pnpm) => "pnpm install",
-        Some(PackageManager::Yarn) => "yarn install",
-        Some(PackageManager::Bun) => "bun install",
-        Some(PackageManager::Npm) | None => "npm install",
+        crate::passes::mfa_core::core(project, EXPRESS_TOTP, &client, false, out);
     }
 }

@@ -4,7 +4,7 @@
 //! the context carries the verification cookie; enrolment and verification are API routes.
 
 use crate::passes::imports::{self, ImportFacts};
-use crate::passes::mfa_express::{core, core_path};
+use crate::passes::mfa_core::{core, core_path};
 use crate::passes::{clients, facts_of, helper_file, helper_path, Facts, FileView, Pass};
 use crate::passes::{PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};

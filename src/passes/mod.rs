@@ -11,6 +11,7 @@ pub mod deps;
 pub mod hmac;
 pub mod imports;
 pub mod mfa;
+pub mod mfa_core;
 pub mod mfa_express;
 pub mod mfa_trpc;
 pub mod outbound;
