@@ -6,6 +6,8 @@ use crate::passes::{clients, helper_file, helper_path, imports, PassOutput, Proj
 use crate::plan::{Applicability, Proposal};
 use serde_json::json;
 
+/// Why a variant cannot wire MFA into an app without a client `clients::of_app` finds.
+pub const NO_CLIENT: &str = "casehard found no exported Prisma, Drizzle or node-postgres client to keep TOTP secrets, approvals and audit records in";
 /// The TOTP library the helper uses, pinned exactly.
 const OTPAUTH: (&str, &str) = ("otpauth", "9.5.2");
 /// Words of destructive writes (in a URL or procedure path): they need a verification from

@@ -207,7 +207,7 @@ impl Pass for ExpressMfa {
             return manual(out, "casehard wires TOTP into apps with express-session or passport; put a second-factor check in front of it".into());
         }
         let Some(client) = clients::of_app(ws, stack) else {
-            return manual(out, "casehard found no exported Prisma, Drizzle or node-postgres client to keep TOTP secrets, approvals and audit records in".into());
+            return manual(out, crate::passes::mfa_core::NO_CLIENT.into());
         };
         let mounted = files.iter().any(|(_, f)| f.mfa_mounted);
         let session_path = files

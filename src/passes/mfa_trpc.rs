@@ -211,7 +211,7 @@ impl Pass for TrpcMfa {
             return manual(out, "casehard did not find the `initTRPC` instance and `createTRPCContext` in this file to add the check to");
         };
         let Some(client) = clients::of_app(ws, stack) else {
-            return manual(out, "casehard found no exported Prisma, Drizzle or node-postgres client to keep TOTP secrets, approvals and audit records in");
+            return manual(out, crate::passes::mfa_core::NO_CLIENT);
         };
 
         let helper = helper_path(ws, "mfa-trpc.ts");
