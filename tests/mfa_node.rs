@@ -128,3 +128,140 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
         ]
     );
 }
+
+const CLERK_FIXTURE: &str =
+    "tests/fixtures/rules/mfa/clerk-second-factor/invalid-existing-middleware";
+
+/// The Clerk variant under Node with the real `@clerk/nextjs` middleware: session tokens are
+/// signed here with an RSA key whose public half a local stand-in for Clerk's Backend API
+/// serves as its JWKS (`CLERK_API_URL`), so Clerk verifies every token itself. `fva` is the
+/// claim Clerk writes: minutes since the first and the second factor were verified, -1 never.
+/// Prints `<case> <status> <location or app header>` per request.
+const CLERK_SCRIPT: &str = r#"
+const http = require("http");
+const path = require("path");
+const crypto = require("crypto");
+const { NextRequest } = require("next/server");
+
+const pair = () => crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+const clerkKey = pair(), otherKey = pair();
+const jwk = { ...clerkKey.publicKey.export({ format: "jwk" }), kid: "ins_casehard", alg: "RS256", use: "sig" };
+const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+const now = Math.floor(Date.now() / 1000);
+const token = (claims, key = clerkKey.privateKey) => {
+  const head = b64({ alg: "RS256", typ: "JWT", kid: "ins_casehard" });
+  const body = b64({ sub: "user_1", sid: "sess_1", iss: "https://clerk.shop.example", iat: now - 10, nbf: now - 10, exp: now + 600, v: 2, ...claims });
+  return `${head}.${body}.${crypto.sign("RSA-SHA256", Buffer.from(`${head}.${body}`), key).toString("base64url")}`;
+};
+const api = http.createServer((req, res) => {
+  res.setHeader("content-type", "application/json");
+  if (req.url.startsWith("/v1/jwks")) return res.end(JSON.stringify({ keys: [jwk] }));
+  res.statusCode = 404;
+  res.end("{}");
+});
+
+(async () => {
+  await new Promise((r) => api.listen(0, "127.0.0.1", r));
+  process.env.CLERK_API_URL = `http://127.0.0.1:${api.address().port}`;
+  process.env.CLERK_SECRET_KEY = "sk_live_" + "c".repeat(40);
+  process.env.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY = "pk_live_" + Buffer.from("clerk.shop.example$").toString("base64");
+  const middleware = require(path.resolve("out/src/middleware.js")).default;
+  const sessions = {
+    none: null,
+    password: token({ fva: [2, -1] }),
+    totp: token({ fva: [30, 2] }),
+    totpOld: token({ fva: [90, 60] }),
+    noClaim: token({}),
+    forged: token({ fva: [1, 1] }, otherKey.privateKey),
+    expired: token({ fva: [1, 1], exp: now - 60 }),
+  };
+  const visit = async (name, url, session, method = "GET") => {
+    const headers = session ? { cookie: `__session=${session}; __client_uat=${now - 100}` } : {};
+    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers });
+    const res = await middleware(req, { waitUntil() {} });
+    const where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    console.log(name, res.status, where.replace("http://localhost:3000", ""));
+  };
+  await visit("admin-page-password-only", "/admin", sessions.password);
+  await visit("admin-api-password-only", "/api/admin/users", sessions.password);
+  await visit("admin-page-totp", "/admin", sessions.totp);
+  await visit("admin-api-totp", "/api/admin/users", sessions.totp);
+  await visit("checkout-password-only", "/api/checkout", sessions.password);
+  await visit("checkout-totp", "/api/checkout", sessions.totp);
+  await visit("admin-no-session", "/admin", sessions.none);
+  await visit("admin-token-without-fva", "/admin", sessions.noClaim);
+  await visit("admin-forged-token", "/api/admin/users", sessions.forged);
+  await visit("admin-expired-token", "/api/admin/users", sessions.expired);
+  await visit("delete-user-fresh-totp", "/api/admin/users", sessions.totp, "DELETE");
+  await visit("delete-user-hour-old-totp", "/api/admin/users", sessions.totpOld, "DELETE");
+  await visit("list-users-hour-old-totp", "/api/admin/users", sessions.totpOld);
+  await visit("dashboard-password-only", "/dashboard", sessions.password);
+  await visit("webhook-no-session", "/api/webhooks/stripe", sessions.none);
+  api.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(CLERK_FIXTURE), app.path());
+    let fix = casehard(
+        app.path(),
+        &[
+            "fix",
+            ".",
+            "--allow-no-vcs",
+            "--only",
+            "mfa/clerk-second-factor",
+        ],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = casehard(
+        app.path(),
+        &["diff", ".", "--only", "mfa/clerk-second-factor"],
+    );
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    npm_install(
+        app.path(),
+        &[
+            "typescript@5.7.2",
+            "@types/node@22.10.1",
+            "@types/react@19.0.1",
+        ],
+    );
+    // The middleware, the check and the injected page, against Clerk's and Next's own types.
+    let config = serde_json::json!({
+        "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "jsx": "react-jsx", "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] },
+        "files": ["src/middleware.ts", "src/app/mfa/page.tsx"],
+    });
+    std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
+    tsc(app.path());
+    let lines: Vec<String> = node_script(app.path(), CLERK_SCRIPT)
+        .into_iter()
+        .filter(|l| l.split(' ').count() == 3)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "admin-page-password-only 307 /mfa?next=%2Fadmin",
+            "admin-api-password-only 403 -",
+            "admin-page-totp 200 ran",
+            "admin-api-totp 200 ran",
+            "checkout-password-only 403 -",
+            "checkout-totp 200 ran",
+            "admin-no-session 307 /mfa?next=%2Fadmin",
+            "admin-token-without-fva 307 /mfa?next=%2Fadmin",
+            "admin-forged-token 403 -",
+            "admin-expired-token 403 -",
+            "delete-user-fresh-totp 200 ran",
+            "delete-user-hour-old-totp 403 -",
+            "list-users-hour-old-totp 200 ran",
+            "dashboard-password-only 200 ran",
+            "webhook-no-session 200 ran",
+        ]
+    );
+}

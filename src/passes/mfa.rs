@@ -1,7 +1,8 @@
-//! `mfa/supabase-aal2`: a Next.js app on Supabase Auth whose admin and payment routes are
-//! reachable with a single factor. Its middleware is made to require aal2 on those routes
-//! (its own middleware is kept and runs after the check; its matcher is extended), pages
-//! without aal2 are sent to an injected TOTP enroll-and-verify page, API calls get 403.
+//! `mfa/supabase-aal2` and `mfa/clerk-second-factor`: a Next.js app on Supabase Auth or
+//! Clerk whose admin and payment routes are reachable with a single factor. Its middleware is
+//! made to require a second factor on those routes, through the provider's own session (its
+//! own middleware is kept and runs after the check; its matcher is extended); pages without
+//! one are sent to an injected `/mfa` page, API calls get 403.
 
 use crate::passes::imports::ImportFacts;
 use crate::passes::{
@@ -15,6 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 pub const SUPABASE_AAL2: &str = "mfa/supabase-aal2";
+pub const CLERK_SECOND_FACTOR: &str = "mfa/clerk-second-factor";
 /// Route segments of the payment plane.
 pub const PAYMENT_WORDS: &[&str] = &[
     "checkout",
@@ -26,13 +28,14 @@ pub const PAYMENT_WORDS: &[&str] = &[
 ];
 
 pub struct Mfa {
-    meta: [RuleMeta; 1],
+    meta: [RuleMeta; 2],
 }
 
 impl Default for Mfa {
     fn default() -> Self {
         Mfa {
-            meta: [crate::passes::rule_meta(
+            meta: [
+            crate::passes::rule_meta(
                 "src/passes/mfa.rs",
                 Area::Auth,
                 SUPABASE_AAL2,
@@ -50,7 +53,27 @@ impl Default for Mfa {
                     "CWE-308: Use of Single-factor Authentication",
                     "https://supabase.com/docs/guides/auth/auth-mfa",
                 ],
-            )],
+            ),
+            crate::passes::rule_meta(
+                "src/passes/mfa.rs",
+                Area::Auth,
+                CLERK_SECOND_FACTOR,
+                "Admin and payment routes require a second factor (Clerk)",
+                Severity::Error,
+                Applicability::Review,
+                [
+                    "In a Next.js app on Clerk, finds the admin routes (`admin` in the route path) and payment routes (checkout, billing, portal, subscription, refund, payout; never webhooks) and makes `clerkMiddleware` check the verified session token's factor ages (`factorVerificationAge`, Clerk's `fva` claim) before the app's own handler runs: a session whose second factor was never verified is refused (pages are sent to an injected `/mfa` page, API routes answer 403), and deletes and role, balance or credit changes on admin routes need a second factor verified in the last 10 minutes. An existing handler is wrapped (`withMfa(handler)`), its options and matcher kept (the matcher gains the protected routes); an app without a middleware gets one.",
+                    "Clerk lets a user sign in with a password alone unless the app asks for more; a stolen or phished password then reaches the admin panel and the payment actions.",
+                    "// middleware.ts\nexport default clerkMiddleware(async (auth, req) => {\n  if (isProtectedRoute(req)) await auth.protect();\n});",
+                    "export default clerkMiddleware(withMfa(async (auth, req) => {\n  if (isProtectedRoute(req)) await auth.protect();\n}));",
+                    "Review: enable an authenticator app (TOTP) as a second factor in the Clerk dashboard; admins and paying users must add one and sign in with it before they can reach those routes, and must verify it again for destructive admin actions after 10 minutes.",
+                ],
+                &[
+                    "CWE-308: Use of Single-factor Authentication",
+                    "https://clerk.com/docs/guides/secure/reverification",
+                ],
+            ),
+            ],
         }
     }
 }
@@ -110,18 +133,124 @@ fn array_text(items: &[String], style: &crate::stack::Style) -> String {
     )
 }
 
+/// What the pass reads in a middleware file.
+struct MiddlewareFacts {
+    imports: ImportFacts,
+    /// The first `clerkMiddleware(...)` call: where its arguments open and its first argument.
+    clerk: Option<ClerkCall>,
+    matcher: Option<Matcher>,
+}
+
+/// The value of the config's `matcher`.
+enum Matcher {
+    /// An array: after its last element (or its `[` when empty), and the last element's
+    /// indentation when the array spans lines.
+    Array {
+        after: usize,
+        indent: Option<String>,
+    },
+    /// A single string.
+    Str(std::ops::Range<usize>),
+    /// Anything else (a variable, a call).
+    Other,
+}
+
+fn matcher_of(file: &FileView<'_>) -> Option<Matcher> {
+    let pair = file.nodes("pair").iter().find(|p| {
+        p.field("key").is_some_and(|k| {
+            crate::lang::string_value(&k).as_deref() == Some("matcher") || k.text() == "matcher"
+        })
+    })?;
+    let value = pair.field("value")?;
+    Some(match value.kind().as_ref() {
+        "array" => {
+            let items: Vec<_> = value
+                .children()
+                .filter(|c| c.is_named() && c.kind() != "comment")
+                .collect();
+            match items.last() {
+                None => Matcher::Array {
+                    after: value.range().start + 1,
+                    indent: None,
+                },
+                Some(last) => {
+                    let start = last.range().start;
+                    let line_start = file.text[..start].rfind('\n').map_or(0, |n| n + 1);
+                    let lead = &file.text[line_start..start];
+                    let multiline = value.text().contains('\n') && lead.trim().is_empty();
+                    Matcher::Array {
+                        after: last.range().end,
+                        indent: multiline.then(|| lead.to_string()),
+                    }
+                }
+            }
+        }
+        "string" | "template_string" => Matcher::Str(value.range()),
+        _ => Matcher::Other,
+    })
+}
+
+struct ClerkCall {
+    /// Just after the call's `(`.
+    open: usize,
+    /// The first argument's range, and whether it is an options object.
+    first: Option<(std::ops::Range<usize>, bool)>,
+}
+
+/// The provider whose session says how the user signed in.
+#[derive(Clone, Copy, PartialEq)]
+enum Provider {
+    Supabase,
+    Clerk,
+}
+
+impl Provider {
+    fn rule(self) -> &'static str {
+        match self {
+            Provider::Supabase => SUPABASE_AAL2,
+            Provider::Clerk => CLERK_SECOND_FACTOR,
+        }
+    }
+}
+
 impl Pass for Mfa {
     fn rules(&self) -> &[RuleMeta] {
         &self.meta
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["call_expression", "pair"]
     }
 
     fn wants(&self, path: &str, _text: &str) -> bool {
         path == "middleware.ts" || path == "src/middleware.ts"
     }
 
-    /// The middleware's imports, so the check's import joins them in the file's own way.
+    /// The middleware's imports, so the check's import joins them in the file's own way, and
+    /// its `clerkMiddleware` call.
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        Some(Box::new(imports::scan(&file.tree.root(), file.text)))
+        let clerk = file
+            .nodes("call_expression")
+            .iter()
+            .find(|c| {
+                c.field("function")
+                    .is_some_and(|f| f.text() == "clerkMiddleware")
+            })
+            .and_then(|call| {
+                let args = call.field("arguments")?;
+                let first = crate::lang::call_args(call)
+                    .first()
+                    .map(|a| (a.range(), a.kind() == "object"));
+                Some(ClerkCall {
+                    open: args.range().start + 1,
+                    first,
+                })
+            });
+        Some(Box::new(MiddlewareFacts {
+            imports: imports::scan(&file.tree.root(), file.text),
+            clerk,
+            matcher: matcher_of(file),
+        }))
     }
 
     fn may_edit(&self, _facts: &Facts) -> bool {
@@ -135,11 +264,17 @@ impl Pass for Mfa {
         out: &mut PassOutput,
     ) {
         let stack = project.stack;
-        if !stack.frameworks.contains(&Framework::NextApp)
-            || !stack.auth.contains(&Auth::SupabaseAuth)
-        {
+        if !stack.frameworks.contains(&Framework::NextApp) {
             return;
         }
+        let provider = if stack.auth.contains(&Auth::Clerk) {
+            Provider::Clerk
+        } else if stack.auth.contains(&Auth::SupabaseAuth) {
+            Provider::Supabase
+        } else {
+            return;
+        };
+        let rule = provider.rule();
         let ws = project.workspace;
         let Some(app) = app_dir(ws) else { return };
         let prefixes = protected_prefixes(ws, app);
@@ -153,32 +288,68 @@ impl Pass for Mfa {
         let matchers: Vec<String> = prefixes.iter().map(|p| format!("{p}/:path*")).collect();
         let specifier =
             imports::relative_specifier(crate::passes::deps::dir_of(&middleware), &helper);
+        let factor = match provider {
+            Provider::Supabase => "a second factor (aal2)",
+            Provider::Clerk => "a second factor",
+        };
         let what = format!(
-            "{} need{} a second factor (aal2)",
+            "{} need{} {factor}",
             prefixes.join(", "),
             if prefixes.len() == 1 { "s" } else { "" }
         );
+        if provider == Provider::Clerk {
+            if let Some(spec) = old_clerk(ws) {
+                out.proposals.push(Proposal {
+                    rule: rule.into(),
+                    path: "package.json".into(),
+                    at: 0..0,
+                    message: format!("{what}, but @clerk/nextjs {spec} does not give the middleware the second factor's age (`factorVerificationAge`): upgrade to 6 or later, then run casehard again"),
+                    applicability: Applicability::Manual,
+                    edits: vec![],
+                });
+                return;
+            }
+        }
+        let (entry, template) = match provider {
+            Provider::Supabase => ("requireMfa", "mfa/middleware.ts"),
+            Provider::Clerk => ("withMfa", "mfa/clerk-middleware.ts"),
+        };
         match ws.text(&middleware).map(|t| t.body.to_string()) {
-            Some(text) if text.contains("requireMfa(") => return,
+            Some(text) if text.contains(&format!("{entry}(")) => return,
             Some(text) => {
-                let import = facts_of::<ImportFacts>(facts)
+                let file = facts_of::<MiddlewareFacts>(facts)
                     .find(|(p, _)| *p == middleware)
-                    .and_then(|(_, f)| {
-                        imports::add_named_import(ws, f, style, &middleware, "requireMfa", &helper)
-                    });
-                let Some(edits) = wrap_middleware(&text, &matchers, import, style) else {
+                    .map(|(_, f)| f);
+                let import = file.and_then(|f| {
+                    imports::add_named_import(ws, &f.imports, style, &middleware, entry, &helper)
+                });
+                let matcher =
+                    file.and_then(|f| extend_matcher(&text, f.matcher.as_ref(), &matchers, style));
+                let edits = matcher.and_then(|matcher| match provider {
+                    Provider::Supabase => wrap_middleware(&text, matcher, import, style),
+                    Provider::Clerk => file
+                        .and_then(|f| f.clerk.as_ref())
+                        .map(|call| wrap_clerk_handler(call, matcher, import)),
+                });
+                let Some(edits) = edits else {
+                    let call = match provider {
+                        Provider::Supabase => "`requireMfa(request)` first in it",
+                        Provider::Clerk => {
+                            "`clerkMiddleware` with its handler wrapped in `withMfa(...)`"
+                        }
+                    };
                     out.proposals.push(Proposal {
-                        rule: SUPABASE_AAL2.into(),
+                        rule: rule.into(),
                         path: middleware.clone(),
                         at: 0..0,
-                        message: format!("{what}, but casehard cannot tell how this middleware is exported: call `requireMfa(request)` from {helper} first in it and add the routes to its matcher"),
+                        message: format!("{what}, but casehard cannot tell how this middleware is exported: call {call} from {helper} and add the routes to its matcher"),
                         applicability: Applicability::Manual,
                         edits: vec![],
                     });
                     return;
                 };
                 out.proposals.push(Proposal {
-                    rule: SUPABASE_AAL2.into(),
+                    rule: rule.into(),
                     path: middleware.clone(),
                     at: 0..0,
                     message: format!(
@@ -191,39 +362,70 @@ impl Pass for Mfa {
             None => {
                 out.new_files.extend(helper_file(
                     project,
-                    SUPABASE_AAL2,
+                    rule,
                     &middleware,
-                    "mfa/middleware.ts",
+                    template,
                     json!({ "helper": specifier, "matcher": array_text(&matchers, style) }),
                     format!("{middleware}: {what}"),
                 ));
             }
         }
+        let (helper_template, helper_what, page_template, page_what) = match provider {
+            Provider::Supabase => (
+                "mfa/supabase-mfa.ts",
+                "the aal2 check, confirmed with Supabase Auth, failing closed",
+                "mfa/mfa-page.tsx",
+                "enroll a TOTP authenticator and verify a code (Supabase MFA)",
+            ),
+            Provider::Clerk => (
+                "mfa/clerk-mfa.ts",
+                "the second-factor check on Clerk's verified session claims, failing closed",
+                "mfa/clerk-mfa-page.tsx",
+                "add an authenticator app (Clerk's user profile) and sign in again with it",
+            ),
+        };
         out.new_files.extend(helper_file(
             project,
-            SUPABASE_AAL2,
+            rule,
             &helper,
-            "mfa/supabase-mfa.ts",
+            helper_template,
             json!({ "protected": array_text(&prefixes, style) }),
-            format!("{helper}: the aal2 check, confirmed with Supabase Auth, failing closed"),
+            format!("{helper}: {helper_what}"),
         ));
         let page = format!("{app}/mfa/page.tsx");
         out.new_files.extend(helper_file(
             project,
-            SUPABASE_AAL2,
+            rule,
             &page,
-            "mfa/mfa-page.tsx",
+            page_template,
             json!({}),
-            format!("{page}: enroll a TOTP authenticator and verify a code (Supabase MFA)"),
+            format!("{page}: {page_what}"),
         ));
     }
+}
+
+/// The declared `@clerk/nextjs` range when its major version is older than 6.
+fn old_clerk(ws: &Workspace) -> Option<String> {
+    crate::passes::deps::manifests(ws)
+        .into_iter()
+        .flat_map(|m| m.declared)
+        .find(|d| d.name == "@clerk/nextjs")
+        .map(|d| d.spec)
+        .filter(|spec| {
+            let digits: String = spec
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u32>().is_ok_and(|major| major < 6)
+        })
 }
 
 /// The edits that keep an existing `export (async) function middleware` as `appMiddleware`,
 /// add the protected routes to its matcher and export a `middleware` that checks aal2 first.
 fn wrap_middleware(
     text: &str,
-    matchers: &[String],
+    matcher: Vec<Edit>,
     import: Option<Edit>,
     style: &crate::stack::Style,
 ) -> Option<Vec<Edit>> {
@@ -238,43 +440,7 @@ fn wrap_middleware(
         .replace("export ", "")
         .replace("middleware(", "appMiddleware(");
     let mut edits = vec![Edit::replace(at..at + old.len(), renamed)];
-    // The matcher: an array gains the missing routes; a single string becomes an array.
-    if let Some(m) = text.find("matcher:") {
-        let value_at = m + "matcher:".len();
-        let rest = &text[value_at..];
-        let value_start = value_at + (rest.len() - rest.trim_start().len());
-        let missing: Vec<&String> = matchers
-            .iter()
-            .filter(|x| !text.contains(x.as_str()))
-            .collect();
-        let quoted: Vec<String> = missing.iter().map(|x| style.string(x)).collect();
-        if text[value_start..].starts_with('[') {
-            let close = value_start + text[value_start..].find(']')?;
-            let inner = text[value_start + 1..close].trim_end();
-            let sep = if inner.trim().is_empty() || inner.ends_with(',') {
-                " "
-            } else {
-                ", "
-            };
-            if !quoted.is_empty() {
-                let insert_at = value_start + 1 + inner.len();
-                edits.push(Edit::insert(
-                    insert_at,
-                    format!("{sep}{}", quoted.join(", ")),
-                ));
-            }
-        } else {
-            let q = text[value_start..].chars().next()?;
-            if !matches!(q, '"' | '\'' | '`') {
-                return None;
-            }
-            let end = value_start + 1 + text[value_start + 1..].find(q)?;
-            if !quoted.is_empty() {
-                edits.push(Edit::insert(value_start, "["));
-                edits.push(Edit::insert(end + 1, format!(", {}]", quoted.join(", "))));
-            }
-        }
-    }
+    edits.extend(matcher);
     let i = &style.indent;
     edits.extend(import);
     let newline = if text.ends_with('\n') { "" } else { "\n" };
@@ -285,4 +451,62 @@ fn wrap_middleware(
         ),
     ));
     Some(edits)
+}
+
+/// The edits that run the app's `clerkMiddleware` handler (or none) behind `withMfa`, keep its
+/// options, and add the protected routes to its matcher.
+fn wrap_clerk_handler(call: &ClerkCall, matcher: Vec<Edit>, import: Option<Edit>) -> Vec<Edit> {
+    let mut edits = match &call.first {
+        None => vec![Edit::insert(call.open, "withMfa()")],
+        Some((_, true)) => vec![Edit::insert(call.open, "withMfa(), ")],
+        Some((range, false)) => vec![
+            Edit::insert(range.start, "withMfa("),
+            Edit::insert(range.end, ")"),
+        ],
+    };
+    edits.extend(matcher);
+    edits.extend(import);
+    edits
+}
+
+/// The edits that add the missing routes to the config's `matcher` (an array gains them; a
+/// single string becomes an array); none without a matcher (the middleware runs everywhere);
+/// `None` when the matcher is not written out (a variable).
+fn extend_matcher(
+    text: &str,
+    matcher: Option<&Matcher>,
+    matchers: &[String],
+    style: &crate::stack::Style,
+) -> Option<Vec<Edit>> {
+    let quoted: Vec<String> = matchers
+        .iter()
+        .filter(|x| !text.contains(x.as_str()))
+        .map(|x| style.string(x))
+        .collect();
+    if quoted.is_empty() {
+        return Some(vec![]);
+    }
+    Some(match matcher {
+        None => vec![],
+        Some(Matcher::Other) => return None,
+        Some(Matcher::Array {
+            after,
+            indent: Some(indent),
+        }) => {
+            let lines: Vec<String> = quoted.iter().map(|q| format!(",\n{indent}{q}")).collect();
+            vec![Edit::insert(*after, lines.concat())]
+        }
+        Some(Matcher::Array {
+            after,
+            indent: None,
+        }) => {
+            let opened = text[..*after].ends_with('[');
+            let sep = if opened { "" } else { ", " };
+            vec![Edit::insert(*after, format!("{sep}{}", quoted.join(", ")))]
+        }
+        Some(Matcher::Str(range)) => vec![
+            Edit::insert(range.start, "["),
+            Edit::insert(range.end, format!(", {}]", quoted.join(", "))),
+        ],
+    })
 }
