@@ -265,3 +265,45 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
         ]
     );
 }
+
+const T3_APP_ROUTER: &str = "tests/fixtures/rules/mfa/nextauth-totp/invalid-t3-app-router";
+
+/// create-t3-app's App Router + Drizzle + Auth.js output (7.40.0, dependencies pinned to what
+/// its ranges resolved to) with an admin procedure added: hardened, it installs and passes its
+/// own `tsc --noEmit`, with the enrolment and verification route handlers reading Auth.js's
+/// `auth()` and the tRPC context carrying the verification cookie.
+#[test]
+fn t3_app_router_admin_procedures_get_totp_and_still_type_check() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(T3_APP_ROUTER), app.path());
+    let fix = casehard(
+        app.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", "mfa/nextauth-totp"],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    for route in ["enroll", "verify"] {
+        let text =
+            std::fs::read_to_string(app.path().join(format!("src/app/api/mfa/{route}/route.ts")))
+                .unwrap();
+        assert!(text.contains("await auth()"), "{route}: {text}");
+    }
+    let trpc = std::fs::read_to_string(app.path().join("src/server/api/trpc.ts")).unwrap();
+    assert!(trpc.contains("}).use(requireMfa);"), "{trpc}");
+    assert!(trpc.contains("casehardMfa: mfaRequestOf(opts),"), "{trpc}");
+    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/nextauth-totp"]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    npm_install(app.path(), &[]);
+    let (ok, log) = run_program(
+        app.path(),
+        "node",
+        &["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."],
+    );
+    assert!(
+        ok,
+        "the hardened T3 App Router app does not type-check:\n{log}"
+    );
+}

@@ -32,7 +32,7 @@ impl Default for TrpcMfa {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "In a Next.js app with NextAuth and tRPC (the create-t3-app shape), finds the admin procedures (`adminProcedure` and other exported `*Procedure`s named for admins, built with `.use(...)`) and ends each with `.use(requireMfa)`, a tRPC middleware injected next to them: the call passes when this browser verified a TOTP code in the last 30 minutes (10 for destructive mutations: names with delete, role, balance, credit, refund, payout, ban), and admin mutations naming roles, balances or credits (`[mfa] dual_approval`) wait (PRECONDITION_FAILED, `pending_approval <id>`) until a second admin makes the same call with the same input and the header `X-Casehard-Approval: <id>`; refusals and admin mutations are audit records. The tRPC context gains the verification cookie and approval header; `POST /api/mfa/enroll` and `POST /api/mfa/verify` (Pages API routes using the app's `getServerAuthSession`) enroll an authenticator (`otpauth`, pinned; secrets sealed under `MFA_ENCRYPTION_KEY`) and set an HttpOnly, Secure, SameSite=Strict cookie whose hash is stored with the user.",
+                    "In a Next.js app with NextAuth and tRPC (the create-t3-app shape), finds the admin procedures (exported `*Procedure`s built with `.use(...)` that are named for admins or whose own middleware checks a role or an admin flag, such as `staffProcedure` checking `role !== \"staff\"`; one built on another that gets the check is left alone) and ends each with `.use(requireMfa)`, a tRPC middleware injected next to them: the call passes when this browser verified a TOTP code in the last 30 minutes (10 for destructive mutations: names with delete, role, balance, credit, refund, payout, ban), and admin mutations naming roles, balances or credits (`[mfa] dual_approval`) wait (PRECONDITION_FAILED, `pending_approval <id>`) until a second admin makes the same call with the same input and the header `X-Casehard-Approval: <id>`; refusals and admin mutations are audit records. The tRPC context gains the verification cookie and approval header; `POST /api/mfa/enroll` and `POST /api/mfa/verify` (Pages API routes using the app's `getServerAuthSession`, or App Router route handlers using Auth.js's `auth()`) enroll an authenticator (`otpauth`, pinned; secrets sealed under `MFA_ENCRYPTION_KEY`) and set an HttpOnly, Secure, SameSite=Strict cookie whose hash is stored with the user.",
                     "NextAuth signs admins in with a password, a magic link or an OAuth account: one factor. Whoever holds it can change roles and credits alone, with no record of who did.",
                     "export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {\n  if (ctx.session.user.role !== \"admin\") throw new TRPCError({ code: \"FORBIDDEN\" });\n  return next();\n});",
                     "const requireMfa = t.middleware(async ({ ctx, next, path, type, getRawInput }) => { /* checkMfa, recordMfa */ });\nexport const adminProcedure = protectedProcedure.use(({ ctx, next }) => {\n  if (ctx.session.user.role !== \"admin\") throw new TRPCError({ code: \"FORBIDDEN\" });\n  return next();\n}).use(requireMfa);",
@@ -51,6 +51,8 @@ impl Default for TrpcMfa {
 /// An exported admin procedure: where `.use(requireMfa)` goes and where its statement starts.
 struct AdminProcedure {
     name: String,
+    /// The procedure it is built on (`protectedProcedure` in `protectedProcedure.use(...)`).
+    base: String,
     end: usize,
     statement: usize,
 }
@@ -74,6 +76,20 @@ fn indent_at(text: &str, at: usize) -> String {
         .chars()
         .take_while(|c| c.is_whitespace())
         .collect()
+}
+
+/// Where the comments right above `node` (nothing but whitespace between) begin.
+fn leading_comments_start(node: &crate::lang::N, text: &str) -> usize {
+    let mut start = node.range().start;
+    let mut previous = node.prev();
+    while let Some(comment) = previous.filter(|p| p.kind() == "comment") {
+        if !text[comment.range().end..start].trim().is_empty() {
+            break;
+        }
+        start = comment.range().start;
+        previous = comment.prev();
+    }
+    start
 }
 
 /// `createTRPCContext = async (opts) => { ...; return { ... } }`: where the new property goes.
@@ -100,6 +116,59 @@ fn context_site(value: &crate::lang::N, text: &str) -> Option<(usize, String, St
     ))
 }
 
+/// Where the enrolment and verification routes go and how they read the session.
+enum Shape<'a> {
+    /// create-t3-app's Pages Router: `getServerAuthSession` from `getter`, routes in `pages/api`.
+    Pages {
+        getter: &'a str,
+        pages: &'static str,
+    },
+    /// Auth.js (next-auth 5) with an App Router: `auth` from `auth`, routes in `app/api`.
+    App { auth: &'a str, app: &'static str },
+}
+
+fn shape_of(ws: &crate::workspace::Workspace) -> Option<Shape<'_>> {
+    let exporting = |needles: &[String]| {
+        ws.sources().map(|(p, _)| p).find(|p| {
+            ws.text(p)
+                .is_some_and(|t| needles.iter().any(|n| t.body.contains(n.as_str())))
+        })
+    };
+    let folder = |dirs: [&'static str; 2], file: fn(&str) -> bool| {
+        dirs.into_iter().find(|d| {
+            ws.files
+                .keys()
+                .any(|p| p.strip_prefix(&format!("{d}/")).is_some_and(file))
+        })
+    };
+    let getter = exporting(&[
+        format!("export const {SESSION_FN}"),
+        format!("export function {SESSION_FN}"),
+        format!("export async function {SESSION_FN}"),
+    ]);
+    let pages = folder(["src/pages", "pages"], |_| true);
+    if let (Some(getter), Some(pages)) = (getter, pages) {
+        return Some(Shape::Pages { getter, pages });
+    }
+    let auth = ws.sources().map(|(p, _)| p).find(|p| {
+        ws.text(p).is_some_and(|t| {
+            t.body.contains("NextAuth(")
+                && [
+                    "export { auth",
+                    "export const { auth",
+                    "export const auth",
+                    "export async function auth",
+                ]
+                .iter()
+                .any(|n| t.body.contains(n))
+        })
+    })?;
+    let app = folder(["src/app", "app"], |p| {
+        p.ends_with("route.ts") || p.ends_with("page.tsx")
+    })?;
+    Some(Shape::App { auth, app })
+}
+
 impl Pass for TrpcMfa {
     fn rules(&self) -> &[RuleMeta] {
         &self.meta
@@ -121,6 +190,7 @@ impl Pass for TrpcMfa {
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let mut facts = FileFacts::default();
+        let mut guarded: Vec<String> = vec![];
         for declarator in file.nodes("variable_declarator") {
             let (Some(name), Some(value)) = (declarator.field("name"), declarator.field("value"))
             else {
@@ -140,24 +210,40 @@ impl Pass for TrpcMfa {
             let exported = declarator
                 .ancestors()
                 .any(|a| a.kind() == "export_statement");
-            let admin = name.to_lowercase().contains("admin") && name.ends_with("Procedure");
-            if exported
-                && admin
-                && value.kind() == "call_expression"
-                && text.contains(".use(")
-                && !text.contains("requireMfa")
-            {
+            // Named for admins, or checking a role or an admin flag in its own middleware.
+            let lower = text.to_lowercase();
+            let admin = name.ends_with("Procedure")
+                && (name.to_lowercase().contains("admin")
+                    || lower.contains("role")
+                    || lower.contains("admin"));
+            if exported && admin && text.contains("requireMfa") {
+                guarded.push(name);
+                continue;
+            }
+            if exported && admin && value.kind() == "call_expression" && text.contains(".use(") {
+                // Before the statement's doc comment, which stays with it.
                 let statement = declarator
                     .ancestors()
                     .find(|a| a.kind() == "export_statement")
-                    .map_or(declarator.range().start, |s| s.range().start);
+                    .map_or(declarator.range().start, |s| {
+                        leading_comments_start(&s, file.text)
+                    });
+                let base = text
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 facts.admin.push(AdminProcedure {
                     name,
+                    base,
                     end: value.range().end,
                     statement,
                 });
             }
         }
+        // A procedure built on another one that gets the check already has it.
+        guarded.extend(facts.admin.iter().map(|a| a.name.clone()));
+        facts.admin.retain(|a| !guarded.contains(&a.base));
         if facts.admin.is_empty() && facts.context.is_none() {
             return None;
         }
@@ -193,19 +279,8 @@ impl Pass for TrpcMfa {
                 edits: vec![],
             });
         };
-        let getter = ws.sources().map(|(p, _)| p).find(|p| {
-            ws.text(p).is_some_and(|t| {
-                t.body.contains(&format!("export const {SESSION_FN}"))
-                    || t.body.contains(&format!("export function {SESSION_FN}"))
-                    || t.body
-                        .contains(&format!("export async function {SESSION_FN}"))
-            })
-        });
-        let pages = ["src/pages", "pages"]
-            .into_iter()
-            .find(|d| ws.files.keys().any(|p| p.starts_with(&format!("{d}/"))));
-        let (Some(getter), Some(pages)) = (getter, pages) else {
-            return manual(out, "casehard wires TOTP into apps whose Pages Router has API routes and whose `server/auth` exports `getServerAuthSession` (create-t3-app's Pages Router shape); require a second factor in this procedure");
+        let Some(shape) = shape_of(ws) else {
+            return manual(out, "casehard wires TOTP into apps whose `server/auth` exports `getServerAuthSession` with a Pages Router (create-t3-app's Pages Router shape) or Auth.js's `auth` with an App Router; require a second factor in this procedure");
         };
         let (Some(t), Some((context_at, options, indent))) = (&file.t, &file.context) else {
             return manual(out, "casehard did not find the `initTRPC` instance and `createTRPCContext` in this file to add the check to");
@@ -287,16 +362,29 @@ impl Pass for TrpcMfa {
             format!("{helper}: the check of admin procedures, tied to a verified browser"),
         ));
         for (name, verify) in [("enroll", false), ("verify", true)] {
-            let route = format!("{pages}/api/mfa/{name}.ts");
+            let (route, template, session_fn, auth_file) = match &shape {
+                Shape::Pages { getter, pages } => (
+                    format!("{pages}/api/mfa/{name}.ts"),
+                    "mfa/pages-mfa-route.ts",
+                    SESSION_FN,
+                    *getter,
+                ),
+                Shape::App { auth, app } => (
+                    format!("{app}/api/mfa/{name}/route.ts"),
+                    "mfa/app-mfa-route.ts",
+                    "auth",
+                    *auth,
+                ),
+            };
             out.new_files.extend(helper_file(
                 project,
                 NEXTAUTH_TOTP,
                 &route,
-                "mfa/pages-mfa-route.ts",
+                template,
                 json!({
                     "verify": verify,
-                    "session_fn": SESSION_FN,
-                    "auth_module": spec(&route, getter),
+                    "session_fn": session_fn,
+                    "auth_module": spec(&route, auth_file),
                     "core_module": spec(&route, &core_module),
                     "trpc_module": spec(&route, &helper),
                 }),
