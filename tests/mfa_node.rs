@@ -307,3 +307,130 @@ fn t3_app_router_admin_procedures_get_totp_and_still_type_check() {
         "the hardened T3 App Router app does not type-check:\n{log}"
     );
 }
+
+const JWT_APP: &str = "tests/fixtures/rules/mfa/express-totp/invalid-jwt-pg";
+
+/// The Express app that checks its own JWTs (no server-side session), hardened, compiled and
+/// served by Node against PostgreSQL with its migration and casehard's applied. Tokens are
+/// signed here with the app's secret, as its login would; TOTP codes are computed with
+/// otpauth. Prints `<step> <result>` per line.
+const JWT_SCRIPT: &str = r#"
+const path = require("path");
+const jwt = require("jsonwebtoken");
+const OTPAuth = require("otpauth");
+const { app } = require(path.resolve("out/server/index.js"));
+const { pool } = require(path.resolve("out/server/db.js"));
+const realNow = Date.now;
+let skew = 0;
+Date.now = () => realNow() + skew;
+
+async function main() {
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise((r) => server.once("listening", r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const token = (id, role) => jwt.sign({ id, role }, process.env.JWT_SECRET, { algorithm: "HS256", expiresIn: "15m" });
+  const bearer = { alice: token(1, "admin"), bob: token(2, "admin"), carol: token(3, "user") };
+  const cookies = {};
+  const call = async (who, method, url, body, options = {}) => {
+    const h = { ...(options.headers || {}) };
+    if (bearer[who]) h.authorization = `Bearer ${bearer[who]}`;
+    const cookie = options.cookieOf === undefined ? cookies[who] : cookies[options.cookieOf];
+    if (cookie) h.cookie = cookie;
+    if (body !== undefined) h["content-type"] = "application/json";
+    const res = await fetch(base + url, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+    const set = res.headers.get("set-cookie");
+    if (set) cookies[who] = set.split(";")[0];
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch {}
+    return { status: res.status, json, set };
+  };
+  const say = (...parts) => console.log(parts.join(" "));
+  const role = async (id) => (await pool.query("select role from users where id = $1", [id])).rows[0].role;
+  const enrol = async (who) => {
+    const { json } = await call(who, "POST", "/mfa/enroll");
+    return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(json.secret) });
+  };
+
+  say("admin-list-no-token", (await call("nobody", "GET", "/api/admin/users")).status);
+  say("admin-list-password-only", (await call("alice", "GET", "/api/admin/users")).status);
+  const alice = await enrol("alice");
+  say("verify-wrong-code", (await call("alice", "POST", "/mfa/verify", { code: "000000" })).status);
+  const verified = await call("alice", "POST", "/mfa/verify", { code: alice.generate() });
+  say("verify", verified.status, /HttpOnly/.test(verified.set) && /SameSite=Strict/.test(verified.set) && /Secure/.test(verified.set));
+  say("admin-list-verified", (await call("alice", "GET", "/api/admin/users")).status);
+  say("admin-list-bob-with-alices-cookie", (await call("bob", "GET", "/api/admin/users", undefined, { cookieOf: "alice" })).status);
+  const pending = await call("alice", "POST", "/api/admin/users/3/role", { role: "admin" });
+  say("role-change", pending.status, pending.json && pending.json.status, await role(3));
+  const bob = await enrol("bob");
+  skew = 31000;
+  await call("bob", "POST", "/mfa/verify", { code: bob.generate() });
+  const approved = await call("bob", "POST", "/api/admin/users/3/role", { role: "admin" }, { headers: { "x-casehard-approval": pending.json.approval } });
+  say("role-change-approved", approved.status, await role(3));
+  skew = 11 * 60 * 1000;
+  say("role-change-stale", (await call("bob", "POST", "/api/admin/users/3/role", { role: "user" })).status);
+  say("checkout-carol", (await call("carol", "POST", "/api/checkout")).status);
+  say("profile-carol", (await call("carol", "GET", "/api/profile")).status);
+  skew = 31 * 60 * 1000 + 31000;
+  say("admin-list-after-30-minutes", (await call("alice", "GET", "/api/admin/users")).status);
+  const audit = await pool.query("select count(*)::int as n from casehard_audit_log where actor = '1'");
+  say("audit-records-alice", audit.rows[0].n > 3);
+  server.close();
+  await pool.end();
+}
+main().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn express_with_its_own_jwt_check_needs_totp_behind_the_token() {
+    let app = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(JWT_APP), app.path());
+    let fix = casehard(
+        app.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", "mfa/express-totp"],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/express-totp"]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    npm_install(app.path(), &[]);
+    write_tsconfig(app.path(), &["server/**/*.ts", "lib/**/*.ts"]);
+    tsc(app.path());
+    let db = PlainDb::new("jwt_mfa");
+    let own = std::fs::read_to_string(app.path().join("migrations/0001_init.sql")).unwrap();
+    let ours = std::fs::read_to_string(app.path().join("db/casehard_mfa.sql")).unwrap();
+    db.apply(&[own], &ours);
+    db.sql("insert into users (email, role) values ('alice@shop.example', 'admin'), ('bob@shop.example', 'admin'), ('carol@shop.example', 'user')")
+        .unwrap();
+    let env = [
+        ("DATABASE_URL", db.url()),
+        ("JWT_SECRET", "casehard-test-jwt-secret".to_string()),
+        (
+            "MFA_ENCRYPTION_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string(),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let lines = run_node(app.path(), JWT_SCRIPT, &[], &env);
+    assert_eq!(
+        lines,
+        [
+            "admin-list-no-token 401",
+            "admin-list-password-only 403",
+            "verify-wrong-code 401",
+            "verify 200 true",
+            "admin-list-verified 200",
+            "admin-list-bob-with-alices-cookie 403",
+            "role-change 202 pending_approval user",
+            "role-change-approved 200 admin",
+            "role-change-stale 403",
+            "checkout-carol 403",
+            "profile-carol 200",
+            "admin-list-after-30-minutes 403",
+            "audit-records-alice true",
+        ]
+    );
+}

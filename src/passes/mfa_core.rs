@@ -76,6 +76,7 @@ pub fn core(
             "drizzle": client.kind == clients::Kind::Drizzle,
             "step_up": words(&step_up),
             "approval": words(&project.config.mfa.dual_approval),
+            "cookie_sessions": cookie_sessions,
             "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
         }),
         format!("{helper}: TOTP factors sealed under MFA_ENCRYPTION_KEY, dual approval and the audit log"),

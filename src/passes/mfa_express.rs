@@ -1,5 +1,5 @@
-//! `mfa/express-totp`: an Express app with sessions (passport, express-session) whose admin
-//! and payment routes are reachable with a password alone. `requireMfa` (injected) goes on
+//! `mfa/express-totp`: an Express app with sessions (passport, express-session) or its own JWT
+//! check whose admin and payment routes are reachable with a password alone. `requireMfa` (injected) goes on
 //! each such mount or route, after the app's own checks; TOTP enrolment and verification are
 //! mounted at `/mfa` after the session middleware. What every MFA variant shares (the core
 //! module, `otpauth`, the tables' migration) is written by [`core`].
@@ -32,7 +32,7 @@ impl Default for ExpressMfa {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "In an Express app with sessions (passport or express-session), finds the mounts and routes of the admin plane (an `admin` path segment) and the payment plane (checkout, billing, portal, subscription, refund, payout; never webhooks) and puts `requireMfa` (injected) on each, after the app's own checks and before the handler or router. It passes a signed-in user with a TOTP verification from the last 30 minutes, from the last 10 for destructive writes (DELETE, or a path naming roles, balances, credits, refunds, payouts, bans); admin writes naming roles, balances or credits (casehard.toml `[mfa] dual_approval`) wait, pending, until a second admin sends the same request with the approval id; every write and every refusal is an audit record. TOTP enrolment and verification (`otpauth`, pinned) are mounted at `/mfa` after the session middleware; secrets are stored sealed with AES-256-GCM under `MFA_ENCRYPTION_KEY`. A migration creates the three tables.",
+                    "In an Express app with sessions (passport or express-session) or its own JWT check, finds the mounts and routes of the admin plane (an `admin` path segment) and the payment plane (checkout, billing, portal, subscription, refund, payout; never webhooks) and puts `requireMfa` (injected) on each, after the app's own checks and before the handler or router. It passes a signed-in user with a TOTP verification from the last 30 minutes, from the last 10 for destructive writes (DELETE, or a path naming roles, balances, credits, refunds, payouts, bans); admin writes naming roles, balances or credits (casehard.toml `[mfa] dual_approval`) wait, pending, until a second admin sends the same request with the approval id; every write and every refusal is an audit record. TOTP enrolment and verification (`otpauth`, pinned) are mounted at `/mfa` after the session middleware; in an app that checks its own JWTs instead (no server-side session), they are mounted behind its token check (the first of the routes' own checks that is not about roles), and a verification is an HttpOnly, Secure, SameSite=Strict `casehard_mfa` cookie stored hashed with the user; secrets are stored sealed with AES-256-GCM under `MFA_ENCRYPTION_KEY`. A migration creates the three tables.",
                     "A stolen or phished password is enough to reach the admin panel and move money when nothing asks for a second factor, and one compromised admin can change roles and balances alone, leaving no record of who did it.",
                     "app.use(\"/api/admin\", requireAdmin, adminRouter);",
                     "app.use(\"/mfa\", mfaRouter);\napp.use(\"/api/admin\", requireAdmin, requireMfa, adminRouter);",
@@ -53,6 +53,11 @@ impl Default for ExpressMfa {
 struct Site {
     route: String,
     at: usize,
+    /// The app's own checks on it (the arguments between the path and the handler).
+    guards: Vec<String>,
+    /// Where its statement starts, and the app or router it is on.
+    statement: usize,
+    receiver: String,
 }
 
 #[derive(Default)]
@@ -152,9 +157,24 @@ impl Pass for ExpressMfa {
             if on_plane(&path) && args.len() >= 2 && !guarded {
                 // Last before the handler: the app's own sign-in and role checks run first, so
                 // only its admins can put an action up for approval.
+                let statement = call
+                    .ancestors()
+                    .find(|a| a.kind() == "expression_statement")
+                    .map_or(call.range().start, |s| s.range().start);
+                let receiver = call
+                    .field("function")
+                    .and_then(|f| f.field("object"))
+                    .map(|o| o.text().to_string())
+                    .unwrap_or_default();
                 facts.sites.push(Site {
                     route: path,
                     at: args[args.len() - 1].range().start,
+                    guards: args[1..args.len() - 1]
+                        .iter()
+                        .map(|a| a.text().to_string())
+                        .collect(),
+                    statement,
+                    receiver,
                 });
             }
         }
@@ -203,8 +223,11 @@ impl Pass for ExpressMfa {
         let sessions = stack.auth.contains(&Auth::Passport)
             || declares("express-session")
             || declares("cookie-session");
-        if !sessions {
-            return manual(out, "casehard wires TOTP into apps with express-session or passport; put a second-factor check in front of it".into());
+        // Without a server-side session, an app that verifies its own tokens: the TOTP routes
+        // go behind its token check, and a verification is an HttpOnly cookie.
+        let tokens = !sessions && stack.auth.contains(&Auth::Jwt);
+        if !sessions && !tokens {
+            return manual(out, "casehard wires TOTP into apps with express-session, passport or their own JWT check; put a second-factor check in front of it".into());
         }
         let Some(client) = clients::of_app(ws, stack) else {
             return manual(out, crate::passes::mfa_core::NO_CLIENT.into());
@@ -214,7 +237,20 @@ impl Pass for ExpressMfa {
             .iter()
             .find(|(_, f)| f.session.is_some())
             .map(|(p, _)| *p);
-        if session_path.is_none() && !mounted {
+        // The token check: the first of a site's own checks that is not about roles or admins.
+        let token_mount = files.iter().find_map(|(p, f)| {
+            f.sites.iter().find_map(|s| {
+                let guard = s.guards.iter().find(|g| {
+                    let lower = g.to_lowercase();
+                    !g.contains('(') && !lower.contains("admin") && !lower.contains("role")
+                })?;
+                Some((*p, s, guard.clone()))
+            })
+        });
+        if tokens && token_mount.is_none() && !mounted {
+            return manual(out, "casehard found no token check (such as `authenticateToken`) on the admin and payment routes to put in front of the TOTP routes".into());
+        }
+        if sessions && session_path.is_none() && !mounted {
             return manual(out, "casehard found no `app.use(session(...))` or `app.use(passport.session())` to mount the TOTP routes after".into());
         }
         let helper = helper_path(ws, "mfa.ts");
@@ -229,7 +265,25 @@ impl Pass for ExpressMfa {
             if !file.sites.is_empty() {
                 names.push("requireMfa");
             }
-            if Some(*path) == session_path && !mounted {
+            if let Some((_, site, guard)) = token_mount
+                .as_ref()
+                .filter(|(p, _, _)| tokens && !mounted && p == path)
+            {
+                let text = ws.text(path).map_or("", |t| t.body);
+                let line = text[..site.statement].rfind('\n').map_or(0, |n| n + 1);
+                let indent = &text[line..site.statement];
+                edits.push(Edit::insert(
+                    site.statement,
+                    format!(
+                        "// casehard {EXPRESS_TOTP}: TOTP enrolment and verification, behind the app's token check.\n{indent}{}.use({}, {guard}, mfaRouter){}\n{indent}",
+                        site.receiver,
+                        style.string("/mfa"),
+                        style.semi()
+                    ),
+                ));
+                names.insert(0, "mfaRouter");
+            }
+            if sessions && Some(*path) == session_path && !mounted {
                 let (at, app) = file.session.as_ref().expect("the session file");
                 edits.push(Edit::insert(
                     *at,
@@ -278,9 +332,9 @@ impl Pass for ExpressMfa {
             EXPRESS_TOTP,
             &helper,
             "mfa/express-mfa.ts",
-            json!({}),
+            json!({ "cookie_sessions": tokens }),
             format!("{helper}: requireMfa and the TOTP routes for Express"),
         ));
-        crate::passes::mfa_core::core(project, EXPRESS_TOTP, &client, false, out);
+        crate::passes::mfa_core::core(project, EXPRESS_TOTP, &client, tokens, out);
     }
 }

@@ -386,7 +386,6 @@ impl Pass for TrpcMfa {
                     "session_fn": session_fn,
                     "auth_module": spec(&route, auth_file),
                     "core_module": spec(&route, &core_module),
-                    "trpc_module": spec(&route, &helper),
                 }),
                 format!(
                     "{route}: {}",
