@@ -1,7 +1,9 @@
 //! The hardened Next.js middleware under Node, with the app's own middleware kept: requests
 //! carry Supabase session cookies made by `@supabase/ssr` itself (its `setSession`), against a
-//! local stand-in for Supabase Auth that confirms only the sessions it issued. Needs npm and
-//! the npm registry (`.ci/run` provides them); a missing one fails the test.
+//! local stand-in for Supabase Auth that confirms only the sessions it issued and answers the
+//! RPCs of the audit log and the approvals by calling casehard's functions in the real
+//! PostgreSQL as the session's user (the claims set as PostgREST sets them). Needs npm, the npm
+//! registry and PostgreSQL (`.ci/run` provides them); a missing one fails the test.
 
 mod harness;
 
@@ -16,20 +18,66 @@ const path = require("path");
 const { NextRequest } = require("next/server");
 const { createServerClient } = require("@supabase/ssr");
 
+const { Pool } = require("pg");
+
 const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
 const now = Math.floor(Date.now() / 1000);
+const ADMIN = "00000000-0000-4000-8000-00000000000a", SECOND = "00000000-0000-4000-8000-00000000000b";
 // `totpAge`: seconds since the second factor was verified, as Supabase records it in `amr`.
-const token = (aal, totpAge = 60) => `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: "u1", aal, role: "authenticated", exp: now + 3600, aud: "authenticated", amr: aal.startsWith("aal2") ? [{ method: "totp", timestamp: now - totpAge }, { method: "password", timestamp: now - 7200 }] : [{ method: "password", timestamp: now - 60 }] })}.sig`;
+const claimsOf = (aal, totpAge = 60, sub = ADMIN) => ({ sub, aal: aal.startsWith("aal2") ? "aal2" : aal, role: "authenticated", exp: now + 3600, aud: "authenticated", amr: aal.startsWith("aal2") ? [{ method: "totp", timestamp: now - totpAge }, { method: "password", timestamp: now - 7200 }] : [{ method: "password", timestamp: now - 60 }], tag: aal });
+const token = (aal, totpAge = 60, sub = ADMIN) => `${b64({ alg: "HS256", typ: "JWT" })}.${b64(claimsOf(aal, totpAge, sub))}.sig`;
 const issued = new Set();
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[1], "base64url").toString());
+const db = new Pool({ connectionString: process.env.DATABASE_URL });
+// PostgREST's way: the function called with named arguments, as `authenticated`, with the
+// request's claims in the settings auth.uid() and auth.jwt() read.
+async function rpc(fn, args, jwt) {
+  const c = claims(jwt);
+  const names = Object.keys(args);
+  if (!/^casehard_[a-z]+$/.test(fn) || names.some((n) => !/^p_[a-z]+$/.test(n))) throw new Error("bad call");
+  const client = await db.connect();
+  try {
+    await client.query("begin");
+    await client.query("set local role authenticated");
+    await client.query("select set_config('request.jwt.claim.sub', $1, true), set_config('request.jwt.claims', $2, true)", [c.sub, JSON.stringify(c)]);
+    const values = names.map((n) => (args[n] !== null && typeof args[n] === "object" ? JSON.stringify(args[n]) : args[n]));
+    const { rows } = await client.query(`select ${fn}(${names.map((n, i) => `${n} := $${i + 1}`).join(", ")}) as result`, values);
+    await client.query("commit");
+    return rows[0].result;
+  } catch (e) {
+    await client.query("rollback");
+    throw e;
+  } finally {
+    client.release();
+  }
+}
 const auth = http.createServer((req, res) => {
   const bearer = (req.headers.authorization || "").replace("Bearer ", "");
   res.setHeader("content-type", "application/json");
-  if (req.url.startsWith("/auth/v1/user") && issued.has(bearer)) {
-    res.end(JSON.stringify({ id: "u1", aud: "authenticated", role: "authenticated", factors: [] }));
-  } else {
-    res.statusCode = 401;
-    res.end(JSON.stringify({ code: 401, msg: "invalid JWT" }));
-  }
+  let body = "";
+  req.on("data", (chunk) => (body += chunk));
+  req.on("end", async () => {
+    if (!issued.has(bearer)) {
+      res.statusCode = 401;
+      return res.end(JSON.stringify({ code: 401, msg: "invalid JWT" }));
+    }
+    if (req.url.startsWith("/auth/v1/user")) {
+      return res.end(JSON.stringify({ id: claims(bearer).sub, aud: "authenticated", role: "authenticated", factors: [] }));
+    }
+    const call = req.url.match(/^\/rest\/v1\/rpc\/([a-z_]+)/);
+    if (req.method === "POST" && call) {
+      try {
+        const result = await rpc(call[1], JSON.parse(body || "{}"), bearer);
+        if (result === null || result === "") { res.statusCode = 204; return res.end(); }
+        return res.end(JSON.stringify(result));
+      } catch (e) {
+        res.statusCode = 400;
+        return res.end(JSON.stringify({ code: e.code || "P0001", message: e.message }));
+      }
+    }
+    res.statusCode = 404;
+    res.end("{}");
+  });
 });
 
 async function cookiesFor(access) {
@@ -47,18 +95,27 @@ async function cookiesFor(access) {
   process.env.NEXT_PUBLIC_SUPABASE_URL = `http://127.0.0.1:${auth.address().port}`;
   process.env.NEXT_PUBLIC_SUPABASE_ANON_KEY = "anon";
   const { middleware } = require(path.resolve("out/src/middleware.js"));
-  const aal1 = token("aal1"), aal2 = token("aal2"), aal2Old = token("aal2", 3600);
-  issued.add(aal1); issued.add(aal2); issued.add(aal2Old);
-  const sessions = { none: "", aal1: await cookiesFor(aal1), aal2: await cookiesFor(aal2), aal2Old: await cookiesFor(aal2Old) };
+  const aal1 = token("aal1"), aal2 = token("aal2"), aal2Old = token("aal2", 3600), second = token("aal2", 60, SECOND);
+  issued.add(aal1); issued.add(aal2); issued.add(aal2Old); issued.add(second);
+  const sessions = { none: "", aal1: await cookiesFor(aal1), aal2: await cookiesFor(aal2), aal2Old: await cookiesFor(aal2Old), second: await cookiesFor(second) };
   // A session whose token claims aal2 but that Supabase Auth never issued.
   issued.add(token("aal2-forged"));
   const forged = await cookiesFor(token("aal2-forged"));
   issued.delete(token("aal2-forged"));
   sessions.forged = forged.replace(/aal2-forged/g, "aal2");
-  const visit = async (name, url, session, method = "GET") => {
-    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers: session ? { cookie: session } : {} });
+  let approvalId = null;
+  const visit = async (name, url, session, method = "GET", body = undefined, approval = undefined) => {
+    const headers = session ? { cookie: session } : {};
+    if (approval) headers["x-casehard-approval"] = approval;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const res = await middleware(req);
-    const where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    let where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    if (res.status === 202) {
+      const held = await res.json();
+      approvalId = held.approval;
+      where = held.status;
+    }
     console.log(name, res.status, where.replace("http://localhost:3000", ""));
   };
   await visit("admin-page-aal1", "/admin", sessions.aal1);
@@ -74,8 +131,22 @@ async function cookiesFor(access) {
   await visit("list-users-hour-old-totp", "/api/admin/users", sessions.aal2Old);
   await visit("dashboard-aal1", "/dashboard", sessions.aal1);
   await visit("webhook-no-session", "/api/webhooks/stripe", sessions.none);
+  // Dual approval of a role change: held, refused to its requester, run once by a second admin
+  // with the same input, refused for other input.
+  const role = "/api/admin/users/u3/role";
+  await visit("role-change", role, sessions.aal2, "POST", { role: "admin" });
+  const first = approvalId;
+  await visit("role-change-self-approved", role, sessions.aal2, "POST", { role: "admin" }, first);
+  await visit("role-change-other-input", role, sessions.second, "POST", { role: "owner" }, first);
+  await visit("role-change-second-admin", role, sessions.second, "POST", { role: "admin" }, first);
+  await visit("role-change-approval-reused", role, sessions.second, "POST", { role: "admin" }, first);
+  await visit("role-change-approval-not-an-id", role, sessions.second, "POST", { role: "admin" }, "1 or 1=1");
+  await visit("role-change-hour-old-totp", role, sessions.aal2Old, "POST", { role: "admin" });
   delete process.env.NEXT_PUBLIC_SUPABASE_URL;
   await visit("admin-aal2-unconfigured", "/admin", sessions.aal2);
+  const { rows } = await db.query("select actor, action, result from casehard_audit_log order by id");
+  for (const r of rows) console.log("audit", `${r.actor === ADMIN ? "admin" : r.actor === SECOND ? "second" : r.actor}|${r.action.replace(/ /g, "_")}|${r.result.replace(/ /g, "_")}`, "-");
+  await db.end();
   auth.close();
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
@@ -95,16 +166,35 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
         "a second run changes nothing:\n{}",
         again.stdout
     );
-    npm_install(app.path(), &["typescript@5.7.2", "@types/node@22.10.1"]);
+    npm_install(
+        app.path(),
+        &["typescript@5.7.2", "@types/node@22.10.1", "pg@8.13.1"],
+    );
     let config = serde_json::json!({
         "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] },
         "files": ["src/middleware.ts"],
     });
     std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
     tsc(app.path());
+    // The audit log and the approvals: Supabase's auth schema (test shim), then casehard's
+    // migration, on the real PostgreSQL.
+    let db = PlainDb::new("supabase_mfa");
+    db.sql(
+        &std::fs::read_to_string(manifest_dir().join("tests/fixtures/rls/supabase_shim.sql"))
+            .unwrap(),
+    )
+    .unwrap();
+    let migration = std::fs::read_dir(app.path().join("supabase/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_casehard_mfa.sql"))
+        .expect("the migration of the audit log and the approvals");
+    db.sql(&std::fs::read_to_string(migration).unwrap())
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
     // The cases, without supabase-js's warning about reading the session (the helper reads it
     // only after Supabase Auth confirmed the user).
-    let lines: Vec<String> = node_script(app.path(), SCRIPT)
+    let lines: Vec<String> = run_node(app.path(), SCRIPT, &[], &[("DATABASE_URL", &url)])
         .into_iter()
         .filter(|l| l.split(' ').count() == 3)
         .collect();
@@ -124,7 +214,29 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
             "list-users-hour-old-totp 200 ran",
             "dashboard-aal1 200 ran",
             "webhook-no-session 200 ran",
+            "role-change 202 pending_approval",
+            "role-change-self-approved 403 -",
+            "role-change-other-input 403 -",
+            "role-change-second-admin 200 ran",
+            "role-change-approval-reused 403 -",
+            "role-change-approval-not-an-id 403 -",
+            "role-change-hour-old-totp 403 -",
             "admin-aal2-unconfigured 307 /mfa?next=%2Fadmin",
+            "audit admin|GET_/admin|denied:_mfa_required -",
+            "audit admin|GET_/api/admin/users|denied:_mfa_required -",
+            "audit admin|GET_/admin|allowed -",
+            "audit admin|GET_/api/admin/users|allowed -",
+            "audit admin|GET_/api/checkout|denied:_mfa_required -",
+            "audit admin|GET_/api/checkout|allowed -",
+            "audit admin|DELETE_/api/admin/users|allowed -",
+            "audit admin|DELETE_/api/admin/users|denied:_fresh_mfa_required -",
+            "audit admin|GET_/api/admin/users|allowed -",
+            "audit admin|POST_/api/admin/users/u3/role|pending_approval -",
+            "audit admin|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
+            "audit second|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
+            "audit second|POST_/api/admin/users/u3/role|allowed -",
+            "audit second|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
+            "audit admin|POST_/api/admin/users/u3/role|denied:_fresh_mfa_required -",
         ]
     );
 }

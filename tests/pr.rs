@@ -77,7 +77,8 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/lib/validations.ts",
             "src/middleware.ts",
             "supabase/migrations/20240101000001_casehard_rls.sql",
-            "supabase/migrations/20240101000002_casehard_webhook_events.sql"
+            "supabase/migrations/20240101000002_casehard_mfa.sql",
+            "supabase/migrations/20240101000003_casehard_webhook_events.sql"
         ]
     );
     let committed = git(
@@ -122,7 +123,7 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
         "### Needs a person",
         "- [ ] `src/app/api/comments/route.ts:13` `schema/owner-from-body`",
         "### Quick audit before launch",
-        "| No admin or payment action without MFA | pass | 3 finding(s) fixed by this change",
+        "| No admin or payment action without MFA | pass | 4 finding(s) fixed by this change",
         "| Every admin action logged | not checked |",
         "#### RBAC",
         "**`rls/owner-policies`**",

@@ -389,9 +389,27 @@ impl Pass for Mfa {
             rule,
             &helper,
             helper_template,
-            json!({ "protected": array_text(&prefixes, style) }),
+            json!({
+                "protected": array_text(&prefixes, style),
+                "approval": crate::passes::mfa_core::word_list(style, &project.config.mfa.dual_approval),
+            }),
             format!("{helper}: {helper_what}"),
         ));
+        if provider == Provider::Supabase {
+            // The audit log and the approvals, reached through two functions as the user.
+            crate::passes::server_tables_migration(
+                project,
+                crate::passes::ServerTables {
+                    rule,
+                    table: "casehard_approvals",
+                    name: "mfa",
+                    template: "sql/mfa.sql",
+                    extra: json!({ "helper": helper, "cookie_sessions": false, "factors": false, "functions": true }),
+                    what: "the audit log and pending approvals, behind casehard_audit and casehard_approval",
+                },
+                out,
+            );
+        }
         let page = format!("{app}/mfa/page.tsx");
         out.new_files.extend(helper_file(
             project,

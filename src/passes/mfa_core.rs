@@ -53,15 +53,7 @@ pub fn core(
     }
     let helper = core_path(ws);
     let module = imports::relative_specifier(crate::passes::deps::dir_of(&helper), &client.path);
-    let words = |list: &[String]| {
-        format!(
-            "[{}]",
-            list.iter()
-                .map(|w| style.string(&w.to_lowercase()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let words = |list: &[String]| word_list(style, list);
     let step_up: Vec<String> = STEP_UP_WORDS.iter().map(|w| w.to_string()).collect();
     out.new_files.extend(helper_file(
         project,
@@ -88,11 +80,22 @@ pub fn core(
             table: "casehard_mfa_factors",
             name: "mfa",
             template: "sql/mfa.sql",
-            extra: json!({ "helper": helper, "cookie_sessions": cookie_sessions }),
+            extra: json!({ "helper": helper, "cookie_sessions": cookie_sessions, "factors": true, "functions": false }),
             what: "TOTP factors, pending approvals and the audit log",
         },
         out,
     );
+}
+
+/// `list`, lower-cased, as a TypeScript array of strings in the project's quotes.
+pub fn word_list(style: &crate::stack::Style, list: &[String]) -> String {
+    format!(
+        "[{}]",
+        list.iter()
+            .map(|w| style.string(&w.to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Where the shared core module goes.
