@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::lang::{first_syntax_error, has_syntax_error, Lang, TextEdit, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{line_col, Applicability, Edit, Finding, Proposal, Status};
-use crate::rules::{scan_file, Catalog, CollectedNodes, ScanIndex, Selection};
+use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Selection};
 use crate::stack::Stack;
 use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
 use rayon::prelude::*;
@@ -25,6 +25,9 @@ pub struct Options {
     /// Source bytes whose syntax trees may be kept between phases ([`TREE_BUDGET`] by
     /// default): it trades memory for parses, never changes a result.
     pub tree_budget: usize,
+    /// Skip files that no active rule can match and no pass wants (on by default): it saves
+    /// parses, never changes a result.
+    pub prefilter: bool,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             review_fixes: true,
             progress: None,
             tree_budget: TREE_BUDGET,
+            prefilter: true,
         }
     }
 }
@@ -194,6 +198,7 @@ struct ScannedFile {
 struct Engine<'a> {
     catalog: &'a Catalog,
     index: ScanIndex,
+    prefilter: Prefilter,
     passes: Vec<&'a dyn Pass>,
     options: &'a Options,
     stack: Stack,
@@ -259,6 +264,7 @@ pub fn run(
     let mut engine = Engine {
         catalog,
         index: ScanIndex::new(&catalog.rules, |r| sel.allows(&r.meta.id)),
+        prefilter: Prefilter::new(&catalog.rules, |r| sel.allows(&r.meta.id)),
         pass_facts: passes.iter().map(|_| BTreeMap::new()).collect(),
         passes,
         options,
@@ -397,6 +403,25 @@ impl<'a> Engine<'a> {
     ) -> Option<ScannedFile> {
         let lang = Lang::for_path(path)?;
         let text = ws.text(path)?;
+        // A file no pass wants and no rule can match is not parsed at all.
+        let wants: Vec<bool> = self
+            .passes
+            .iter()
+            .map(|p| p.wants(path, text.body))
+            .collect();
+        let request_input = self.stack.request_input.contains(path);
+        if self.options.prefilter
+            && !wants.contains(&true)
+            && !self.prefilter.wanted(text.body, request_input)
+        {
+            return Some(ScannedFile {
+                path: path.to_string(),
+                tree: None,
+                proposals: Vec::new(),
+                facts: wants.iter().map(|_| None).collect(),
+                problem: None,
+            });
+        }
         let owned: Tree = match cached.filter(|t| t.get_text() == text.body) {
             Some(t) => t,
             None => match lang.parse(text.body) {
@@ -414,7 +439,7 @@ impl<'a> Engine<'a> {
                 "syntax error; casehard does not rewrite a file that does not parse".into(),
             ));
         }
-        let (proposals, facts) = self.scan_tree(path, lang, &owned, text.body);
+        let (proposals, facts) = self.scan_tree(path, lang, &owned, text.body, &wants);
         let may_change = proposals.iter().any(|p| !p.edits.is_empty())
             || self
                 .passes
@@ -437,6 +462,7 @@ impl<'a> Engine<'a> {
         lang: Lang,
         tree: &Tree,
         text: &str,
+        wants: &[bool],
     ) -> (Vec<Proposal>, Vec<Option<Facts>>) {
         let request_input = self.stack.request_input.contains(path);
         let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
@@ -459,13 +485,8 @@ impl<'a> Engine<'a> {
         let facts = self
             .passes
             .iter()
-            .map(|p| {
-                if p.wants(path, text) {
-                    p.scan(&view)
-                } else {
-                    None
-                }
-            })
+            .zip(wants)
+            .map(|(p, wanted)| if *wanted { p.scan(&view) } else { None })
             .collect();
         (proposals, facts)
     }

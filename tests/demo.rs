@@ -46,6 +46,53 @@ fn the_tree_budget_changes_no_result() {
     }
 }
 
+/// Not parsing the files no rule can match and no pass wants changes nothing but cost: on the
+/// demo apps with the whole catalog, and on every rule's fixtures with that rule alone (where
+/// the rule's own `needs` decides which files are parsed), with and without the prefilter.
+#[test]
+fn the_prefilter_changes_no_result() {
+    let mut projects: Vec<(std::path::PathBuf, casehard::engine::Options)> =
+        std::fs::read_dir(manifest_dir().join("tests/fixtures/apps"))
+            .unwrap()
+            .map(|e| (e.unwrap().path(), Default::default()))
+            .collect();
+    for area in std::fs::read_dir(manifest_dir().join("tests/fixtures/rules")).unwrap() {
+        let area = area.unwrap();
+        for rule in std::fs::read_dir(area.path()).unwrap() {
+            let rule = rule.unwrap();
+            let id = format!(
+                "{}/{}",
+                area.file_name().to_string_lossy(),
+                rule.file_name().to_string_lossy()
+            );
+            for fixture in std::fs::read_dir(rule.path()).unwrap() {
+                projects.push((fixture.unwrap().path(), only(&id)));
+            }
+        }
+    }
+    let mut compared = 0;
+    for (project, options) in projects {
+        let load = || {
+            if project.is_dir() {
+                load_dir(&project, &LoadOptions::default()).unwrap()
+            } else {
+                let name = project.file_name().unwrap().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&project).unwrap();
+                casehard::workspace::Workspace::from_files([(name.as_str(), text)]).unwrap()
+            }
+        };
+        let unfiltered = casehard::engine::Options {
+            prefilter: false,
+            ..options.clone()
+        };
+        let filtered = run(load(), &options);
+        let all = run(load(), &unfiltered);
+        assert_eq!(describe(&filtered), describe(&all), "{}", project.display());
+        compared += 1;
+    }
+    assert!(compared > 50, "only {compared} projects compared");
+}
+
 #[test]
 fn check_fix_check_then_nothing_left_but_manual_findings() {
     let repo = repo_with(&demo());

@@ -54,6 +54,9 @@ pub struct DeclarativeRule {
     pub meta: RuleMeta,
     pub message: String,
     pub scope: Scope,
+    /// Strings one of which is in the text of every file the rule can match (compared
+    /// ignoring ASCII case); `None` when the rule does not say, and every file may match.
+    pub needs: Option<Vec<String>>,
     compiled: [Option<Compiled>; 2],
 }
 
@@ -87,6 +90,7 @@ const KNOWN_KEYS: &[&str] = &[
     "languages",
     "scope",
     "message",
+    "needs",
     "fix",
     "rule",
     "constraints",
@@ -138,6 +142,15 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
     let languages: Vec<Lang> = optional(&table, "languages", &file)?.unwrap_or(ALL_LANGS.to_vec());
     let scope: Scope = optional(&table, "scope", &file)?.unwrap_or(Scope::Any);
     let fix: Option<String> = optional(&table, "fix", &file)?;
+    let needs: Option<Vec<String>> = optional(&table, "needs", &file)?;
+    if needs
+        .as_ref()
+        .is_some_and(|n| n.is_empty() || n.iter().any(String::is_empty))
+    {
+        return Err(err(
+            "field `needs`: list at least one string, none of them empty (or leave it out)".into(),
+        ));
+    }
     let rule: SerializableRule = field(&table, "rule", &file)?;
     let constraints: Option<HashMap<String, SerializableRule>> =
         optional(&table, "constraints", &file)?;
@@ -205,6 +218,7 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
         },
         message,
         scope,
+        needs,
         compiled,
     })
 }
@@ -350,6 +364,31 @@ after = "foo(1)"
         assert!(e.to_string().contains("field `area`"), "{e}");
         let e = load(&GOOD.replace("pattern = \"bar($A)\"", "patern = \"bar($A)\"")).unwrap_err();
         assert!(e.to_string().contains("field `rule`"), "{e}");
+    }
+
+    #[test]
+    fn a_rule_needing_strings_prefilters_files_by_them_in_its_scope() {
+        use crate::rules::Prefilter;
+        let needing = load(&GOOD.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
+        let filter = Prefilter::new(std::slice::from_ref(&needing), |_| true);
+        assert!(filter.wanted("export const x = bar(1);", false));
+        assert!(filter.wanted("BAZ.qux", false), "ASCII case is ignored");
+        assert!(!filter.wanted("export const x = foo(1);", false));
+        let scoped = load(&GOOD.replace(
+            "fix = ",
+            "scope = \"request-input\"\nneeds = [\"bar\"]\nfix = ",
+        ))
+        .unwrap();
+        let filter = Prefilter::new(std::slice::from_ref(&scoped), |_| true);
+        assert!(!filter.wanted("bar(1)", false), "outside its scope");
+        assert!(filter.wanted("bar(1)", true));
+        // A rule that does not say what it needs may match anywhere; an inactive one nowhere.
+        let plain = load(GOOD).unwrap();
+        let both = [needing, plain];
+        assert!(Prefilter::new(&both, |_| true).wanted("foo(1)", false));
+        assert!(!Prefilter::new(&both, |r| r.needs.is_some()).wanted("foo(1)", false));
+        let e = load(&GOOD.replace("fix = ", "needs = []\nfix = ")).unwrap_err();
+        assert!(e.to_string().contains("field `needs`"), "{e}");
     }
 
     #[test]

@@ -23,6 +23,60 @@ fn slot(lang: Lang) -> usize {
     }
 }
 
+/// Which files the active declarative rules can match at all, from the strings they need: a
+/// file with none of them, and that no pass wants, is not parsed.
+pub struct Prefilter {
+    /// An active rule with no `needs` (its scope with it): every such file may match.
+    always: Option<Scope>,
+    needles: Option<aho_corasick::AhoCorasick>,
+    /// The scope of the rule each needle came from.
+    scopes: Vec<Scope>,
+}
+
+impl Prefilter {
+    pub fn new(rules: &[DeclarativeRule], active: impl Fn(&DeclarativeRule) -> bool) -> Prefilter {
+        let mut always: Option<Scope> = None;
+        let mut needles: Vec<&str> = Vec::new();
+        let mut scopes = Vec::new();
+        for rule in rules.iter().filter(|r| active(r)) {
+            match &rule.needs {
+                None if always != Some(Scope::Any) => always = Some(rule.scope),
+                None => {}
+                Some(needs) => {
+                    for n in needs {
+                        needles.push(n);
+                        scopes.push(rule.scope);
+                    }
+                }
+            }
+        }
+        let needles = (!needles.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&needles)
+                .expect("literal needles always build")
+        });
+        Prefilter {
+            always,
+            needles,
+            scopes,
+        }
+    }
+
+    /// Whether a rule may match in a file with this text (`request_input`: the file is in the
+    /// request-input scope).
+    pub fn wanted(&self, text: &str, request_input: bool) -> bool {
+        let in_scope = |s: Scope| s == Scope::Any || request_input;
+        if self.always.is_some_and(in_scope) {
+            return true;
+        }
+        self.needles.as_ref().is_some_and(|ac| {
+            ac.find_iter(text)
+                .any(|m| in_scope(self.scopes[m.pattern().as_usize()]))
+        })
+    }
+}
+
 impl ScanIndex {
     /// Indexes the rules for which `active` is true.
     pub fn new(rules: &[DeclarativeRule], active: impl Fn(&DeclarativeRule) -> bool) -> ScanIndex {
