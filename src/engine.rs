@@ -209,8 +209,9 @@ struct Engine<'a> {
     problems: Vec<Problem>,
     broken: BTreeSet<String>,
     pass_facts: Vec<BTreeMap<String, Facts>>,
-    /// Trees parsed while verifying this round's changes, reused by the next round's scan.
-    verified_trees: HashMap<String, Tree>,
+    /// The next round's scan of each file this round changed, made on the tree that verified
+    /// the change (so the file is not parsed again), with the request scope it assumed.
+    prescanned: HashMap<String, (bool, ScannedFile)>,
     /// Trees of this round's scan for files that may receive fixes.
     round_trees: HashMap<String, Tree>,
     /// Node kinds the selected passes read.
@@ -275,7 +276,7 @@ pub fn run(
         dropped: BTreeSet::new(),
         problems: Vec::new(),
         broken: BTreeSet::new(),
-        verified_trees: HashMap::new(),
+        prescanned: HashMap::new(),
         round_trees: HashMap::new(),
         pass_kinds: Vec::new(),
         tree_budget: TreeBudget(
@@ -353,10 +354,26 @@ impl<'a> Engine<'a> {
     fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
         self.round_trees.clear();
         self.tree_budget.reset();
-        let mut cached = std::mem::take(&mut self.verified_trees);
-        let work: Vec<(&String, Option<Tree>)> =
-            dirty.iter().map(|p| (p, cached.remove(p))).collect();
-        drop(cached);
+        // A change verified last round was scanned then, unless its request scope moved since.
+        let mut prescanned = std::mem::take(&mut self.prescanned);
+        let work: Vec<(&String, Option<ScannedFile>)> = dirty
+            .iter()
+            .map(|p| {
+                let done = prescanned
+                    .remove(p)
+                    .filter(|(scope, _)| *scope == self.stack.request_input.contains(p))
+                    .map(|(_, mut file)| {
+                        if let Some(tree) = &file.tree {
+                            if !self.tree_budget.take(tree.get_text().len()) {
+                                file.tree = None;
+                            }
+                        }
+                        file
+                    });
+                (p, done)
+            })
+            .collect();
+        drop(prescanned);
         let progress = self.options.progress.as_ref();
         if let Some(bar) = progress {
             bar.set_length(work.len() as u64);
@@ -365,8 +382,11 @@ impl<'a> Engine<'a> {
         }
         let scanned: Vec<ScannedFile> = work
             .into_par_iter()
-            .filter_map(|(path, tree)| {
-                let scanned = self.scan_one(ws, path, round, tree);
+            .filter_map(|(path, done)| {
+                let scanned = match done {
+                    Some(file) => Some(file),
+                    None => self.scan_one(ws, path, round),
+                };
                 if let Some(bar) = progress {
                     bar.inc(1);
                 }
@@ -394,44 +414,18 @@ impl<'a> Engine<'a> {
         proposals
     }
 
-    fn scan_one(
-        &self,
-        ws: &Workspace,
-        path: &str,
-        round: usize,
-        cached: Option<Tree>,
-    ) -> Option<ScannedFile> {
+    fn scan_one(&self, ws: &Workspace, path: &str, round: usize) -> Option<ScannedFile> {
         let lang = Lang::for_path(path)?;
         let text = ws.text(path)?;
-        // A file no pass wants and no rule can match is not parsed at all.
-        let wants: Vec<bool> = self
-            .passes
-            .iter()
-            .map(|p| p.wants(path, text.body))
-            .collect();
-        let request_input = self.stack.request_input.contains(path);
-        if self.options.prefilter
-            && !wants.contains(&true)
-            && !self.prefilter.wanted(text.body, request_input)
-        {
-            return Some(ScannedFile {
-                path: path.to_string(),
-                tree: None,
-                proposals: Vec::new(),
-                facts: wants.iter().map(|_| None).collect(),
-                problem: None,
-            });
-        }
-        let owned: Tree = match cached.filter(|t| t.get_text() == text.body) {
-            Some(t) => t,
-            None => match lang.parse(text.body) {
-                Ok(t) => t,
-                Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
-            },
+        let Some(wants) = self.wants(path, text.body) else {
+            return Some(self.skipped(path));
         };
-        let tree = &owned;
-        if round == 0 && has_syntax_error(tree) {
-            let (line, col) = first_syntax_error(tree).unwrap_or((1, 1));
+        let owned: Tree = match lang.parse(text.body) {
+            Ok(t) => t,
+            Err(e) => return Some(self.problem(path, 1, 1, format!("cannot parse: {e}"))),
+        };
+        if round == 0 && has_syntax_error(&owned) {
+            let (line, col) = first_syntax_error(&owned).unwrap_or((1, 1));
             return Some(self.problem(
                 path,
                 line,
@@ -439,20 +433,65 @@ impl<'a> Engine<'a> {
                 "syntax error; casehard does not rewrite a file that does not parse".into(),
             ));
         }
-        let (proposals, facts) = self.scan_tree(path, lang, &owned, text.body, &wants);
+        Some(self.scan_parsed(path, lang, owned, text.body, &wants))
+    }
+
+    /// Which passes want a file; `None` when neither they nor any rule can use it, and the file
+    /// need not be parsed at all.
+    fn wants(&self, path: &str, text: &str) -> Option<Vec<bool>> {
+        let wants: Vec<bool> = self.passes.iter().map(|p| p.wants(path, text)).collect();
+        let request_input = self.stack.request_input.contains(path);
+        let skip = self.options.prefilter
+            && !wants.contains(&true)
+            && !self.prefilter.wanted(text, request_input);
+        (!skip).then_some(wants)
+    }
+
+    fn skipped(&self, path: &str) -> ScannedFile {
+        ScannedFile {
+            path: path.to_string(),
+            tree: None,
+            proposals: Vec::new(),
+            facts: self.passes.iter().map(|_| None).collect(),
+            problem: None,
+        }
+    }
+
+    /// Scans a parsed file; its tree is kept when the file may receive fixes and the budget
+    /// allows, for an incremental reparse after them.
+    fn scan_parsed(
+        &self,
+        path: &str,
+        lang: Lang,
+        owned: Tree,
+        text: &str,
+        wants: &[bool],
+    ) -> ScannedFile {
+        let (proposals, facts) = self.scan_tree(path, lang, &owned, text, wants);
         let may_change = proposals.iter().any(|p| !p.edits.is_empty())
             || self
                 .passes
                 .iter()
                 .zip(&facts)
                 .any(|(pass, f)| f.as_ref().is_some_and(|f| pass.may_edit(f)));
-        Some(ScannedFile {
+        ScannedFile {
             path: path.to_string(),
-            tree: (may_change && self.tree_budget.take(text.body.len())).then_some(owned),
+            tree: (may_change && self.tree_budget.take(text.len())).then_some(owned),
             proposals,
             facts,
             problem: None,
-        })
+        }
+    }
+
+    /// The next round's scan of a changed file, on the tree that verified the change.
+    fn prescan(&self, path: &str, tree: Tree, text: &str) -> Option<(bool, ScannedFile)> {
+        let lang = Lang::for_path(path)?;
+        let scope = self.stack.request_input.contains(path);
+        let file = match self.wants(path, text) {
+            Some(wants) => self.scan_parsed(path, lang, tree, text, &wants),
+            None => self.skipped(path),
+        };
+        Some((scope, file))
     }
 
     /// The engine's one walk of a tree: rule proposals, and each pass's facts.
@@ -589,22 +628,24 @@ impl<'a> Engine<'a> {
             .collect();
         drop(trees);
         self.tree_budget.reset();
-        let budget = &self.tree_budget;
-        let fixed: Vec<FixedFile> = work
+        let this = &*self;
+        let fixed: Vec<(FixedFile, Option<(bool, ScannedFile)>)> = work
             .into_par_iter()
             .filter_map(|(path, candidates, tree)| {
                 let text = ws.text(&path)?;
                 let mut fixed = fix_file(path, text.bom, text.body, candidates, tree)?;
-                // The new tree serves the next round's scan, within the budget.
-                if !budget.take(fixed.body.len()) {
-                    fixed.tree = None;
-                }
-                Some(fixed)
+                // The tree that verified the change serves the next round's scan right away.
+                let next = fixed
+                    .tree
+                    .take()
+                    .filter(|_| !fixed.kept.is_empty())
+                    .and_then(|tree| this.prescan(&fixed.path, tree, &fixed.body));
+                Some((fixed, next))
             })
             .collect();
 
         let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for file in fixed {
+        for (file, next) in fixed {
             for (key, reason) in file.dropped {
                 if let Some(state) = self.findings.get_mut(&key) {
                     state.dropped = Some(reason);
@@ -614,8 +655,8 @@ impl<'a> Engine<'a> {
             if file.kept.is_empty() {
                 continue;
             }
-            if let Some(tree) = file.tree {
-                self.verified_trees.insert(file.path.clone(), tree);
+            if let Some(next) = next {
+                self.prescanned.insert(file.path.clone(), next);
             }
             self.history
                 .entry(file.path.clone())
