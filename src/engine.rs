@@ -221,10 +221,12 @@ struct Engine<'a> {
 }
 
 /// How many bytes of source may have their syntax trees kept between the phases of a round
-/// (scan → fix → next scan), where they save a full parse: a tree takes about twenty times
-/// its source. Small projects keep every tree; in a large one the files past the budget are
-/// parsed again instead, so memory stays bounded whatever the size of the project.
-pub const TREE_BUDGET: usize = 1 << 20;
+/// (scan → fix, and a verified change → the next round's fix), where the fix reparses
+/// incrementally instead of in full: a tree takes twenty to thirty times its source. A typical
+/// generated app keeps every tree it needs; in a large project the files past the budget are
+/// parsed in full instead, so memory stays bounded whatever the size of the project (256 KiB:
+/// on 2,000 generated files it costs 15 MiB, where 1 MiB cost 48 MiB for 0.1 s).
+pub const TREE_BUDGET: usize = 256 << 10;
 
 /// A budget shared by the files of a phase processed in parallel: bytes left, and the
 /// budget of each phase.
@@ -675,7 +677,9 @@ impl<'a> Engine<'a> {
 
         for file in new_files {
             let path = checked_path(&file.path)?;
-            if ws.contains(&path) {
+            // A file that is there but was not read (too large, binary, a link) is not ours to
+            // write over.
+            if ws.contains(&path) || ws.skipped.iter().any(|s| s.path == path) {
                 continue;
             }
             // A created file is verified like an edited one: one that does not parse is not written.

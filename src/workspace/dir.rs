@@ -1,6 +1,6 @@
 //! Loading a project directory: honors .gitignore, never follows a symbolic link.
 
-use super::{FileEntry, SkipReason, Skipped, Workspace, MAX_FILE_BYTES, SKIPPED_DIRS};
+use super::{max_bytes, FileEntry, SkipReason, Skipped, Workspace, SKIPPED_DIRS};
 use crate::error::Error;
 use rayon::prelude::*;
 use std::fs;
@@ -76,7 +76,7 @@ pub fn load_dir(root: &Path, opts: &LoadOptions) -> Result<Workspace, Error> {
 
     let read: Vec<Result<(String, ReadResult), Error>> = wanted
         .into_par_iter()
-        .map(|(rel, path)| read_one(&path).map(|r| (rel, r)))
+        .map(|(rel, path)| read_one(&path, max_bytes(&rel)).map(|r| (rel, r)))
         .collect();
     let mut ws = Workspace::default();
     for item in read {
@@ -96,13 +96,13 @@ pub fn load_dir(root: &Path, opts: &LoadOptions) -> Result<Workspace, Error> {
 /// A file's entry, or why it was skipped.
 type ReadResult = Result<FileEntry, SkipReason>;
 
-fn read_one(path: &Path) -> Result<ReadResult, Error> {
+fn read_one(path: &Path, limit: u64) -> Result<ReadResult, Error> {
     // symlink_metadata: the walker saw a regular file, but never trust a race into a link.
     let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.file_type().is_symlink() {
         return Ok(Err(SkipReason::Symlink));
     }
-    if meta.len() > MAX_FILE_BYTES {
+    if meta.len() > limit {
         return Ok(Err(SkipReason::TooLarge(meta.len())));
     }
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;

@@ -16,6 +16,18 @@ use std::collections::BTreeMap;
 /// Files larger than this are skipped: generated source is never this large, lockfiles and
 /// bundles that are this large are not ours to rewrite.
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024;
+/// SQL files may be larger: migrations are the schema casehard reads, and the ones it writes
+/// for an app of a thousand tables pass 2 MiB (skipping them, a second run wrote them again).
+pub const MAX_SQL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The size past which the file at `path` is skipped.
+pub fn max_bytes(path: &str) -> u64 {
+    if path.ends_with(".sql") {
+        MAX_SQL_BYTES
+    } else {
+        MAX_FILE_BYTES
+    }
+}
 
 /// Folders that hold installed packages, build output or VCS data, never source.
 pub const SKIPPED_DIRS: &[&str] = &[
@@ -126,7 +138,7 @@ impl Workspace {
     ) {
         let reason = if ignored || path.split('/').any(|part| SKIPPED_DIRS.contains(&part)) {
             Some(SkipReason::IgnoredDir)
-        } else if bytes.len() as u64 > MAX_FILE_BYTES {
+        } else if bytes.len() as u64 > max_bytes(&path) {
             Some(SkipReason::TooLarge(bytes.len() as u64))
         } else if bytes.contains(&0) {
             Some(SkipReason::Binary)
@@ -251,6 +263,19 @@ mod tests {
         }
         assert_eq!(checked_path("./src/a.ts").unwrap(), "src/a.ts");
         assert_eq!(checked_path("src/a..b.ts").unwrap(), "src/a..b.ts");
+    }
+
+    #[test]
+    fn large_sql_is_read_and_large_source_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "-- x\n".repeat(600_000);
+        std::fs::create_dir_all(dir.path().join("db")).unwrap();
+        std::fs::write(dir.path().join("db/casehard_rls.sql"), &big).unwrap();
+        std::fs::write(dir.path().join("bundle.js"), &big).unwrap();
+        let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+        assert!(ws.contains("db/casehard_rls.sql"));
+        assert!(!ws.contains("bundle.js"));
+        assert!(ws.skipped.iter().any(|s| s.path == "bundle.js"));
     }
 
     #[test]
