@@ -286,12 +286,21 @@ const api = http.createServer((req, res) => {
     noClaim: token({}),
     forged: token({ fva: [1, 1] }, otherKey.privateKey),
     expired: token({ fva: [1, 1], exp: now - 60 }),
+    second: token({ sub: "user_2", sid: "sess_2", fva: [30, 2] }),
   };
-  const visit = async (name, url, session, method = "GET") => {
+  let approvalId = null;
+  const visit = async (name, url, session, method = "GET", body = undefined, approval = undefined) => {
     const headers = session ? { cookie: `__session=${session}; __client_uat=${now - 100}` } : {};
-    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers });
+    if (approval) headers["x-casehard-approval"] = approval;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const res = await middleware(req, { waitUntil() {} });
-    const where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    let where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+    if (res.status === 202) {
+      const held = await res.json();
+      approvalId = held.approval;
+      where = held.status;
+    }
     console.log(name, res.status, where.replace("http://localhost:3000", ""));
   };
   await visit("admin-page-password-only", "/admin", sessions.password);
@@ -309,6 +318,18 @@ const api = http.createServer((req, res) => {
   await visit("list-users-hour-old-totp", "/api/admin/users", sessions.totpOld);
   await visit("dashboard-password-only", "/dashboard", sessions.password);
   await visit("webhook-no-session", "/api/webhooks/stripe", sessions.none);
+  // Dual approval of a role change, in the app's own database.
+  const role = "/api/admin/users/u3/role";
+  await visit("role-change", role, sessions.totp, "POST", { role: "admin" });
+  const first = approvalId;
+  await visit("role-change-self-approved", role, sessions.totp, "POST", { role: "admin" }, first);
+  await visit("role-change-other-input", role, sessions.second, "POST", { role: "owner" }, first);
+  await visit("role-change-second-admin", role, sessions.second, "POST", { role: "admin" }, first);
+  await visit("role-change-approval-reused", role, sessions.second, "POST", { role: "admin" }, first);
+  const { pool } = require(path.resolve("out/src/lib/db.js"));
+  const { rows } = await pool.query("select actor, action, result from casehard_audit_log order by id");
+  for (const r of rows) console.log("audit", `${r.actor}|${r.action.replace(/ /g, "_")}|${r.result.replace(/ /g, "_")}`, "-");
+  await pool.end();
   api.close();
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
@@ -343,6 +364,7 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
             "typescript@5.7.2",
             "@types/node@22.10.1",
             "@types/react@19.0.1",
+            "@types/pg@8.11.10",
         ],
     );
     // The middleware, the check and the injected page, against Clerk's and Next's own types.
@@ -352,7 +374,12 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
     });
     std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
     tsc(app.path());
-    let lines: Vec<String> = node_script(app.path(), CLERK_SCRIPT)
+    // The approvals and the audit log live in the app's database (its pg pool).
+    let db = PlainDb::new("clerk_mfa");
+    db.sql(&std::fs::read_to_string(app.path().join("db/casehard_mfa.sql")).unwrap())
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let lines: Vec<String> = run_node(app.path(), CLERK_SCRIPT, &[], &[("DATABASE_URL", &url)])
         .into_iter()
         .filter(|l| l.split(' ').count() == 3)
         .collect();
@@ -374,6 +401,26 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
             "list-users-hour-old-totp 200 ran",
             "dashboard-password-only 200 ran",
             "webhook-no-session 200 ran",
+            "role-change 202 pending_approval",
+            "role-change-self-approved 403 -",
+            "role-change-other-input 403 -",
+            "role-change-second-admin 200 ran",
+            "role-change-approval-reused 403 -",
+            "audit user_1|GET_/admin|denied:_mfa_required -",
+            "audit user_1|GET_/api/admin/users|denied:_mfa_required -",
+            "audit user_1|GET_/admin|allowed -",
+            "audit user_1|GET_/api/admin/users|allowed -",
+            "audit user_1|GET_/api/checkout|denied:_mfa_required -",
+            "audit user_1|GET_/api/checkout|allowed -",
+            "audit user_1|GET_/admin|denied:_mfa_required -",
+            "audit user_1|DELETE_/api/admin/users|allowed -",
+            "audit user_1|DELETE_/api/admin/users|denied:_fresh_mfa_required -",
+            "audit user_1|GET_/api/admin/users|allowed -",
+            "audit user_1|POST_/api/admin/users/u3/role|pending_approval -",
+            "audit user_1|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
+            "audit user_2|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
+            "audit user_2|POST_/api/admin/users/u3/role|allowed -",
+            "audit user_2|POST_/api/admin/users/u3/role|denied:_approval_not_valid -",
         ]
     );
 }

@@ -6,7 +6,8 @@
 
 use crate::passes::imports::ImportFacts;
 use crate::passes::{
-    facts_of, helper_file, helper_path, imports, Facts, FileView, Pass, PassOutput, ProjectView,
+    clients, facts_of, helper_file, helper_path, imports, Facts, FileView, Pass, PassOutput,
+    ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
@@ -62,11 +63,11 @@ impl Default for Mfa {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "In a Next.js app on Clerk, finds the admin routes (`admin` in the route path) and payment routes (checkout, billing, portal, subscription, refund, payout; never webhooks) and makes `clerkMiddleware` check the verified session token's factor ages (`factorVerificationAge`, Clerk's `fva` claim) before the app's own handler runs: a session whose second factor was never verified is refused (pages are sent to an injected `/mfa` page, API routes answer 403), and deletes and role, balance or credit changes on admin routes need a second factor verified in the last 10 minutes. An existing handler is wrapped (`withMfa(handler)`), its options and matcher kept (the matcher gains the protected routes); an app without a middleware gets one.",
+                    "In a Next.js app on Clerk, finds the admin routes (`admin` in the route path) and payment routes (checkout, billing, portal, subscription, refund, payout; never webhooks) and makes `clerkMiddleware` check the verified session token's factor ages (`factorVerificationAge`, Clerk's `fva` claim) before the app's own handler runs: a session whose second factor was never verified is refused (pages are sent to an injected `/mfa` page, API routes answer 403), and deletes and role, balance or credit changes on admin routes need a second factor verified in the last 10 minutes. An existing handler is wrapped (`withMfa(handler)`), its options and matcher kept (the matcher gains the protected routes); an app without a middleware gets one. With a database client casehard finds (Prisma, Drizzle, node-postgres) and Next.js 15.5 or later, the middleware runs on Node.js (`runtime: 'nodejs'`) and also holds admin writes naming roles, balances or credits (`[mfa] dual_approval`) for a second admin (202, then the same request with `X-Casehard-Approval`), and writes an audit record of every refusal and every request let through, in two tables of the app's database (a migration); a request whose record cannot be written is refused.",
                     "Clerk lets a user sign in with a password alone unless the app asks for more; a stolen or phished password then reaches the admin panel and the payment actions.",
                     "// middleware.ts\nexport default clerkMiddleware(async (auth, req) => {\n  if (isProtectedRoute(req)) await auth.protect();\n});",
                     "export default clerkMiddleware(withMfa(async (auth, req) => {\n  if (isProtectedRoute(req)) await auth.protect();\n}));",
-                    "Review: enable an authenticator app (TOTP) as a second factor in the Clerk dashboard; admins and paying users must add one and sign in with it before they can reach those routes, and must verify it again for destructive admin actions after 10 minutes.",
+                    "Review: enable an authenticator app (TOTP) as a second factor in the Clerk dashboard; admins and paying users must add one and sign in with it before they can reach those routes, and must verify it again for destructive admin actions after 10 minutes. Where the approvals and the audit log are written, apply the migration; the middleware then runs on Node.js instead of the Edge runtime.",
                 ],
                 &[
                     "CWE-308: Use of Single-factor Authentication",
@@ -139,6 +140,8 @@ struct MiddlewareFacts {
     /// The first `clerkMiddleware(...)` call: where its arguments open and its first argument.
     clerk: Option<ClerkCall>,
     matcher: Option<Matcher>,
+    /// Just after the `{` of the object that holds the matcher (the middleware's config).
+    config_open: Option<usize>,
 }
 
 /// The value of the config's `matcher`.
@@ -250,6 +253,13 @@ impl Pass for Mfa {
             imports: imports::scan(&file.tree.root(), file.text),
             clerk,
             matcher: matcher_of(file),
+            config_open: file
+                .nodes("pair")
+                .iter()
+                .find(|p| p.field("key").is_some_and(|k| k.text() == "matcher"))
+                .and_then(|p| p.parent())
+                .filter(|o| o.kind() == "object")
+                .map(|o| o.range().start + 1),
         }))
     }
 
@@ -310,6 +320,12 @@ impl Pass for Mfa {
                 return;
             }
         }
+        // With the app's database client and a Next.js that runs middleware on Node.js, Clerk
+        // apps get the approvals and the audit log too (the shared core, without TOTP factors).
+        let db = match provider {
+            Provider::Clerk if node_middleware(ws) => clients::of_app(ws, stack),
+            _ => None,
+        };
         let (entry, template) = match provider {
             Provider::Supabase => ("requireMfa", "mfa/middleware.ts"),
             Provider::Clerk => ("withMfa", "mfa/clerk-middleware.ts"),
@@ -327,9 +343,14 @@ impl Pass for Mfa {
                     file.and_then(|f| extend_matcher(&text, f.matcher.as_ref(), &matchers, style));
                 let edits = matcher.and_then(|matcher| match provider {
                     Provider::Supabase => wrap_middleware(&text, matcher, import, style),
-                    Provider::Clerk => file
-                        .and_then(|f| f.clerk.as_ref())
-                        .map(|call| wrap_clerk_handler(call, matcher, import)),
+                    Provider::Clerk => file.and_then(|f| {
+                        let call = f.clerk.as_ref()?;
+                        let runtime = db
+                            .as_ref()
+                            .filter(|_| !text.contains("runtime:"))
+                            .map(|_| node_runtime(&text, f.config_open, style));
+                        Some(wrap_clerk_handler(call, matcher, import, runtime))
+                    }),
                 });
                 let Some(edits) = edits else {
                     let call = match provider {
@@ -365,7 +386,7 @@ impl Pass for Mfa {
                     rule,
                     &middleware,
                     template,
-                    json!({ "helper": specifier, "matcher": array_text(&matchers, style) }),
+                    json!({ "helper": specifier, "matcher": array_text(&matchers, style), "db": db.is_some() }),
                     format!("{middleware}: {what}"),
                 ));
             }
@@ -392,9 +413,17 @@ impl Pass for Mfa {
             json!({
                 "protected": array_text(&prefixes, style),
                 "approval": crate::passes::mfa_core::word_list(style, &project.config.mfa.dual_approval),
+                "db": db.is_some(),
+                "core": imports::relative_specifier(
+                    crate::passes::deps::dir_of(&helper),
+                    &crate::passes::mfa_core::core_path(ws),
+                ),
             }),
             format!("{helper}: {helper_what}"),
         ));
+        if let Some(client) = &db {
+            crate::passes::mfa_core::core_of(project, rule, client, false, false, out);
+        }
         if provider == Provider::Supabase {
             // The audit log and the approvals, reached through two functions as the user.
             crate::passes::server_tables_migration(
@@ -473,7 +502,12 @@ fn wrap_middleware(
 
 /// The edits that run the app's `clerkMiddleware` handler (or none) behind `withMfa`, keep its
 /// options, and add the protected routes to its matcher.
-fn wrap_clerk_handler(call: &ClerkCall, matcher: Vec<Edit>, import: Option<Edit>) -> Vec<Edit> {
+fn wrap_clerk_handler(
+    call: &ClerkCall,
+    matcher: Vec<Edit>,
+    import: Option<Edit>,
+    runtime: Option<Edit>,
+) -> Vec<Edit> {
     let mut edits = match &call.first {
         None => vec![Edit::insert(call.open, "withMfa()")],
         Some((_, true)) => vec![Edit::insert(call.open, "withMfa(), ")],
@@ -484,7 +518,46 @@ fn wrap_clerk_handler(call: &ClerkCall, matcher: Vec<Edit>, import: Option<Edit>
     };
     edits.extend(matcher);
     edits.extend(import);
+    edits.extend(runtime);
     edits
+}
+
+/// The edit that runs the middleware on Node.js: a `runtime` in its config, or a config.
+fn node_runtime(text: &str, config_open: Option<usize>, style: &crate::stack::Style) -> Edit {
+    let runtime = style.string("nodejs");
+    match config_open {
+        Some(at) => Edit::insert(
+            at,
+            format!(
+                "\n{}// casehard {CLERK_SECOND_FACTOR}: the approvals and the audit log reach the app's database.\n{}runtime: {runtime},",
+                style.indent, style.indent
+            ),
+        ),
+        None => Edit::insert(
+            text.len(),
+            format!(
+                "\n// casehard {CLERK_SECOND_FACTOR}: the approvals and the audit log reach the app's database.\nexport const config = {{ runtime: {runtime} }}{}\n",
+                style.semi()
+            ),
+        ),
+    }
+}
+
+/// Whether the app's Next.js runs middleware on Node.js (15.5 and later).
+fn node_middleware(ws: &Workspace) -> bool {
+    crate::passes::deps::manifests(ws)
+        .into_iter()
+        .flat_map(|m| m.declared)
+        .find(|d| d.name == "next")
+        .and_then(|d| {
+            let mut parts = d
+                .spec
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .split(|c: char| !c.is_ascii_digit())
+                .map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .is_some_and(|(major, minor)| (major, minor) >= (15, 5))
 }
 
 /// The edits that add the missing routes to the config's `matcher` (an array gains them; a

@@ -26,12 +26,25 @@ pub fn core(
     cookie_sessions: bool,
     out: &mut PassOutput,
 ) {
+    core_of(project, rule, client, cookie_sessions, true, out)
+}
+
+/// [`core`], with or without the TOTP factors (a provider that verifies the second factor
+/// itself needs only the approvals and the audit log).
+pub fn core_of(
+    project: &ProjectView<'_>,
+    rule: &str,
+    client: &clients::Client,
+    cookie_sessions: bool,
+    factors: bool,
+    out: &mut PassOutput,
+) {
     let ws = project.workspace;
     let stack = project.stack;
     let style = &stack.style;
     let manifests = crate::passes::deps::manifests(ws);
     let root = manifests.iter().find(|m| m.dir.is_empty());
-    if let Some(manifest) = root {
+    if let Some(manifest) = root.filter(|_| factors) {
         if let Some(edit) = ws
             .text(&manifest.path)
             .and_then(|t| crate::deps::add_dependency(t.body, OTPAUTH.0, OTPAUTH.1))
@@ -69,19 +82,32 @@ pub fn core(
             "step_up": words(&step_up),
             "approval": words(&project.config.mfa.dual_approval),
             "cookie_sessions": cookie_sessions,
+            "factors": factors,
             "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
         }),
-        format!("{helper}: TOTP factors sealed under MFA_ENCRYPTION_KEY, dual approval and the audit log"),
+        if factors {
+            format!("{helper}: TOTP factors sealed under MFA_ENCRYPTION_KEY, dual approval and the audit log")
+        } else {
+            format!("{helper}: dual approval and the audit log")
+        },
     ));
     crate::passes::server_tables_migration(
         project,
         crate::passes::ServerTables {
             rule,
-            table: "casehard_mfa_factors",
+            table: if factors {
+                "casehard_mfa_factors"
+            } else {
+                "casehard_approvals"
+            },
             name: "mfa",
             template: "sql/mfa.sql",
-            extra: json!({ "helper": helper, "cookie_sessions": cookie_sessions, "factors": true, "functions": false }),
-            what: "TOTP factors, pending approvals and the audit log",
+            extra: json!({ "helper": helper, "cookie_sessions": cookie_sessions, "factors": factors, "functions": false }),
+            what: if factors {
+                "TOTP factors, pending approvals and the audit log"
+            } else {
+                "pending approvals and the audit log"
+            },
         },
         out,
     );
