@@ -330,6 +330,20 @@ impl Pass for Mfa {
             Provider::Supabase => ("requireMfa", "mfa/middleware.ts"),
             Provider::Clerk => ("withMfa", "mfa/clerk-middleware.ts"),
         };
+        if provider == Provider::Clerk && db.is_none() {
+            out.proposals.push(Proposal {
+                rule: rule.into(),
+                path: middleware.clone(),
+                at: 0..0,
+                message: format!(
+                    "actions on {} are neither held for a second admin nor recorded: casehard writes approvals and audit records from the middleware through the app's database client (Prisma, Drizzle or node-postgres) with Next.js 15.5 or later, and found {}",
+                    prefixes.join(", "),
+                    if node_middleware(ws) { "no such client" } else { "an older Next.js" }
+                ),
+                applicability: Applicability::Manual,
+                edits: vec![],
+            });
+        }
         match ws.text(&middleware).map(|t| t.body.to_string()) {
             Some(text) if text.contains(&format!("{entry}(")) => return,
             Some(text) => {
