@@ -74,6 +74,12 @@ impl Style {
         format!("{q}{escaped}{q}")
     }
 
+    /// An array of string literals in the project's quotes: `["a", "b"]`.
+    pub fn strings<S: AsRef<str>>(&self, items: impl IntoIterator<Item = S>) -> String {
+        let items: Vec<String> = items.into_iter().map(|i| self.string(i.as_ref())).collect();
+        format!("[{}]", items.join(", "))
+    }
+
     /// A statement terminator: `;` or nothing.
     pub fn semi(&self) -> &'static str {
         if self.semicolons {

@@ -242,6 +242,16 @@ pub fn classify(spec: &str) -> Spec {
     }
 }
 
+/// The major and minor version a range starts at (`^15.5.9`, `~15.5`, `>=15.5.0`, `15`): what
+/// the project can count on having. `None` for ranges that name no version (`latest`, `*`).
+pub fn range_floor(spec: &str) -> Option<(u32, u32)> {
+    let mut parts = spec
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
 /// `1.2.3` or `1.2.3-beta.1+build`: a full semver version.
 pub fn is_exact_version(s: &str) -> bool {
     let core = s.split(['-', '+']).next().unwrap_or("");
@@ -285,6 +295,15 @@ mod tests {
             }
         );
         assert_eq!(classify("https://example.com/x.tgz"), Spec::Url);
+    }
+
+    #[test]
+    fn a_range_starts_at_its_lowest_major_and_minor() {
+        assert_eq!(range_floor("^15.5.9"), Some((15, 5)));
+        assert_eq!(range_floor("~6.1"), Some((6, 1)));
+        assert_eq!(range_floor(">=14"), Some((14, 0)));
+        assert_eq!(range_floor("5.0.0-beta.25"), Some((5, 0)));
+        assert_eq!(range_floor("latest"), None);
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl Default for Mfa {
 }
 
 /// The app router folder: `app` or `src/app`.
-fn app_dir(ws: &Workspace) -> Option<&'static str> {
+pub(crate) fn app_dir(ws: &Workspace) -> Option<&'static str> {
     ["src/app", "app"].into_iter().find(|d| {
         ws.files.keys().any(|p| {
             p.starts_with(&format!("{d}/"))
@@ -123,25 +123,15 @@ fn protected_prefixes(ws: &Workspace, app: &str) -> Vec<String> {
     out
 }
 
-fn array_text(items: &[String], style: &crate::stack::Style) -> String {
-    format!(
-        "[{}]",
-        items
-            .iter()
-            .map(|i| style.string(i))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
 /// What the pass reads in a middleware file.
 struct MiddlewareFacts {
     imports: ImportFacts,
     /// The first `clerkMiddleware(...)` call: where its arguments open and its first argument.
     clerk: Option<ClerkCall>,
     matcher: Option<Matcher>,
-    /// Just after the `{` of the object that holds the matcher (the middleware's config).
-    config_open: Option<usize>,
+    /// The object that holds the matcher (the middleware's config): just after its `{`, and
+    /// whether it names a `runtime`.
+    config: Option<(usize, bool)>,
 }
 
 /// The value of the config's `matcher`.
@@ -158,12 +148,26 @@ enum Matcher {
     Other,
 }
 
-fn matcher_of(file: &FileView<'_>) -> Option<Matcher> {
-    let pair = file.nodes("pair").iter().find(|p| {
-        p.field("key").is_some_and(|k| {
-            crate::lang::string_value(&k).as_deref() == Some("matcher") || k.text() == "matcher"
-        })
-    })?;
+/// The `matcher` property of the middleware's config.
+fn matcher_pair<'a>(file: &FileView<'a>) -> Option<&'a crate::lang::N<'a>> {
+    file.nodes("pair").iter().find(|p| key_is(p, "matcher"))
+}
+
+fn key_is(pair: &crate::lang::N, name: &str) -> bool {
+    pair.field("key")
+        .is_some_and(|k| crate::lang::string_value(&k).as_deref() == Some(name) || k.text() == name)
+}
+
+/// The config object holding `pair`: after its `{`, and whether it has a `runtime`.
+fn config_of(pair: &crate::lang::N) -> Option<(usize, bool)> {
+    let object = pair.parent().filter(|o| o.kind() == "object")?;
+    let runtime = object
+        .children()
+        .any(|c| c.kind() == "pair" && key_is(&c, "runtime"));
+    Some((object.range().start + 1, runtime))
+}
+
+fn matcher_of(file: &FileView<'_>, pair: &crate::lang::N) -> Option<Matcher> {
     let value = pair.field("value")?;
     Some(match value.kind().as_ref() {
         "array" => {
@@ -249,17 +253,12 @@ impl Pass for Mfa {
                     first,
                 })
             });
+        let matcher = matcher_pair(file);
         Some(Box::new(MiddlewareFacts {
             imports: imports::scan(&file.tree.root(), file.text),
             clerk,
-            matcher: matcher_of(file),
-            config_open: file
-                .nodes("pair")
-                .iter()
-                .find(|p| p.field("key").is_some_and(|k| k.text() == "matcher"))
-                .and_then(|p| p.parent())
-                .filter(|o| o.kind() == "object")
-                .map(|o| o.range().start + 1),
+            matcher: matcher.and_then(|p| matcher_of(file, p)),
+            config: matcher.and_then(config_of),
         }))
     }
 
@@ -359,10 +358,12 @@ impl Pass for Mfa {
                     Provider::Supabase => wrap_middleware(&text, matcher, import, style),
                     Provider::Clerk => file.and_then(|f| {
                         let call = f.clerk.as_ref()?;
-                        let runtime = db
-                            .as_ref()
-                            .filter(|_| !text.contains("runtime:"))
-                            .map(|_| node_runtime(&text, f.config_open, style));
+                        let runtime = match (&db, f.config) {
+                            (None, _) | (Some(_), Some((_, true))) => None,
+                            (Some(_), config) => {
+                                Some(node_runtime(&text, config.map(|(at, _)| at), style))
+                            }
+                        };
                         Some(wrap_clerk_handler(call, matcher, import, runtime))
                     }),
                 });
@@ -400,7 +401,7 @@ impl Pass for Mfa {
                     rule,
                     &middleware,
                     template,
-                    json!({ "helper": specifier, "matcher": array_text(&matchers, style), "db": db.is_some() }),
+                    json!({ "helper": specifier, "matcher": style.strings(&matchers), "db": db.is_some() }),
                     format!("{middleware}: {what}"),
                 ));
             }
@@ -425,8 +426,8 @@ impl Pass for Mfa {
             &helper,
             helper_template,
             json!({
-                "protected": array_text(&prefixes, style),
-                "approval": crate::passes::mfa_core::word_list(style, &project.config.mfa.dual_approval),
+                "protected": style.strings(&prefixes),
+                "approval": crate::passes::mfa_core::approval_words(project),
                 "db": db.is_some(),
                 "core": imports::relative_specifier(
                     crate::passes::deps::dir_of(&helper),
@@ -436,7 +437,7 @@ impl Pass for Mfa {
             format!("{helper}: {helper_what}"),
         ));
         if let Some(client) = &db {
-            crate::passes::mfa_core::core_of(project, rule, client, false, false, out);
+            crate::passes::mfa_core::core(project, rule, client, false, false, out);
         }
         if provider == Provider::Supabase {
             // The audit log and the approvals, reached through two functions as the user.
@@ -467,19 +468,8 @@ impl Pass for Mfa {
 
 /// The declared `@clerk/nextjs` range when its major version is older than 6.
 fn old_clerk(ws: &Workspace) -> Option<String> {
-    crate::passes::deps::manifests(ws)
-        .into_iter()
-        .flat_map(|m| m.declared)
-        .find(|d| d.name == "@clerk/nextjs")
-        .map(|d| d.spec)
-        .filter(|spec| {
-            let digits: String = spec
-                .trim_start_matches(|c: char| !c.is_ascii_digit())
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse::<u32>().is_ok_and(|major| major < 6)
-        })
+    crate::passes::deps::declared_range(ws, "@clerk/nextjs")
+        .filter(|spec| crate::deps::range_floor(spec).is_some_and(|(major, _)| major < 6))
 }
 
 /// The edits that keep an existing `export (async) function middleware` as `appMiddleware`,
@@ -559,19 +549,9 @@ fn node_runtime(text: &str, config_open: Option<usize>, style: &crate::stack::St
 
 /// Whether the app's Next.js runs middleware on Node.js (15.5 and later).
 fn node_middleware(ws: &Workspace) -> bool {
-    crate::passes::deps::manifests(ws)
-        .into_iter()
-        .flat_map(|m| m.declared)
-        .find(|d| d.name == "next")
-        .and_then(|d| {
-            let mut parts = d
-                .spec
-                .trim_start_matches(|c: char| !c.is_ascii_digit())
-                .split(|c: char| !c.is_ascii_digit())
-                .map(|p| p.parse::<u32>().ok());
-            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
-        })
-        .is_some_and(|(major, minor)| (major, minor) >= (15, 5))
+    crate::passes::deps::declared_range(ws, "next")
+        .and_then(|spec| crate::deps::range_floor(&spec))
+        .is_some_and(|floor| floor >= (15, 5))
 }
 
 /// The edits that add the missing routes to the config's `matcher` (an array gains them; a

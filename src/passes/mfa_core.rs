@@ -18,20 +18,9 @@ const STEP_UP_WORDS: &[&str] = &[
 
 /// What every MFA variant shares: `otpauth` in the manifest, the core module (TOTP factors,
 /// dual approval, audit log, through the app's `client`) and the migration of its tables
-/// (`cookie_sessions`: with the table of verified browsers).
+/// (`cookie_sessions`: with the table of verified browsers; `factors`: with the TOTP factors —
+/// a provider that verifies the second factor itself needs only the approvals and the log).
 pub fn core(
-    project: &ProjectView<'_>,
-    rule: &str,
-    client: &clients::Client,
-    cookie_sessions: bool,
-    out: &mut PassOutput,
-) {
-    core_of(project, rule, client, cookie_sessions, true, out)
-}
-
-/// [`core`], with or without the TOTP factors (a provider that verifies the second factor
-/// itself needs only the approvals and the audit log).
-pub fn core_of(
     project: &ProjectView<'_>,
     rule: &str,
     client: &clients::Client,
@@ -66,8 +55,6 @@ pub fn core_of(
     }
     let helper = core_path(ws);
     let module = imports::relative_specifier(crate::passes::deps::dir_of(&helper), &client.path);
-    let words = |list: &[String]| word_list(style, list);
-    let step_up: Vec<String> = STEP_UP_WORDS.iter().map(|w| w.to_string()).collect();
     out.new_files.extend(helper_file(
         project,
         rule,
@@ -79,8 +66,8 @@ pub fn core_of(
             "pg": client.kind == clients::Kind::Pool,
             "prisma": client.kind == clients::Kind::Prisma,
             "drizzle": client.kind == clients::Kind::Drizzle,
-            "step_up": words(&step_up),
-            "approval": words(&project.config.mfa.dual_approval),
+            "step_up": style.strings(STEP_UP_WORDS),
+            "approval": approval_words(project),
             "cookie_sessions": cookie_sessions,
             "factors": factors,
             "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
@@ -113,15 +100,14 @@ pub fn core_of(
     );
 }
 
-/// `list`, lower-cased, as a TypeScript array of strings in the project's quotes.
-pub fn word_list(style: &crate::stack::Style, list: &[String]) -> String {
-    format!(
-        "[{}]",
-        list.iter()
-            .map(|w| style.string(&w.to_lowercase()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+/// The words of admin writes a second admin must approve (casehard.toml `[mfa] dual_approval`),
+/// as a TypeScript array.
+pub fn approval_words(project: &ProjectView<'_>) -> String {
+    let words = &project.config.mfa.dual_approval;
+    project
+        .stack
+        .style
+        .strings(words.iter().map(|w| w.to_lowercase()))
 }
 
 /// Where the shared core module goes.

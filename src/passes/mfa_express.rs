@@ -335,6 +335,6 @@ impl Pass for ExpressMfa {
             json!({ "cookie_sessions": tokens }),
             format!("{helper}: requireMfa and the TOTP routes for Express"),
         ));
-        crate::passes::mfa_core::core(project, EXPRESS_TOTP, &client, tokens, out);
+        crate::passes::mfa_core::core(project, EXPRESS_TOTP, &client, tokens, true, out);
     }
 }

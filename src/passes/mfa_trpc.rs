@@ -128,44 +128,34 @@ enum Shape<'a> {
 }
 
 fn shape_of(ws: &crate::workspace::Workspace) -> Option<Shape<'_>> {
-    let exporting = |needles: &[String]| {
-        ws.sources().map(|(p, _)| p).find(|p| {
-            ws.text(p)
-                .is_some_and(|t| needles.iter().any(|n| t.body.contains(n.as_str())))
-        })
+    let exporting = |exports: &dyn Fn(&str) -> bool| {
+        ws.sources()
+            .map(|(p, _)| p)
+            .find(|p| ws.text(p).is_some_and(|t| exports(t.body)))
     };
-    let folder = |dirs: [&'static str; 2], file: fn(&str) -> bool| {
-        dirs.into_iter().find(|d| {
-            ws.files
-                .keys()
-                .any(|p| p.strip_prefix(&format!("{d}/")).is_some_and(file))
-        })
-    };
-    let getter = exporting(&[
-        format!("export const {SESSION_FN}"),
-        format!("export function {SESSION_FN}"),
-        format!("export async function {SESSION_FN}"),
-    ]);
-    let pages = folder(["src/pages", "pages"], |_| true);
+    let getter = exporting(&|t| {
+        ["export const", "export function", "export async function"]
+            .iter()
+            .any(|d| t.contains(&format!("{d} {SESSION_FN}")))
+    });
+    let pages = ["src/pages", "pages"]
+        .into_iter()
+        .find(|d| ws.files.keys().any(|p| p.starts_with(&format!("{d}/"))));
     if let (Some(getter), Some(pages)) = (getter, pages) {
         return Some(Shape::Pages { getter, pages });
     }
-    let auth = ws.sources().map(|(p, _)| p).find(|p| {
-        ws.text(p).is_some_and(|t| {
-            t.body.contains("NextAuth(")
-                && [
-                    "export { auth",
-                    "export const { auth",
-                    "export const auth",
-                    "export async function auth",
-                ]
-                .iter()
-                .any(|n| t.body.contains(n))
-        })
+    let auth = exporting(&|t| {
+        t.contains("NextAuth(")
+            && [
+                "export { auth",
+                "export const { auth",
+                "export const auth",
+                "export async function auth",
+            ]
+            .iter()
+            .any(|n| t.contains(n))
     })?;
-    let app = folder(["src/app", "app"], |p| {
-        p.ends_with("route.ts") || p.ends_with("page.tsx")
-    })?;
+    let app = crate::passes::mfa::app_dir(ws)?;
     Some(Shape::App { auth, app })
 }
 
@@ -397,6 +387,6 @@ impl Pass for TrpcMfa {
                 ),
             ));
         }
-        core(project, NEXTAUTH_TOTP, &client, true, out);
+        core(project, NEXTAUTH_TOTP, &client, true, true, out);
     }
 }

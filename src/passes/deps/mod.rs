@@ -17,6 +17,15 @@ pub fn manifests(ws: &Workspace) -> Vec<Manifest> {
         .collect()
 }
 
+/// The version range the first manifest that declares `name` gives it.
+pub fn declared_range(ws: &Workspace, name: &str) -> Option<String> {
+    manifests(ws)
+        .into_iter()
+        .flat_map(|m| m.declared)
+        .find(|d| d.name == name)
+        .map(|d| d.spec)
+}
+
 /// Every lockfile, parsed; a lockfile that does not parse is returned as an error message.
 pub fn lockfiles(ws: &Workspace) -> Vec<Result<Lock, (String, String)>> {
     ws.files
