@@ -167,6 +167,7 @@ fn the_hardened_express_app_needs_totp_a_second_admin_and_signed_webhooks() {
     );
     db.sql(SEED).unwrap();
     let before = run_app(original.path(), &db.url(), "before");
+    eprintln!("before:\n{}", before.join("\n"));
     assert_eq!(
         before,
         [
@@ -205,6 +206,7 @@ fn the_hardened_express_app_needs_totp_a_second_admin_and_signed_webhooks() {
     db.apply(&migrations(hardened.path(), &["0000_init.sql"]), &ours);
     db.sql(SEED).unwrap();
     let after = run_app(hardened.path(), &db.url(), "after");
+    eprintln!("after:\n{}", after.join("\n"));
     assert_eq!(
         after,
         [

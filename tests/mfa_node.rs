@@ -11,11 +11,36 @@ use harness::*;
 
 const FIXTURE: &str = "tests/fixtures/rules/mfa/supabase-aal2/invalid-existing-middleware";
 
+/// What the Next.js middleware scripts share: one request through the middleware, printed as
+/// `<case> <status> <where>` (the redirect, the app middleware's header, or the status of a
+/// request held for approval), returning the held request's approval id; and the audit rows.
+const NEXT_HELPERS: &str = r#"
+async function visitWith(middleware, name, url, headers, method = "GET", body = undefined, approval = undefined) {
+  const { NextRequest } = require("next/server");
+  const h = { ...headers };
+  if (approval) h["x-casehard-approval"] = approval;
+  if (body !== undefined) h["content-type"] = "application/json";
+  const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await middleware(req);
+  let where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
+  let held = null;
+  if (res.status === 202) {
+    const json = await res.json();
+    held = json.approval;
+    where = json.status;
+  }
+  console.log(name, res.status, where.replace("http://localhost:3000", ""));
+  return held;
+}
+function printAudit(rows, nameOf) {
+  for (const r of rows) console.log("audit", `${nameOf(r.actor)}|${r.action.replace(/ /g, "_")}|${r.result.replace(/ /g, "_")}`, "-");
+}
+"#;
+
 /// Prints `<case> <status> <location or app header>` per request.
 const SCRIPT: &str = r#"
 const http = require("http");
 const path = require("path");
-const { NextRequest } = require("next/server");
 const { createServerClient } = require("@supabase/ssr");
 
 const { Pool } = require("pg");
@@ -104,19 +129,8 @@ async function cookiesFor(access) {
   issued.delete(token("aal2-forged"));
   sessions.forged = forged.replace(/aal2-forged/g, "aal2");
   let approvalId = null;
-  const visit = async (name, url, session, method = "GET", body = undefined, approval = undefined) => {
-    const headers = session ? { cookie: session } : {};
-    if (approval) headers["x-casehard-approval"] = approval;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const res = await middleware(req);
-    let where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
-    if (res.status === 202) {
-      const held = await res.json();
-      approvalId = held.approval;
-      where = held.status;
-    }
-    console.log(name, res.status, where.replace("http://localhost:3000", ""));
+  const visit = async (name, url, session, method, body, approval) => {
+    approvalId = (await visitWith(middleware, name, url, session ? { cookie: session } : {}, method, body, approval)) ?? approvalId;
   };
   await visit("admin-page-aal1", "/admin", sessions.aal1);
   await visit("admin-api-aal1", "/api/admin/users", sessions.aal1);
@@ -145,7 +159,7 @@ async function cookiesFor(access) {
   delete process.env.NEXT_PUBLIC_SUPABASE_URL;
   await visit("admin-aal2-unconfigured", "/admin", sessions.aal2);
   const { rows } = await db.query("select actor, action, result from casehard_audit_log order by id");
-  for (const r of rows) console.log("audit", `${r.actor === ADMIN ? "admin" : r.actor === SECOND ? "second" : r.actor}|${r.action.replace(/ /g, "_")}|${r.result.replace(/ /g, "_")}`, "-");
+  printAudit(rows, (actor) => (actor === ADMIN ? "admin" : actor === SECOND ? "second" : actor));
   await db.end();
   auth.close();
 })().catch((e) => { console.error(e); process.exit(1); });
@@ -153,28 +167,12 @@ async function cookiesFor(access) {
 
 #[test]
 fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
-    let app = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), app.path());
-    let fix = casehard(
-        app.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", "mfa/supabase-aal2"],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/supabase-aal2"]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    npm_install(
-        app.path(),
+    let app = hardened(
+        FIXTURE,
+        "mfa/supabase-aal2",
         &["typescript@5.7.2", "@types/node@22.10.1", "pg@8.13.1"],
     );
-    let config = serde_json::json!({
-        "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] },
-        "files": ["src/middleware.ts"],
-    });
-    std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
+    write_tsconfig(app.path(), &["src/middleware.ts"]);
     tsc(app.path());
     // The audit log and the approvals: Supabase's auth schema (test shim), then casehard's
     // migration, on the real PostgreSQL.
@@ -194,10 +192,17 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
     // The cases, without supabase-js's warning about reading the session (the helper reads it
     // only after Supabase Auth confirmed the user).
-    let lines: Vec<String> = run_node(app.path(), SCRIPT, &[], &[("DATABASE_URL", &url)])
-        .into_iter()
-        .filter(|l| l.split(' ').count() == 3)
-        .collect();
+    let lines: Vec<String> = run_node(
+        app.path(),
+        &[NEXT_HELPERS, SCRIPT].concat(),
+        &[],
+        &[("DATABASE_URL", &url)],
+    )
+    .into_iter()
+    .filter(|l| l.split(' ').count() == 3)
+    .collect();
+    // What the requests got, for `cargo test --test mfa_node -- --nocapture`.
+    eprintln!("{}", lines.join("\n"));
     assert_eq!(
         lines,
         [
@@ -253,7 +258,6 @@ const CLERK_SCRIPT: &str = r#"
 const http = require("http");
 const path = require("path");
 const crypto = require("crypto");
-const { NextRequest } = require("next/server");
 
 const pair = () => crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const clerkKey = pair(), otherKey = pair();
@@ -289,19 +293,10 @@ const api = http.createServer((req, res) => {
     second: token({ sub: "user_2", sid: "sess_2", fva: [30, 2] }),
   };
   let approvalId = null;
-  const visit = async (name, url, session, method = "GET", body = undefined, approval = undefined) => {
-    const headers = session ? { cookie: `__session=${session}; __client_uat=${now - 100}` } : {};
-    if (approval) headers["x-casehard-approval"] = approval;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const req = new NextRequest(new URL(url, "http://localhost:3000"), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const res = await middleware(req, { waitUntil() {} });
-    let where = res.headers.get("location") || res.headers.get("x-app-middleware") || "-";
-    if (res.status === 202) {
-      const held = await res.json();
-      approvalId = held.approval;
-      where = held.status;
-    }
-    console.log(name, res.status, where.replace("http://localhost:3000", ""));
+  const visit = async (name, url, session, method, body, approval) => {
+    const cookie = session ? { cookie: `__session=${session}; __client_uat=${now - 100}` } : {};
+    const run = (req) => middleware(req, { waitUntil() {} });
+    approvalId = (await visitWith(run, name, url, cookie, method, body, approval)) ?? approvalId;
   };
   await visit("admin-page-password-only", "/admin", sessions.password);
   await visit("admin-api-password-only", "/api/admin/users", sessions.password);
@@ -328,7 +323,7 @@ const api = http.createServer((req, res) => {
   await visit("role-change-approval-reused", role, sessions.second, "POST", { role: "admin" }, first);
   const { pool } = require(path.resolve("out/src/lib/db.js"));
   const { rows } = await pool.query("select actor, action, result from casehard_audit_log order by id");
-  for (const r of rows) console.log("audit", `${r.actor}|${r.action.replace(/ /g, "_")}|${r.result.replace(/ /g, "_")}`, "-");
+  printAudit(rows, (actor) => actor);
   await pool.end();
   api.close();
 })().catch((e) => { console.error(e); process.exit(1); });
@@ -336,30 +331,9 @@ const api = http.createServer((req, res) => {
 
 #[test]
 fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
-    let app = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(CLERK_FIXTURE), app.path());
-    let fix = casehard(
-        app.path(),
-        &[
-            "fix",
-            ".",
-            "--allow-no-vcs",
-            "--only",
-            "mfa/clerk-second-factor",
-        ],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(
-        app.path(),
-        &["diff", ".", "--only", "mfa/clerk-second-factor"],
-    );
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    npm_install(
-        app.path(),
+    let app = hardened(
+        CLERK_FIXTURE,
+        "mfa/clerk-second-factor",
         &[
             "typescript@5.7.2",
             "@types/node@22.10.1",
@@ -368,21 +342,24 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
         ],
     );
     // The middleware, the check and the injected page, against Clerk's and Next's own types.
-    let config = serde_json::json!({
-        "compilerOptions": { "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node", "esModuleInterop": true, "skipLibCheck": true, "jsx": "react-jsx", "outDir": "out", "rootDir": ".", "lib": ["es2022", "dom"] },
-        "files": ["src/middleware.ts", "src/app/mfa/page.tsx"],
-    });
-    std::fs::write(app.path().join("tsconfig.json"), config.to_string()).unwrap();
+    write_tsconfig(app.path(), &["src/middleware.ts", "src/app/mfa/page.tsx"]);
     tsc(app.path());
     // The approvals and the audit log live in the app's database (its pg pool).
     let db = PlainDb::new("clerk_mfa");
     db.sql(&std::fs::read_to_string(app.path().join("db/casehard_mfa.sql")).unwrap())
         .unwrap();
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
-    let lines: Vec<String> = run_node(app.path(), CLERK_SCRIPT, &[], &[("DATABASE_URL", &url)])
-        .into_iter()
-        .filter(|l| l.split(' ').count() == 3)
-        .collect();
+    let lines: Vec<String> = run_node(
+        app.path(),
+        &[NEXT_HELPERS, CLERK_SCRIPT].concat(),
+        &[],
+        &[("DATABASE_URL", &url)],
+    )
+    .into_iter()
+    .filter(|l| l.split(' ').count() == 3)
+    .collect();
+    // What the requests got, for `cargo test --test mfa_node -- --nocapture`.
+    eprintln!("{}", lines.join("\n"));
     assert_eq!(
         lines,
         [
@@ -433,13 +410,7 @@ const T3_APP_ROUTER: &str = "tests/fixtures/rules/mfa/nextauth-totp/invalid-t3-a
 /// `auth()` and the tRPC context carrying the verification cookie.
 #[test]
 fn t3_app_router_admin_procedures_get_totp_and_still_type_check() {
-    let app = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(T3_APP_ROUTER), app.path());
-    let fix = casehard(
-        app.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", "mfa/nextauth-totp"],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let app = hardened(T3_APP_ROUTER, "mfa/nextauth-totp", &[]);
     for route in ["enroll", "verify"] {
         let text =
             std::fs::read_to_string(app.path().join(format!("src/app/api/mfa/{route}/route.ts")))
@@ -449,13 +420,6 @@ fn t3_app_router_admin_procedures_get_totp_and_still_type_check() {
     let trpc = std::fs::read_to_string(app.path().join("src/server/api/trpc.ts")).unwrap();
     assert!(trpc.contains("}).use(requireMfa);"), "{trpc}");
     assert!(trpc.contains("casehardMfa: mfaRequestOf(opts),"), "{trpc}");
-    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/nextauth-totp"]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    npm_install(app.path(), &[]);
     let (ok, log) = run_program(
         app.path(),
         "node",
@@ -542,20 +506,7 @@ main().catch((e) => { console.error(e); process.exit(1); });
 
 #[test]
 fn express_with_its_own_jwt_check_needs_totp_behind_the_token() {
-    let app = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(JWT_APP), app.path());
-    let fix = casehard(
-        app.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", "mfa/express-totp"],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(app.path(), &["diff", ".", "--only", "mfa/express-totp"]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    npm_install(app.path(), &[]);
+    let app = hardened(JWT_APP, "mfa/express-totp", &[]);
     write_tsconfig(app.path(), &["server/**/*.ts", "lib/**/*.ts"]);
     tsc(app.path());
     let db = PlainDb::new("jwt_mfa");
@@ -574,6 +525,8 @@ fn express_with_its_own_jwt_check_needs_totp_behind_the_token() {
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let lines = run_node(app.path(), JWT_SCRIPT, &[], &env);
+    // What the requests got, for `cargo test --test mfa_node -- --nocapture`.
+    eprintln!("{}", lines.join("\n"));
     assert_eq!(
         lines,
         [

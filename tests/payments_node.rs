@@ -46,21 +46,9 @@ const api = http.createServer((req, res) => {
 
 #[test]
 fn repeated_checkouts_for_one_customer_share_an_idempotency_key() {
-    let app = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), app.path());
-    let fix = casehard(
-        app.path(),
-        &[
-            "fix",
-            ".",
-            "--allow-no-vcs",
-            "--only",
-            "payments/idempotency-key",
-        ],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    npm_install(
-        app.path(),
+    let app = hardened(
+        FIXTURE,
+        "payments/idempotency-key",
         &["stripe@17.4.0", "typescript@5.7.2", "@types/node@22.10.1"],
     );
     write_tsconfig(app.path(), &["app", "lib"]);

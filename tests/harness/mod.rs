@@ -420,23 +420,16 @@ pub fn write_tsconfig(dir: &Path, include: &[&str]) {
         "compilerOptions": {
             "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node",
             "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".",
-            "lib": ["es2022", "dom"]
+            "lib": ["es2022", "dom"], "jsx": "react-jsx"
         },
         "include": include,
     });
     std::fs::write(dir.join("tsconfig.json"), config.to_string()).unwrap();
 }
 
-/// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
-/// fixed, a second run empty); the hardened copy's npm dependencies (and `packages`) are
-/// installed and shared with the original, so both run on the same packages.
-pub fn before_and_after(
-    fixture: &str,
-    rules: &str,
-    packages: &[&str],
-) -> (tempfile::TempDir, tempfile::TempDir) {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(fixture), original.path());
+/// A copy of `fixture` fixed by casehard with `rules` only (every finding fixed, a second run
+/// empty), with its npm dependencies (and `packages`) installed.
+pub fn hardened(fixture: &str, rules: &str, packages: &[&str]) -> tempfile::TempDir {
     let hardened = tempfile::tempdir().unwrap();
     copy_dir(&manifest_dir().join(fixture), hardened.path());
     let fix = casehard(
@@ -451,6 +444,20 @@ pub fn before_and_after(
         again.stdout
     );
     npm_install(hardened.path(), packages);
+    hardened
+}
+
+/// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
+/// fixed, a second run empty); the hardened copy's npm dependencies (and `packages`) are
+/// installed and shared with the original, so both run on the same packages.
+pub fn before_and_after(
+    fixture: &str,
+    rules: &str,
+    packages: &[&str],
+) -> (tempfile::TempDir, tempfile::TempDir) {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), original.path());
+    let hardened = hardened(fixture, rules, packages);
     std::os::unix::fs::symlink(
         hardened.path().join("node_modules"),
         original.path().join("node_modules"),
