@@ -163,37 +163,104 @@ pub fn replay_onto(ws: &Workspace, mut model: Model) -> Model {
     model
 }
 
+/// Statements parsed in one call. Batches are parsed in parallel, one per thread, and applied
+/// in order; small batches keep the parse trees alive at once few.
+const PARSE_BATCH: usize = 32;
+
 /// Applies one file's statements; one that does not parse is reported and skipped.
+///
+/// Statements are parsed a batch at a time, a batch per thread in parallel, and applied in order;
+/// a batch that does not parse as a whole is parsed statement by statement, so the one that
+/// fails is the one reported. Parse trees are dropped batch by batch: a large migration never
+/// sits in memory as a whole parse tree.
 pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
+    use rayon::prelude::*;
     let pieces = pg_query::split_with_scanner(sql).unwrap_or_else(|_| vec![sql]);
-    for piece in pieces {
-        let offset = piece.as_ptr() as usize - sql.as_ptr() as usize;
-        let lead = piece.len() - piece.trim_start().len();
-        let at = Loc {
-            file: file.to_string(),
-            offset: statement_start(sql, offset + lead),
-        };
-        match pg_query::parse(piece) {
-            Ok(parsed) => {
-                for raw in parsed.protobuf.stmts {
-                    if let Some(node) = raw.stmt.and_then(|s| s.node) {
-                        apply(model, &node, at.clone(), piece.trim());
-                    }
+    let batches: Vec<&[&str]> = pieces.chunks(PARSE_BATCH).collect();
+    let in_flight = rayon::current_num_threads().max(1);
+    for group in batches.chunks(in_flight) {
+        let parsed: Vec<Option<pg_query::ParseResult>> = group
+            .par_iter()
+            .map(|batch| pg_query::parse(span(sql, batch)).ok())
+            .collect();
+        for (batch, parsed) in group.iter().zip(parsed) {
+            let Some(parsed) = parsed else {
+                for piece in *batch {
+                    apply_piece(model, file, sql, piece, pg_query::parse(piece));
+                }
+                continue;
+            };
+            let text = span(sql, batch);
+            for raw in parsed.protobuf.stmts {
+                let from = (raw.stmt_location.max(0) as usize).min(text.len());
+                let to = match raw.stmt_len {
+                    len if len > 0 => (from + len as usize).min(text.len()),
+                    _ => text.len(),
+                };
+                let Some(node) = raw.stmt.and_then(|s| s.node) else {
+                    continue;
+                };
+                apply_statement(model, file, sql, &text[from..to], &node);
+            }
+        }
+    }
+}
+
+/// The text from the first statement of `batch` to the end of its last (they are slices of
+/// `sql`, in order).
+fn span<'s>(sql: &'s str, batch: &[&str]) -> &'s str {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return "";
+    };
+    let start = first.as_ptr() as usize - sql.as_ptr() as usize;
+    let end = last.as_ptr() as usize - sql.as_ptr() as usize + last.len();
+    &sql[start..end]
+}
+
+/// Where the statement `piece` (a slice of `sql`) starts, past blank lines and comments.
+fn statement_loc(file: &str, sql: &str, piece: &str) -> Loc {
+    let offset = piece.as_ptr() as usize - sql.as_ptr() as usize;
+    let lead = piece.len() - piece.trim_start().len();
+    Loc {
+        file: file.to_string(),
+        offset: statement_start(sql, offset + lead),
+    }
+}
+
+fn apply_statement(model: &mut Model, file: &str, sql: &str, piece: &str, node: &NodeEnum) {
+    apply(model, node, statement_loc(file, sql, piece), piece.trim());
+}
+
+fn apply_piece(
+    model: &mut Model,
+    file: &str,
+    sql: &str,
+    piece: &str,
+    parsed: pg_query::Result<pg_query::ParseResult>,
+) {
+    match parsed {
+        Ok(parsed) => {
+            for raw in parsed.protobuf.stmts {
+                if let Some(node) = raw.stmt.and_then(|s| s.node) {
+                    apply_statement(model, file, sql, piece, &node);
                 }
             }
-            Err(e) => {
-                let normalized = piece
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase();
-                let kind = if normalized.contains("create policy if not exists") {
-                    IssueKind::PolicyIfNotExists
-                } else {
-                    IssueKind::Unparsed(e.to_string())
-                };
-                model.issues.push(Issue { at, kind });
-            }
+        }
+        Err(e) => {
+            let normalized = piece
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            let kind = if normalized.contains("create policy if not exists") {
+                IssueKind::PolicyIfNotExists
+            } else {
+                IssueKind::Unparsed(e.to_string())
+            };
+            model.issues.push(Issue {
+                at: statement_loc(file, sql, piece),
+                kind,
+            });
         }
     }
 }
@@ -451,6 +518,38 @@ mod tests {
     fn model(files: &[(&str, &str)]) -> Model {
         let ws = Workspace::from_files(files.iter().map(|(p, t)| (*p, *t))).unwrap();
         replay(&ws)
+    }
+
+    #[test]
+    fn a_large_migration_is_read_in_batches_with_each_statement_in_its_place() {
+        // Three batches and more, a comment between statements, and one statement that does
+        // not parse in the middle of the second batch.
+        let mut sql = String::new();
+        let mut offsets = Vec::new();
+        for i in 0..(PARSE_BATCH * 3 + 7) {
+            sql.push_str("\n-- table ");
+            sql.push_str(&i.to_string());
+            sql.push('\n');
+            offsets.push(sql.len());
+            if i == PARSE_BATCH + 5 {
+                sql.push_str("create tabel broken (id int);");
+            } else {
+                sql.push_str(&format!("create table t{i} (id uuid primary key, owner_id uuid);\nalter table t{i} enable row level security;"));
+            }
+        }
+        let m = model(&[("db/migrations/0001.sql", &sql)]);
+        assert_eq!(m.tables.len(), PARSE_BATCH * 3 + 6);
+        for (i, offset) in offsets.iter().enumerate() {
+            if i == PARSE_BATCH + 5 {
+                continue;
+            }
+            let t = &m.tables[&format!("public.t{i}")];
+            assert!(t.rls, "t{i}");
+            assert_eq!(t.defined.offset, *offset, "t{i} points at its statement");
+        }
+        assert_eq!(m.issues.len(), 1, "{:?}", m.issues);
+        assert_eq!(m.issues[0].at.offset, offsets[PARSE_BATCH + 5]);
+        assert!(matches!(m.issues[0].kind, IssueKind::Unparsed(_)));
     }
 
     #[test]
