@@ -559,8 +559,15 @@ impl<'a> Engine<'a> {
             selection: &self.options.selection,
         };
         let mut out = PassOutput::default();
+        let timed = Timings::start().0.is_some();
         for (pass, facts) in self.passes.iter().zip(&self.pass_facts) {
+            let clock = Timings::start();
             pass.finish(&view, facts, &mut out);
+            if timed {
+                let rules = pass.rules();
+                let first = rules.first().map_or("?", |m| m.id.as_str());
+                eprintln!("  finish {first}…: {:.2?}", clock.lap());
+            }
         }
         let sel = &self.options.selection;
         proposals.extend(

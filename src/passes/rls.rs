@@ -513,7 +513,20 @@ impl Pass for RowLevelSecurity {
         let with_policies = sel.allows(POLICIES);
         let with_drops = sel.allows(ALLOWS_ALL);
         let with_reenable = with_policies || sel.allows(DISABLED);
-        let mut tables = Vec::new();
+        let fail = |out: &mut PassOutput, file: &str, message: String| {
+            out.proposals.push(Proposal {
+                rule: POLICIES.into(),
+                path: file.to_string(),
+                at: 0..0,
+                message,
+                applicability: Applicability::Manual,
+                edits: vec![],
+            })
+        };
+        // Each table's part of the migration is rendered as soon as it is known, so the
+        // migration of a schema of thousands of tables never exists a second time as data.
+        let mut rendered = String::new();
+        let mut tables = 0usize;
         let mut fixes = Vec::new();
         // Auth libraries that read the user (and session) tables before sign-in.
         let auth = &project.stack.auth;
@@ -624,15 +637,23 @@ impl Pass for RowLevelSecurity {
                     Applicability::Review,
                 ));
             }
-            tables.push(json!({
+            let table = json!({
                 "qualified": qualified(t),
                 "reason": if policies.is_empty() && inference.problem.is_some() { format!("{}; deny by default until its owner is known", inference.reason) } else { inference.reason.clone() },
                 "drops": drops,
                 "rewrites": rewrites,
                 "policies": policies,
-            }));
+            });
+            match crate::templates::render("sql/rls-table.sql", &table) {
+                Ok(part) => rendered.push_str(&part),
+                Err(e) => {
+                    let file = &t.defined.file;
+                    return fail(out, file, format!("cannot write the migration: {e}"));
+                }
+            }
+            tables += 1;
         }
-        if tables.is_empty() {
+        if tables == 0 {
             if dialect == Dialect::Postgres && with_policies && policies_on_setting(ws, &model) {
                 wire_client(project, facts, out);
             }
@@ -642,16 +663,6 @@ impl Pass for RowLevelSecurity {
             .into_iter()
             .find(|r| sel.allows(r))
             .unwrap_or(POLICIES);
-        let fail = |out: &mut PassOutput, file: &str, message: String| {
-            out.proposals.push(Proposal {
-                rule: POLICIES.into(),
-                path: file.to_string(),
-                at: 0..0,
-                message,
-                applicability: Applicability::Manual,
-                edits: vec![],
-            })
-        };
         let first = model
             .tables
             .values()
@@ -666,7 +677,6 @@ impl Pass for RowLevelSecurity {
             "rule": rule,
             "supabase": dialect == Dialect::Supabase,
             "apply": migration.apply,
-            "tables": tables,
             "left_out": left_out,
             "left_out_by": left_out_by,
         });
@@ -674,6 +684,8 @@ impl Pass for RowLevelSecurity {
             Ok(c) => c,
             Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
         };
+        content.push_str(&rendered);
+        drop(rendered);
         if migration.breakpoints {
             content = with_breakpoints(&content);
         }
@@ -682,7 +694,7 @@ impl Pass for RowLevelSecurity {
             rule: rule.into(),
             message: format!(
                 "{path}: row-level security and owner policies for {} table(s)",
-                tables.len()
+                tables
             ),
             path,
             content,
