@@ -522,6 +522,7 @@ impl<'a> Engine<'a> {
             tree,
             text,
             nodes: &nodes,
+            drizzle: Default::default(),
         };
         let facts = self
             .passes

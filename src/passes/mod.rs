@@ -41,12 +41,27 @@ pub struct FileView<'a> {
     pub text: &'a str,
     /// The nodes of the kinds the passes declared, collected during the engine's walk.
     pub nodes: &'a CollectedNodes<'a>,
+    /// The file's drizzle tables, read once for the passes that need them.
+    pub drizzle: std::cell::OnceCell<std::sync::Arc<crate::schema::drizzle::DrizzleFacts>>,
 }
 
 impl<'a> FileView<'a> {
     /// The file's nodes of `kind` (which the pass must list in [`Pass::kinds`]).
     pub fn nodes(&self, kind: &str) -> &'a [Node<'a, StrDoc<Lang>>] {
         self.nodes.of(self.lang, kind)
+    }
+
+    /// The drizzle tables and schema creators the file defines (from its `variable_declarator`
+    /// nodes, which the pass must list in [`Pass::kinds`]), read on first use and shared by
+    /// every pass that keeps them.
+    pub fn drizzle(&self) -> std::sync::Arc<crate::schema::drizzle::DrizzleFacts> {
+        self.drizzle
+            .get_or_init(|| {
+                std::sync::Arc::new(crate::schema::drizzle::scan(
+                    self.nodes("variable_declarator"),
+                ))
+            })
+            .clone()
     }
 }
 

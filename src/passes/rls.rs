@@ -380,7 +380,7 @@ fn schema(ws: &Workspace, stack: &Stack, facts: &BTreeMap<String, Facts>) -> Sch
         }
     }
     let drizzle: Vec<(&str, &DrizzleFacts)> = facts_of::<RlsFacts>(facts)
-        .map(|(p, f)| (p, &f.drizzle))
+        .map(|(p, f)| (p, &*f.drizzle))
         .collect();
     extra.extend(drizzle::pg_tables(&drizzle));
     // Tables the ORM schema defines exist before the migrations run when the app pushes its
@@ -421,7 +421,7 @@ impl Pass for RowLevelSecurity {
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let drizzle = drizzle::scan(file.nodes("variable_declarator"));
+        let drizzle = file.drizzle();
         let wiring = protected_context(file.text).map(|(at, indent)| Wiring {
             at,
             indent,
@@ -717,7 +717,7 @@ fn policies_on_setting(ws: &Workspace, model: &Model) -> bool {
 /// What the pass reads in a source file: Drizzle tables, and where a tRPC `protectedProcedure`
 /// builds the context of signed-in requests.
 struct RlsFacts {
-    drizzle: DrizzleFacts,
+    drizzle: std::sync::Arc<DrizzleFacts>,
     wiring: Option<Wiring>,
 }
 

@@ -70,7 +70,7 @@ struct OmitObject {
 }
 
 struct FileFacts {
-    drizzle: DrizzleFacts,
+    drizzle: std::sync::Arc<DrizzleFacts>,
     calls: Vec<SchemaCall>,
 }
 
@@ -94,7 +94,7 @@ impl Pass for InsertOmitsPrivileged {
     }
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let drizzle = drizzle::scan(file.nodes("variable_declarator"));
+        let drizzle = file.drizzle();
         let calls: Vec<SchemaCall> = file
             .nodes("call_expression")
             .iter()
@@ -113,7 +113,7 @@ impl Pass for InsertOmitsPrivileged {
         out: &mut PassOutput,
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
-        let tables = drizzle::resolve(files.iter().map(|(_, f)| &f.drizzle));
+        let tables = drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle));
         for (path, file) in &files {
             for call in &file.calls {
                 if call.picked {

@@ -92,7 +92,7 @@ struct SchemaDecl {
 }
 
 struct FileFacts {
-    drizzle: DrizzleFacts,
+    drizzle: std::sync::Arc<DrizzleFacts>,
     schemas: Vec<SchemaDecl>,
     sinks: Vec<Sink>,
     imports: ImportFacts,
@@ -129,7 +129,7 @@ impl Pass for MassAssignment {
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let root = file.tree.root();
         let declarators = file.nodes("variable_declarator");
-        let drizzle = drizzle::scan(declarators);
+        let drizzle = file.drizzle();
         let schemas = schema_decls(&root);
         let sinks: Vec<Sink> = file
             .nodes("call_expression")
@@ -159,7 +159,7 @@ impl Pass for MassAssignment {
         out: &mut PassOutput,
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
-        let tables = drizzle::resolve(files.iter().map(|(_, f)| &f.drizzle));
+        let tables = drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle));
         let index = SchemaIndex::new(&files);
         for (path, file) in &files {
             for sink in &file.sinks {
