@@ -666,6 +666,7 @@ impl<'a> Engine<'a> {
                 Some((fixed, next))
             })
             .collect();
+        release_freed_memory();
 
         let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (file, next) in fixed {
@@ -689,10 +690,17 @@ impl<'a> Engine<'a> {
                 .files
                 .get_mut(&file.path)
                 .expect("text came from this file");
-            before
-                .entry(file.path.clone())
-                .or_insert_with(|| Some(entry.clone()));
-            entry.bytes = join_bom(file.bom, &file.body);
+            let bytes = if file.bom {
+                join_bom(true, &file.body)
+            } else {
+                file.body.into_bytes()
+            };
+            // The text as read moves to `before` the first time the file changes.
+            let was = std::mem::replace(&mut entry.bytes, bytes);
+            before.entry(file.path.clone()).or_insert(Some(FileEntry {
+                bytes: was,
+                mode: entry.mode,
+            }));
             applied.entry(file.path).or_default().extend(file.kept);
         }
 
