@@ -6,6 +6,7 @@
 //! Each finding is local to one call or comparison; the fixes are written in the project's
 //! quotes and insert only what is missing.
 
+use crate::lang::Fields;
 use crate::lang::{call_args, string_value, Lang};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
@@ -183,9 +184,9 @@ fn props<'a>(object: &N<'a>) -> Vec<(String, N<'a>)> {
         .children()
         .filter_map(|c| match c.kind().as_ref() {
             "pair" => {
-                let key = c.field("key")?;
+                let key = c.child_in("key")?;
                 let name = string_value(&key).unwrap_or_else(|| key.text().to_string());
-                Some((name, c.field("value")?))
+                Some((name, c.child_in("value")?))
             }
             "shorthand_property_identifier" => Some((c.text().to_string(), c.clone())),
             _ => None,
@@ -264,7 +265,7 @@ fn cookie_stores(text: &str) -> Vec<String> {
 }
 
 fn cookie_call(call: &N, stores: &[String]) -> Option<Found> {
-    let func = call.field("function")?;
+    let func = call.child_in("function")?;
     let text = func.text();
     let store_set = text
         .strip_suffix(".set")
@@ -323,7 +324,7 @@ fn cookie_call(call: &N, stores: &[String]) -> Option<Found> {
 
 /// `session({ secret, cookie: { ... } })` (express-session) and `cookieSession({ ... })`.
 fn session_config(call: &N) -> Option<Found> {
-    let func = call.field("function")?;
+    let func = call.child_in("function")?;
     if func.kind() != "identifier" {
         return None;
     }
@@ -402,11 +403,11 @@ fn object_text(props: &[(&'static str, Value)]) -> String {
 const SECRET_WORDS: &[&str] = &["SECRET", "KEY", "TOKEN", "SALT", "PASSWORD", "PEPPER"];
 
 fn secret_fallback(node: &N) -> Option<Found> {
-    let operator = node.field("operator")?.text().to_string();
+    let operator = node.child_in("operator")?.text().to_string();
     if operator != "||" && operator != "??" {
         return None;
     }
-    let (left, right) = (node.field("left")?, node.field("right")?);
+    let (left, right) = (node.child_in("left")?, node.child_in("right")?);
     let name = left.text().strip_prefix("process.env.")?.to_string();
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
@@ -445,15 +446,15 @@ fn asymmetric(key: &str) -> bool {
 
 /// `jwt.verify`, `jwtVerify`, `jwt.sign`, `jwt.decode`, `decodeJwt`.
 fn jwt_call(call: &N) -> Vec<Found> {
-    let Some(func) = call.field("function") else {
+    let Some(func) = call.child_in("function") else {
         return vec![];
     };
     let (object, method) = match func.kind().as_ref() {
         "member_expression" => (
-            func.field("object")
+            func.child_in("object")
                 .map(|o| o.text().to_string())
                 .unwrap_or_default(),
-            func.field("property")
+            func.child_in("property")
                 .map(|p| p.text().to_string())
                 .unwrap_or_default(),
         ),
@@ -582,11 +583,11 @@ fn password_like(text: &str) -> bool {
 }
 
 fn plaintext_password(node: &N) -> Option<Found> {
-    let operator = node.field("operator")?.text().to_string();
+    let operator = node.child_in("operator")?.text().to_string();
     if !matches!(operator.as_str(), "===" | "==" | "!==" | "!=") {
         return None;
     }
-    let (left, right) = (node.field("left")?, node.field("right")?);
+    let (left, right) = (node.child_in("left")?, node.child_in("right")?);
     let literal = |n: &N| {
         matches!(
             n.kind().as_ref(),

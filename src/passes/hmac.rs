@@ -7,6 +7,7 @@
 //! comparison also requires `withinWindow(timestamp)`: a signature older than five minutes is a
 //! replay.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
@@ -75,13 +76,13 @@ fn signature_like(text: &str) -> bool {
 }
 
 fn comparison(node: &N) -> Option<Comparison> {
-    let operator = node.field("operator")?.text().to_string();
+    let operator = node.child_in("operator")?.text().to_string();
     let negated = match operator.as_str() {
         "===" | "==" => false,
         "!==" | "!=" => true,
         _ => return None,
     };
-    let (left, right) = (node.field("left")?, node.field("right")?);
+    let (left, right) = (node.child_in("left")?, node.child_in("right")?);
     let literal = |n: &N| {
         matches!(
             n.kind().as_ref(),
@@ -108,14 +109,14 @@ fn comparison(node: &N) -> Option<Comparison> {
 
 /// The timestamp variable in the argument of an HMAC's `.update(...)`.
 fn signed_timestamp(call: &N) -> Option<String> {
-    let func = call.field("function")?;
-    if func.kind() != "member_expression" || func.field("property")?.text() != "update" {
+    let func = call.child_in("function")?;
+    if func.kind() != "member_expression" || func.child_in("property")?.text() != "update" {
         return None;
     }
     if !func.text().contains("createHmac(") {
         return None;
     }
-    let args = call.field("arguments")?;
+    let args = call.child_in("arguments")?;
     let found = args
         .dfs()
         .filter(|n| n.kind() == "identifier")

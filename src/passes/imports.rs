@@ -1,5 +1,6 @@
 //! Adding a named import to a module, once, in the module's own style.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::plan::Edit;
 use crate::stack::{resolve_module, Style};
@@ -38,7 +39,7 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
                 facts.insert_at = stmt.range().end;
                 facts.at_top = false;
                 let source = stmt
-                    .field("source")
+                    .child_in("source")
                     .map(|s| s.text().trim_matches(|c| c == '"' || c == '\'').to_string());
                 for alias in ["@/", "~/"] {
                     if source.as_deref().is_some_and(|s| s.starts_with(alias)) {
@@ -53,7 +54,8 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
                                 for spec in
                                     part.children().filter(|c| c.kind() == "import_specifier")
                                 {
-                                    let local = spec.field("alias").or_else(|| spec.field("name"));
+                                    let local =
+                                        spec.child_in("alias").or_else(|| spec.child_in("name"));
                                     if let Some(l) = local {
                                         facts.bound.push(l.text().to_string());
                                     }

@@ -4,6 +4,7 @@
 //! own middleware is kept and runs after the check; its matcher is extended); pages without
 //! one are sent to an injected `/mfa` page, API calls get 403.
 
+use crate::lang::Fields;
 use crate::passes::imports::ImportFacts;
 use crate::passes::{
     clients, facts_of, helper_file, helper_path, imports, Facts, FileView, Pass, PassOutput,
@@ -154,7 +155,7 @@ fn matcher_pair<'a>(file: &FileView<'a>) -> Option<&'a crate::lang::N<'a>> {
 }
 
 fn key_is(pair: &crate::lang::N, name: &str) -> bool {
-    pair.field("key")
+    pair.child_in("key")
         .is_some_and(|k| crate::lang::string_value(&k).as_deref() == Some(name) || k.text() == name)
 }
 
@@ -168,7 +169,7 @@ fn config_of(pair: &crate::lang::N) -> Option<(usize, bool)> {
 }
 
 fn matcher_of(file: &FileView<'_>, pair: &crate::lang::N) -> Option<Matcher> {
-    let value = pair.field("value")?;
+    let value = pair.child_in("value")?;
     Some(match value.kind().as_ref() {
         "array" => {
             let items: Vec<_> = value
@@ -240,11 +241,11 @@ impl Pass for Mfa {
             .nodes("call_expression")
             .iter()
             .find(|c| {
-                c.field("function")
+                c.child_in("function")
                     .is_some_and(|f| f.text() == "clerkMiddleware")
             })
             .and_then(|call| {
-                let args = call.field("arguments")?;
+                let args = call.child_in("arguments")?;
                 let first = crate::lang::call_args(call)
                     .first()
                     .map(|a| (a.range(), a.kind() == "object"));

@@ -4,6 +4,7 @@
 //! mounted at `/mfa` after the session middleware. What every MFA variant shares (the core
 //! module, `otpauth`, the tables' migration) is written by [`core`].
 
+use crate::lang::Fields;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::mfa::PAYMENT_WORDS;
 use crate::passes::{clients, facts_of, helper_file, helper_path, Facts, FileView, Pass};
@@ -72,11 +73,11 @@ struct FileFacts {
 
 /// `x.use("/path", ...)`, `x.post("/path", ...)`: (method, path, arguments).
 fn route_call<'a>(call: &crate::lang::N<'a>) -> Option<(String, String, Vec<crate::lang::N<'a>>)> {
-    let func = call.field("function")?;
+    let func = call.child_in("function")?;
     if func.kind() != "member_expression" {
         return None;
     }
-    let method = func.field("property")?.text().to_string();
+    let method = func.child_in("property")?.text().to_string();
     if !METHODS.contains(&method.as_str()) {
         return None;
     }
@@ -95,13 +96,13 @@ fn on_plane(path: &str) -> bool {
 
 /// `app.use(passport.session())` (2) or `app.use(session({...}))` (1): the session mount.
 fn session_mount(call: &crate::lang::N) -> Option<(u8, usize, String)> {
-    let func = call.field("function")?;
-    if func.kind() != "member_expression" || func.field("property")?.text() != "use" {
+    let func = call.child_in("function")?;
+    if func.kind() != "member_expression" || func.child_in("property")?.text() != "use" {
         return None;
     }
     let args = crate::lang::call_args(call);
     let arg = args.first()?;
-    let callee = arg.field("function").map(|f| f.text().to_string());
+    let callee = arg.child_in("function").map(|f| f.text().to_string());
     let rank = match callee.as_deref() {
         Some("passport.session") => 2,
         Some("session" | "expressSession" | "cookieSession") => 1,
@@ -113,7 +114,7 @@ fn session_mount(call: &crate::lang::N) -> Option<(u8, usize, String)> {
     Some((
         rank,
         stmt.range().end,
-        func.field("object")?.text().to_string(),
+        func.child_in("object")?.text().to_string(),
     ))
 }
 
@@ -162,8 +163,8 @@ impl Pass for ExpressMfa {
                     .find(|a| a.kind() == "expression_statement")
                     .map_or(call.range().start, |s| s.range().start);
                 let receiver = call
-                    .field("function")
-                    .and_then(|f| f.field("object"))
+                    .child_in("function")
+                    .and_then(|f| f.child_in("object"))
                     .map(|o| o.text().to_string())
                     .unwrap_or_default();
                 facts.sites.push(Site {

@@ -3,6 +3,7 @@
 //! check that this browser verified a TOTP code recently (`requireMfa`, a tRPC middleware);
 //! the context carries the verification cookie; enrolment and verification are API routes.
 
+use crate::lang::Fields;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::mfa_core::{core, core_path};
 use crate::passes::{clients, facts_of, helper_file, helper_path, Facts, FileView, Pass};
@@ -95,15 +96,15 @@ fn leading_comments_start(node: &crate::lang::N, text: &str) -> usize {
 /// `createTRPCContext = async (opts) => { ...; return { ... } }`: where the new property goes.
 fn context_site(value: &crate::lang::N, text: &str) -> Option<(usize, String, String)> {
     let param = value
-        .field("parameters")?
+        .child_in("parameters")?
         .children()
         .filter(|p| p.is_named())
         .find_map(|p| {
-            let pattern = p.field("pattern").unwrap_or(p);
+            let pattern = p.child_in("pattern").unwrap_or(p);
             (pattern.kind() == "identifier").then(|| pattern.text().to_string())
         })?;
     let object = value
-        .field("body")?
+        .child_in("body")?
         .dfs()
         .filter(|n| n.kind() == "return_statement")
         .filter_map(|r| r.children().find(|c| c.kind() == "object"))
@@ -182,7 +183,8 @@ impl Pass for TrpcMfa {
         let mut facts = FileFacts::default();
         let mut guarded: Vec<String> = vec![];
         for declarator in file.nodes("variable_declarator") {
-            let (Some(name), Some(value)) = (declarator.field("name"), declarator.field("value"))
+            let (Some(name), Some(value)) =
+                (declarator.child_in("name"), declarator.child_in("value"))
             else {
                 continue;
             };

@@ -4,6 +4,7 @@
 //! adds a key derived from what the call sends (and a one-minute window) when the call names a
 //! customer or an object; the call itself is unchanged.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
@@ -80,12 +81,12 @@ struct FileFacts {
 }
 
 fn write_call(call: &N) -> Option<Write> {
-    let func = call.field("function")?;
+    let func = call.child_in("function")?;
     if func.kind() != "member_expression" {
         return None;
     }
-    let method = func.field("property")?.text().to_string();
-    let resource = func.field("object")?;
+    let method = func.child_in("property")?.text().to_string();
+    let resource = func.child_in("object")?;
     let chain = resource.text().to_string();
     // `stripe.checkout.sessions`: a client named for Stripe, then the resource path.
     let (client, path) = chain.split_once('.')?;

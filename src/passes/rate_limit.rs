@@ -2,6 +2,7 @@
 //! limit. Each exported POST (PUT, PATCH) handler of such a route starts by counting the
 //! attempt with an injected limiter and answering 429 past the limit.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
@@ -70,11 +71,11 @@ struct FileFacts {
 
 /// `app.post("/login", handler)` (or `router.post`) on a credential or recovery path.
 fn express_route(call: &N) -> Option<(String, usize)> {
-    let func = call.field("function")?;
+    let func = call.child_in("function")?;
     if func.kind() != "member_expression" {
         return None;
     }
-    let method = func.field("property")?.text().to_string();
+    let method = func.child_in("property")?.text().to_string();
     if !matches!(method.as_str(), "post" | "put" | "patch") {
         return None;
     }
@@ -112,13 +113,13 @@ fn auth_route(path: &str) -> Option<String> {
 /// `export const POST = async (req) => { ... }`.
 fn handler(node: &N, text: &str) -> Option<Handler> {
     let (name, function) = match node.kind().as_ref() {
-        "function_declaration" => (node.field("name")?.text().to_string(), node.clone()),
+        "function_declaration" => (node.child_in("name")?.text().to_string(), node.clone()),
         "variable_declarator" => {
-            let value = node.field("value")?;
+            let value = node.child_in("value")?;
             if value.kind() != "arrow_function" {
                 return None;
             }
-            (node.field("name")?.text().to_string(), value)
+            (node.child_in("name")?.text().to_string(), value)
         }
         _ => return None,
     };
@@ -128,14 +129,14 @@ fn handler(node: &N, text: &str) -> Option<Handler> {
     // Exported: the declaration sits in an export statement.
     node.ancestors().find(|a| a.kind() == "export_statement")?;
     let request = function
-        .field("parameters")?
+        .child_in("parameters")?
         .children()
         .filter(|p| p.is_named())
         .find_map(|p| {
-            let pattern = p.field("pattern").unwrap_or(p);
+            let pattern = p.child_in("pattern").unwrap_or(p);
             (pattern.kind() == "identifier").then(|| pattern.text().to_string())
         })?;
-    let body = function.field("body")?;
+    let body = function.child_in("body")?;
     if body.kind() != "statement_block" {
         return None;
     }

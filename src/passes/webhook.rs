@@ -7,6 +7,7 @@
 //! templates/nextjs/stripe-webhook.ts.hbs) that fails closed; the rest of the handler, its
 //! `switch` on event types included, stays as it was.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::clients::{self, Kind};
 use crate::passes::imports::{self, ImportFacts};
@@ -550,9 +551,9 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
         .children()
         .find(|c| c.kind() == "variable_declarator")?;
     let name = declarator
-        .field("name")
+        .child_in("name")
         .filter(|n| n.kind() == "identifier")?;
-    let value = declarator.field("value")?;
+    let value = declarator.child_in("value")?;
     decl.ancestors().find(|a| {
         matches!(
             a.kind().as_ref(),
@@ -584,7 +585,7 @@ fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
     if call.kind() != "call_expression" {
         return None;
     }
-    let function = call.field("function")?.text().to_string();
+    let function = call.child_in("function")?.text().to_string();
     let event = function == "JSON.parse"
         || function.ends_with(".constructEvent")
         || function.ends_with(".constructEventAsync");
@@ -604,16 +605,16 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
     }
     let call = value.children().find(|c| c.kind() == "call_expression")?;
     let func = call
-        .field("function")
+        .child_in("function")
         .filter(|f| f.kind() == "member_expression")?;
-    let method = func.field("property")?.text().to_string();
-    let object = func.field("object")?;
+    let method = func.child_in("property")?.text().to_string();
+    let object = func.child_in("object")?;
     // `req.text()` in a route handler; `c.req.json()` in Hono, whose Web request is `c.req.raw`.
     let request = match object.kind().as_ref() {
         "identifier" => object.text().to_string(),
         "member_expression"
-            if object.field("property")?.text() == "req"
-                && object.field("object")?.kind() == "identifier" =>
+            if object.child_in("property")?.text() == "req"
+                && object.child_in("object")?.kind() == "identifier" =>
         {
             format!("{}.raw", object.text())
         }
@@ -641,11 +642,11 @@ fn handler_params(node: &N) -> Option<(String, String, Option<usize>)> {
         )
     })?;
     let params: Vec<String> = function
-        .field("parameters")?
+        .child_in("parameters")?
         .children()
         .filter(|p| p.is_named())
         .filter_map(|p| {
-            let pattern = p.field("pattern").unwrap_or(p);
+            let pattern = p.child_in("pattern").unwrap_or(p);
             (pattern.kind() == "identifier").then(|| pattern.text().to_string())
         })
         .collect();
@@ -665,9 +666,9 @@ fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
     let body = format!("{request}.body");
     let reads_body = value.text() == body
         || (value.kind() == "call_expression"
-            && value.field("function")?.text() == "JSON.parse"
+            && value.child_in("function")?.text() == "JSON.parse"
             && value
-                .field("arguments")?
+                .child_in("arguments")?
                 .children()
                 .find(|c| c.is_named())
                 .is_some_and(|a| a.text().starts_with(&body)));
@@ -678,7 +679,7 @@ fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
         .children()
         .find(|c| c.kind() == "variable_declarator")?;
     let annotation = declarator
-        .field("type")
+        .child_in("type")
         .map(|t| t.text().to_string())
         .unwrap_or_default();
     Some(NodeRead {
@@ -699,12 +700,13 @@ fn express_calls(calls: &[N], text: &str) -> (Vec<ExpressRoute>, Vec<(String, us
     let mut mounts = vec![];
     for call in calls {
         let Some(func) = call
-            .field("function")
+            .child_in("function")
             .filter(|f| f.kind() == "member_expression")
         else {
             continue;
         };
-        let (Some(object), Some(method)) = (func.field("object"), func.field("property")) else {
+        let (Some(object), Some(method)) = (func.child_in("object"), func.child_in("property"))
+        else {
             continue;
         };
         if object.kind() != "identifier" {

@@ -1,6 +1,7 @@
 //! Drizzle table definitions: `pgTable("name", { ... })`, the callback column form
 //! `pgTable("name", (d) => ({ ... }))`, and tables made by a `pgTableCreator(...)` function.
 
+use crate::lang::Fields;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::Node;
 
@@ -60,13 +61,13 @@ pub struct DrizzleFacts {
 pub fn scan(declarators: &[N]) -> DrizzleFacts {
     let mut facts = DrizzleFacts::default();
     for decl in declarators {
-        let (Some(name), Some(value)) = (decl.field("name"), decl.field("value")) else {
+        let (Some(name), Some(value)) = (decl.child_in("name"), decl.child_in("value")) else {
             continue;
         };
         if name.kind() != "identifier" || value.kind() != "call_expression" {
             continue;
         }
-        let Some(callee) = value.field("function").map(|f| f.text().to_string()) else {
+        let Some(callee) = value.child_in("function").map(|f| f.text().to_string()) else {
             continue;
         };
         if CREATOR_FUNCTIONS.contains(&callee.as_str()) {
@@ -106,7 +107,7 @@ fn column_object<'a>(node: &N<'a>) -> Option<N<'a>> {
     match node.kind().as_ref() {
         "object" => Some(node.clone()),
         "arrow_function" => {
-            let mut body = node.field("body")?;
+            let mut body = node.child_in("body")?;
             while body.kind() == "parenthesized_expression" {
                 let inner = body.children().find(|c| c.is_named())?;
                 body = inner;
@@ -122,13 +123,13 @@ fn columns_of(object: &N) -> Vec<Column> {
         .children()
         .filter(|c| c.kind() == "pair")
         .filter_map(|pair| {
-            let key = pair.field("key")?;
+            let key = pair.child_in("key")?;
             let key = match key.kind().as_ref() {
                 "property_identifier" => key.text().to_string(),
                 "string" => string_value(&key)?,
                 _ => return None,
             };
-            let value = pair.field("value");
+            let value = pair.child_in("value");
             let sql_name = value.as_ref().and_then(first_builder_name);
             let chain = value.as_ref().map(chain_of).unwrap_or_default();
             let builder = chain.first().map(|(name, _)| name.clone());
@@ -155,15 +156,18 @@ fn first_builder_name(value: &N) -> Option<String> {
         if node.kind() != "call_expression" {
             return None;
         }
-        let func = node.field("function")?;
+        let func = node.child_in("function")?;
         if func.kind() == "member_expression" {
-            let object = func.field("object")?;
+            let object = func.child_in("object")?;
             if object.kind() == "call_expression" {
                 node = object;
                 continue;
             }
         }
-        let first = node.field("arguments")?.children().find(|c| c.is_named())?;
+        let first = node
+            .child_in("arguments")?
+            .children()
+            .find(|c| c.is_named())?;
         return string_value(&first);
     }
 }
@@ -174,14 +178,14 @@ fn chain_of<'a>(value: &N<'a>) -> Vec<(String, N<'a>)> {
     let mut out = vec![];
     let mut node = value.clone();
     while node.kind() == "call_expression" {
-        let Some(func) = node.field("function") else {
+        let Some(func) = node.child_in("function") else {
             break;
         };
         let (name, next) = match func.kind().as_ref() {
             "identifier" => (func.text().to_string(), None),
             "member_expression" => {
-                let property = func.field("property").map(|p| p.text().to_string());
-                let object = func.field("object");
+                let property = func.child_in("property").map(|p| p.text().to_string());
+                let object = func.child_in("object");
                 match (property, object) {
                     (Some(p), Some(o)) if o.kind() == "call_expression" => (p, Some(o)),
                     (Some(p), _) => (p, None),
@@ -203,15 +207,15 @@ fn chain_of<'a>(value: &N<'a>) -> Vec<(String, N<'a>)> {
 /// `references(() => users.id)` → `(users, id)`.
 fn referenced_column(call: &N) -> Option<(String, String)> {
     let arrow = call
-        .field("arguments")?
+        .child_in("arguments")?
         .children()
         .find(|c| c.kind() == "arrow_function")?;
-    let body = arrow.field("body")?;
+    let body = arrow.child_in("body")?;
     if body.kind() != "member_expression" {
         return None;
     }
-    let object = body.field("object")?;
-    let property = body.field("property")?;
+    let object = body.child_in("object")?;
+    let property = body.child_in("property")?;
     (object.kind() == "identifier")
         .then(|| (object.text().to_string(), property.text().to_string()))
 }
@@ -222,13 +226,13 @@ fn composite_key(extra: &N) -> Vec<String> {
         .dfs()
         .find(|n| {
             n.kind() == "call_expression"
-                && n.field("function")
+                && n.child_in("function")
                     .is_some_and(|f| f.text() == "primaryKey")
         })
         .map(|call| {
             call.dfs()
                 .filter(|n| n.kind() == "member_expression")
-                .filter_map(|m| m.field("property").map(|p| p.text().to_string()))
+                .filter_map(|m| m.child_in("property").map(|p| p.text().to_string()))
                 .collect()
         })
         .unwrap_or_default()
@@ -237,17 +241,17 @@ fn composite_key(extra: &N) -> Vec<String> {
 /// ``(name) => `acme_${name}` `` → `("acme_", "")`.
 fn creator_affixes(call: &N) -> Option<(String, String)> {
     let arrow = call
-        .field("arguments")?
+        .child_in("arguments")?
         .children()
         .find(|c| c.kind() == "arrow_function")?;
     let param = arrow
-        .field("parameter")
-        .or_else(|| arrow.field("parameters"))?
+        .child_in("parameter")
+        .or_else(|| arrow.child_in("parameters"))?
         .text()
         .trim_matches(|c| c == '(' || c == ')')
         .trim()
         .to_string();
-    let body = arrow.field("body")?;
+    let body = arrow.child_in("body")?;
     if body.kind() != "template_string" {
         return None;
     }

@@ -1,6 +1,7 @@
 //! `schema/insert-omits-privileged`: drizzle-zod insert and update schemas omit the columns the
 //! server owns.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
@@ -218,12 +219,15 @@ fn merge_into_omit(o: &OmitObject, missing: &[&str]) -> Edit {
 }
 
 fn schema_call(call: &N, text: &str) -> Option<SchemaCall> {
-    let factory = call.field("function")?;
+    let factory = call.child_in("function")?;
     let factory = factory.text();
     if !SCHEMA_FACTORIES.contains(&factory.as_ref()) {
         return None;
     }
-    let table = call.field("arguments")?.children().find(|c| c.is_named())?;
+    let table = call
+        .child_in("arguments")?
+        .children()
+        .find(|c| c.is_named())?;
     if table.kind() != "identifier" {
         return None;
     }
@@ -236,14 +240,14 @@ fn schema_call(call: &N, text: &str) -> Option<SchemaCall> {
             break;
         };
         match member
-            .field("property")
+            .child_in("property")
             .map(|p| p.text().to_string())
             .as_deref()
         {
             Some("pick") => picked = true,
             Some("omit") if omit.is_none() => {
                 let object = outer
-                    .field("arguments")?
+                    .child_in("arguments")?
                     .children()
                     .find(|c| c.is_named())?;
                 if object.kind() != "object" {
@@ -274,7 +278,7 @@ fn omit_object(object: &N, text: &str) -> OmitObject {
         .iter()
         .filter_map(|p| {
             let k = if p.kind() == "pair" {
-                p.field("key")?
+                p.child_in("key")?
             } else {
                 p.clone()
             };

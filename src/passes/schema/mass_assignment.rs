@@ -1,5 +1,6 @@
 //! `schema/mass-assignment`: request data written whole into a database row.
 
+use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
@@ -346,7 +347,7 @@ fn schema_decls(root: &N) -> Vec<SchemaDecl> {
     let mut out = Vec::new();
     for stmt in root.children() {
         let (decl_stmt, exported) = if stmt.kind() == "export_statement" {
-            match stmt.field("declaration") {
+            match stmt.child_in("declaration") {
                 Some(d) => (d, true),
                 None => continue,
             }
@@ -360,18 +361,18 @@ fn schema_decls(root: &N) -> Vec<SchemaDecl> {
             .children()
             .filter(|c| c.kind() == "variable_declarator")
         {
-            let (Some(name), Some(value)) = (d.field("name"), d.field("value")) else {
+            let (Some(name), Some(value)) = (d.child_in("name"), d.child_in("value")) else {
                 continue;
             };
             let Some(base) = chain_root(&value) else {
                 continue;
             };
             let callee = base
-                .field("function")
+                .child_in("function")
                 .map(|f| f.text().to_string())
                 .unwrap_or_default();
             let first_arg = base
-                .field("arguments")
+                .child_in("arguments")
                 .and_then(|a| a.children().find(|c| c.is_named()));
             let (table_var, update) = match callee.as_str() {
                 "createInsertSchema" => (
@@ -409,10 +410,10 @@ fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
         if node.kind() != "call_expression" {
             return None;
         }
-        let func = node.field("function")?;
+        let func = node.child_in("function")?;
         match func.kind().as_ref() {
             "member_expression" => {
-                let object = func.field("object")?;
+                let object = func.child_in("object")?;
                 if object.kind() == "call_expression" {
                     node = object;
                 } else {
@@ -427,12 +428,12 @@ fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
 /// Database writes in this call that take request data.
 fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
     let Some(func) = call
-        .field("function")
+        .child_in("function")
         .filter(|f| f.kind() == "member_expression")
     else {
         return vec![];
     };
-    let Some(property) = func.field("property") else {
+    let Some(property) = func.child_in("property") else {
         return vec![];
     };
     let method = property.text();
@@ -444,11 +445,11 @@ fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
         return vec![];
     }
     let method = method.to_string();
-    let Some(object) = func.field("object") else {
+    let Some(object) = func.child_in("object") else {
         return vec![];
     };
     let Some(first) = call
-        .field("arguments")
+        .child_in("arguments")
         .and_then(|a| a.children().find(|c| c.is_named()))
     else {
         return vec![];
@@ -459,12 +460,12 @@ fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
         && first.kind() == "object"
     {
         let model = object
-            .field("property")
+            .child_in("property")
             .map(|p| p.text().to_string())
             .unwrap_or_default();
         for pair in first.children().filter(|c| c.kind() == "pair") {
             let key = pair
-                .field("key")
+                .child_in("key")
                 .map(|k| k.text().to_string())
                 .unwrap_or_default();
             let update = match key.as_str() {
@@ -473,7 +474,7 @@ fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
                 "update" if method == "upsert" => true,
                 _ => continue,
             };
-            if let Some(v) = pair.field("value") {
+            if let Some(v) = pair.child_in("value") {
                 found.push((v, Target::Prisma(model.clone()), update));
             }
         }
@@ -530,15 +531,20 @@ fn chain_call_arg<'a>(start: &N<'a>, method: &str) -> Option<N<'a>> {
     loop {
         match node.kind().as_ref() {
             "call_expression" => {
-                let func = node.field("function")?;
+                let func = node.child_in("function")?;
                 if func.kind() == "member_expression"
-                    && func.field("property").is_some_and(|p| p.text() == method)
+                    && func
+                        .child_in("property")
+                        .is_some_and(|p| p.text() == method)
                 {
-                    return node.field("arguments")?.children().find(|c| c.is_named());
+                    return node
+                        .child_in("arguments")?
+                        .children()
+                        .find(|c| c.is_named());
                 }
                 node = func;
             }
-            "member_expression" => node = node.field("object")?,
+            "member_expression" => node = node.child_in("object")?,
             "await_expression" | "parenthesized_expression" => {
                 let inner = node.children().find(|c| c.is_named())?;
                 node = inner;
@@ -562,10 +568,10 @@ fn is_request_data(expr: &N, declarators: &[N], depth: usize) -> bool {
         }
         "await_expression" => expr.children().find(|c| c.is_named()).is_some_and(|inner| {
             inner.kind() == "call_expression"
-                && inner.field("function").is_some_and(|f| {
+                && inner.child_in("function").is_some_and(|f| {
                     f.kind() == "member_expression"
-                        && f.field("property").is_some_and(|p| p.text() == "json")
-                        && f.field("object").is_some_and(|o| {
+                        && f.child_in("property").is_some_and(|p| p.text() == "json")
+                        && f.child_in("object").is_some_and(|o| {
                             let o = o.text();
                             o == "req" || o == "request" || o.ends_with(".req") || o == "c.req"
                         })
@@ -600,9 +606,9 @@ fn bound_to_request_data(at: &N, name: &str, declarators: &[N]) -> bool {
         .iter()
         .filter(|d| scope.start <= d.range().start && d.range().end <= scope.end)
         .any(|d| {
-            d.field("name")
+            d.child_in("name")
                 .is_some_and(|n| n.kind() == "identifier" && n.text() == name)
-                && d.field("value")
+                && d.child_in("value")
                     .is_some_and(|v| is_request_data(&v, declarators, 1))
         })
 }
@@ -611,7 +617,7 @@ fn bound_to_request_data(at: &N, name: &str, declarators: &[N]) -> bool {
 fn loose_trpc_input(at: &N) -> bool {
     at.ancestors().any(|a| {
         a.kind() == "call_expression"
-            && a.field("function").is_some_and(|f| {
+            && a.child_in("function").is_some_and(|f| {
                 let t = f.text();
                 (t.ends_with(".mutation") || t.ends_with(".query"))
                     && ["z.any()", "z.custom", "z.unknown()", "z.record("]
