@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::lang::{first_syntax_error, has_syntax_error, Lang, TextEdit, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
-use crate::plan::{line_col, Applicability, Edit, Finding, Proposal, Status};
+use crate::plan::{Applicability, Edit, Finding, LineIndex, Proposal, Status};
 use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Selection};
 use crate::stack::Stack;
 use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
@@ -786,16 +786,29 @@ impl<'a> Engine<'a> {
         Ok(applied)
     }
 
-    fn report(&self, ws: &Workspace, before: &BTreeMap<String, Option<FileEntry>>) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (key, state) in &self.findings {
-            let original = match before.get(&key.path) {
-                Some(Some(entry)) => split_bom(&entry.bytes).map(|t| t.body.to_string()),
-                _ => ws.text(&key.path).map(|t| t.body.to_string()),
-            };
-            let (line, column) = original
-                .as_deref()
-                .map_or((1, 1), |t| line_col(t, key.offset));
+    /// The findings, each placed in the file as it was read. Findings are kept by path, so
+    /// each file's text is indexed once.
+    fn report(
+        &mut self,
+        ws: &Workspace,
+        before: &BTreeMap<String, Option<FileEntry>>,
+    ) -> Vec<Finding> {
+        let findings = std::mem::take(&mut self.findings);
+        let mut out = Vec::with_capacity(findings.len());
+        let mut file: Option<(String, Option<(&str, LineIndex)>)> = None;
+        for (key, state) in findings {
+            if file.as_ref().is_none_or(|(path, _)| *path != key.path) {
+                let original = match before.get(&key.path) {
+                    Some(Some(entry)) => split_bom(&entry.bytes),
+                    _ => ws.text(&key.path),
+                };
+                let indexed = original.map(|t| (t.body, LineIndex::new(t.body)));
+                file = Some((key.path.clone(), indexed));
+            }
+            let (line, column) = file
+                .as_ref()
+                .and_then(|(_, indexed)| indexed.as_ref())
+                .map_or((1, 1), |(text, index)| index.line_col(text, key.offset));
             let Some(meta) = self.catalog.meta(&key.rule) else {
                 continue;
             };
@@ -809,16 +822,16 @@ impl<'a> Engine<'a> {
                 Status::Fixed
             };
             out.push(Finding {
-                rule: key.rule.clone(),
                 severity: meta.severity,
                 area: meta.area,
+                rule: key.rule,
                 applicability: state.applicability,
-                path: key.path.clone(),
+                path: key.path,
                 line,
                 column,
-                message: key.message.clone(),
+                message: key.message,
                 status,
-                original_edits: state.original_edits.clone(),
+                original_edits: state.original_edits,
             });
         }
         out.sort_by(|a, b| {
