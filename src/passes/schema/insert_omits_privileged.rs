@@ -114,16 +114,19 @@ impl Pass for InsertOmitsPrivileged {
         out: &mut PassOutput,
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
-        let tables = drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle));
+        let mut by_var: std::collections::HashMap<&str, Vec<&drizzle::TableDef>> =
+            Default::default();
+        for table in drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle)) {
+            by_var.entry(table.var.as_str()).or_default().push(table);
+        }
         for (path, file) in &files {
             for call in &file.calls {
                 if call.picked {
                     continue;
                 }
-                let candidates: Vec<_> = tables.iter().filter(|t| t.var == call.table).collect();
                 // Two tables bound to the same name in different files: casehard cannot tell
                 // which one is meant, so it changes nothing.
-                let [table] = candidates.as_slice() else {
+                let Some([table]) = by_var.get(call.table.as_str()).map(Vec::as_slice) else {
                     continue;
                 };
                 let already: Vec<&str> = call
@@ -315,5 +318,48 @@ fn omit_object(object: &N, text: &str) -> OmitObject {
         needs_comma: !trailing_comma,
         empty: None,
         line_indent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::engine::{self, Options};
+    use crate::rules::{Catalog, Selection};
+    use crate::workspace::Workspace;
+
+    fn findings(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        let ws = Workspace::from_files(files.iter().map(|(p, t)| (*p, *t))).unwrap();
+        let options = Options {
+            selection: Selection {
+                only: Some([super::ID.to_string()].into()),
+                skip: Default::default(),
+            },
+            ..Options::default()
+        };
+        let catalog = Catalog::load(&[]).unwrap();
+        let outcome = engine::run(ws, &catalog, &Config::default(), &options).unwrap();
+        outcome
+            .findings
+            .into_iter()
+            .map(|f| (f.path, f.message))
+            .collect()
+    }
+
+    const TABLE: &str = "import { pgTable, text, uuid } from \"drizzle-orm/pg-core\";\nexport const notes = pgTable(\"notes\", { id: uuid(\"id\").primaryKey(), ownerId: uuid(\"owner_id\"), body: text(\"body\") });\n";
+    const USE: &str = "import { createInsertSchema } from \"drizzle-zod\";\nimport { notes } from \"./a\";\nexport const insertNoteSchema = createInsertSchema(notes);\n";
+
+    #[test]
+    fn a_table_is_found_by_its_name_in_another_file_unless_two_files_bind_that_name() {
+        let one = findings(&[("src/db/a.ts", TABLE), ("src/db/use.ts", USE)]);
+        assert_eq!(one.len(), 1, "{one:?}");
+        assert_eq!(one[0].0, "src/db/use.ts");
+        assert!(one[0].1.contains("id, ownerId"), "{one:?}");
+        let two = findings(&[
+            ("src/db/a.ts", TABLE),
+            ("src/db/b.ts", TABLE),
+            ("src/db/use.ts", USE),
+        ]);
+        assert!(two.is_empty(), "which `notes` is meant is unknown: {two:?}");
     }
 }
