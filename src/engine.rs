@@ -245,10 +245,10 @@ impl TreeBudget {
     }
 }
 
-/// Hands the memory the scan's worker threads freed back to the system. glibc keeps what a
-/// thread frees in that thread's arena, where the main thread (passes' `finish`, the diff)
-/// cannot reuse it; on the typical 10,000-file corpus that was 25 MB of the peak. Elsewhere a
-/// no-op.
+/// Hands what the worker threads of a parallel phase (the scan, the fixes) freed back to the
+/// system. glibc keeps what a thread frees in that thread's arena, where the main thread
+/// (passes' `finish`, the bookkeeping, the diff) cannot reuse it; on the typical 10,000-file
+/// corpus that was 25 MB of the peak. Elsewhere a no-op.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the kernel; it is thread-safe.

@@ -164,7 +164,7 @@ pub fn replay_onto(ws: &Workspace, mut model: Model) -> Model {
 }
 
 /// Statements parsed in one call. Batches are parsed in parallel, one per thread, and applied
-/// in order; small batches keep the parse trees alive at once few.
+/// in order; small batches keep few parse trees alive at once.
 const PARSE_BATCH: usize = 32;
 
 /// Applies one file's statements; one that does not parse is reported and skipped.
