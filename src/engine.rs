@@ -640,6 +640,7 @@ impl<'a> Engine<'a> {
             }
         }
 
+        let clock = Timings::start();
         // Each file is fixed and verified on its own, in parallel.
         let mut trees = std::mem::take(&mut self.round_trees);
         let work: Vec<FileWork> = by_path
@@ -667,6 +668,9 @@ impl<'a> Engine<'a> {
             })
             .collect();
         release_freed_memory();
+        if clock.0.is_some() {
+            eprintln!("  fixed and rescanned in {:.2?}", clock.lap());
+        }
 
         let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (file, next) in fixed {
