@@ -8,8 +8,27 @@
 mod harness;
 
 use harness::*;
+use std::path::Path;
 
 const FIXTURE: &str = "tests/fixtures/rules/mfa/supabase-aal2/invalid-existing-middleware";
+
+/// Runs a Next.js middleware script (after the shared request and audit helpers) against the
+/// app's database and returns its `case status body` lines, without what libraries log; prints
+/// them for `cargo test --test mfa_node -- --nocapture`.
+fn next_requests(dir: &Path, script: &str, db: &PlainDb) -> Vec<String> {
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
+    let lines: Vec<String> = run_node(
+        dir,
+        &[NEXT_HELPERS, script].concat(),
+        &[],
+        &[("DATABASE_URL", &url)],
+    )
+    .into_iter()
+    .filter(|l| l.split(' ').count() == 3)
+    .collect();
+    eprintln!("{}", lines.join("\n"));
+    lines
+}
 
 /// What the Next.js middleware scripts share: one request through the middleware, printed as
 /// `<case> <status> <where>` (the redirect, the app middleware's header, or the status of a
@@ -189,20 +208,9 @@ fn admin_and_payment_routes_need_aal2_and_the_apps_middleware_still_runs() {
         .expect("the migration of the audit log and the approvals");
     db.sql(&std::fs::read_to_string(migration).unwrap())
         .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
     // The cases, without supabase-js's warning about reading the session (the helper reads it
     // only after Supabase Auth confirmed the user).
-    let lines: Vec<String> = run_node(
-        app.path(),
-        &[NEXT_HELPERS, SCRIPT].concat(),
-        &[],
-        &[("DATABASE_URL", &url)],
-    )
-    .into_iter()
-    .filter(|l| l.split(' ').count() == 3)
-    .collect();
-    // What the requests got, for `cargo test --test mfa_node -- --nocapture`.
-    eprintln!("{}", lines.join("\n"));
+    let lines = next_requests(app.path(), SCRIPT, &db);
     assert_eq!(
         lines,
         [
@@ -348,18 +356,7 @@ fn clerk_admin_and_payment_routes_need_a_verified_second_factor() {
     let db = PlainDb::new("clerk_mfa");
     db.sql(&std::fs::read_to_string(app.path().join("db/casehard_mfa.sql")).unwrap())
         .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.name);
-    let lines: Vec<String> = run_node(
-        app.path(),
-        &[NEXT_HELPERS, CLERK_SCRIPT].concat(),
-        &[],
-        &[("DATABASE_URL", &url)],
-    )
-    .into_iter()
-    .filter(|l| l.split(' ').count() == 3)
-    .collect();
-    // What the requests got, for `cargo test --test mfa_node -- --nocapture`.
-    eprintln!("{}", lines.join("\n"));
+    let lines = next_requests(app.path(), CLERK_SCRIPT, &db);
     assert_eq!(
         lines,
         [
