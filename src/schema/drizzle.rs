@@ -287,6 +287,39 @@ pub fn resolve<'a>(all: impl Iterator<Item = &'a DrizzleFacts> + Clone) -> Vec<&
         .collect()
 }
 
+/// The project's tables by the variable they are bound to and by the name they are given, for
+/// the passes that look one up for every call or write (a scan of every table per lookup was
+/// quadratic on large projects).
+pub struct TableIndex<'a> {
+    by_var: std::collections::HashMap<&'a str, Vec<&'a TableDef>>,
+    by_name: std::collections::HashMap<&'a str, Vec<&'a TableDef>>,
+}
+
+impl<'a> TableIndex<'a> {
+    /// Indexes the definitions [`resolve`] keeps.
+    pub fn new(all: impl Iterator<Item = &'a DrizzleFacts> + Clone) -> TableIndex<'a> {
+        let mut index = TableIndex {
+            by_var: Default::default(),
+            by_name: Default::default(),
+        };
+        for table in resolve(all) {
+            index.by_var.entry(&table.var).or_default().push(table);
+            index.by_name.entry(&table.name).or_default().push(table);
+        }
+        index
+    }
+
+    /// The tables bound to the variable `var` (more than one: files disagree).
+    pub fn bound_to(&self, var: &str) -> &[&'a TableDef] {
+        self.by_var.get(var).map_or(&[], Vec::as_slice)
+    }
+
+    /// The tables given the name `name` in their definition.
+    pub fn named(&self, name: &str) -> &[&'a TableDef] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// The Postgres type a column builder creates.
 fn pg_type(builder: &str) -> String {
     match builder {

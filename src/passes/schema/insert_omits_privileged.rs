@@ -114,11 +114,7 @@ impl Pass for InsertOmitsPrivileged {
         out: &mut PassOutput,
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
-        let mut by_var: std::collections::HashMap<&str, Vec<&drizzle::TableDef>> =
-            Default::default();
-        for table in drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle)) {
-            by_var.entry(table.var.as_str()).or_default().push(table);
-        }
+        let tables = drizzle::TableIndex::new(files.iter().map(|(_, f)| &*f.drizzle));
         for (path, file) in &files {
             for call in &file.calls {
                 if call.picked {
@@ -126,7 +122,7 @@ impl Pass for InsertOmitsPrivileged {
                 }
                 // Two tables bound to the same name in different files: casehard cannot tell
                 // which one is meant, so it changes nothing.
-                let Some([table]) = by_var.get(call.table.as_str()).map(Vec::as_slice) else {
+                let [table] = tables.bound_to(&call.table) else {
                     continue;
                 };
                 let already: Vec<&str> = call

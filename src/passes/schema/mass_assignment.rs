@@ -160,29 +160,25 @@ impl Pass for MassAssignment {
         out: &mut PassOutput,
     ) {
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts).collect();
-        let tables = drizzle::resolve(files.iter().map(|(_, f)| &*f.drizzle));
+        let tables = drizzle::TableIndex::new(files.iter().map(|(_, f)| &*f.drizzle));
         let index = SchemaIndex::new(&files);
         for (path, file) in &files {
             for sink in &file.sinks {
                 let table_vars: Vec<&str> = match &sink.target {
                     Target::Drizzle(v) => vec![v.as_str()],
-                    Target::Supabase(name) => tables
-                        .iter()
-                        .filter(|t| &t.name == name)
-                        .map(|t| t.var.as_str())
-                        .collect(),
+                    Target::Supabase(name) => {
+                        tables.named(name).iter().map(|t| t.var.as_str()).collect()
+                    }
                     Target::Prisma(_) => vec![],
                 };
                 // A Supabase payload uses SQL column names; a drizzle-zod schema uses the
                 // TypeScript keys, and would strip every column whose names differ.
                 let usable = |decl: &SchemaDecl| match (&sink.target, &decl.table_var) {
-                    (Target::Supabase(_), Some(var)) => {
-                        tables.iter().filter(|t| &t.var == var).all(|t| {
-                            t.columns
-                                .iter()
-                                .all(|c| c.sql_name.as_deref().is_none_or(|n| n == c.key))
-                        })
-                    }
+                    (Target::Supabase(_), Some(var)) => tables.bound_to(var).iter().all(|t| {
+                        t.columns
+                            .iter()
+                            .all(|c| c.sql_name.as_deref().is_none_or(|n| n == c.key))
+                    }),
                     _ => true,
                 };
                 let schema = index.find(path, sink, &table_vars, &usable);
