@@ -14,6 +14,7 @@ use casehard::config::Config;
 use casehard::engine::{self, Options};
 use casehard::lang::Lang;
 use casehard::render::diff::{self, Colors};
+use casehard::render::report;
 use casehard::rules::Catalog;
 use casehard::workspace::{load_dir, LoadOptions, Workspace};
 use rayon::prelude::*;
@@ -183,12 +184,29 @@ fn parse_all(root: &Path, walk: bool) -> usize {
         .sum()
 }
 
-/// (b) and (c): the whole `casehard diff` pipeline, in process.
+/// (b) and (c): the whole `casehard diff` pipeline, in process: the diff and then the summary
+/// of findings are streamed to sinks that count their bytes, as the command streams them to
+/// standard output and standard error. Returns the diff's size.
 fn full_diff(ws: Workspace, catalog: &Catalog) -> (usize, Workspace) {
     let config = Config::from_workspace(&ws).unwrap();
     let outcome = engine::run(ws, catalog, &config, &Options::default()).unwrap();
-    let text = diff::render(&outcome, Colors::default());
-    (text.len(), outcome.workspace)
+    let mut sink = Counted(0);
+    diff::write(&outcome, Colors::default(), &mut sink).unwrap();
+    report::write_text(&outcome, false, &mut Counted(0)).unwrap();
+    (sink.0, outcome.workspace)
+}
+
+/// A writer that keeps only the number of bytes written to it.
+struct Counted(usize);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The phase a re-executed child runs (`parse`, `walk` or `diff`) on the corpus in `dir`.

@@ -231,7 +231,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff { path } => {
             let run = harden(&cli, path)?;
             if cli.format == Format::Text {
-                print(&diff::render(&run.outcome, cli.colors()));
+                print_diff(&run.outcome, cli.colors());
             }
             finish(&cli, &run, "diff")
         }
@@ -293,7 +293,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             };
             let run = harden_workspace(&cli, ws)?;
             match to {
-                PipeTo::Diff => print(&diff::render(&run.outcome, cli.colors())),
+                PipeTo::Diff => print_diff(&run.outcome, cli.colors()),
                 PipeTo::Tar => write_bytes(&archive::write_tar(&run.outcome.workspace)?),
                 PipeTo::Json => print(&archive::write_json(&run.outcome.workspace)),
                 PipeTo::Report => {}
@@ -302,7 +302,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
                 print(&findings_document(&cli, &run, "pipe"));
                 return Ok(exit(run.outcome.is_clean()));
             }
-            eprint!("{}", report::text(&run.outcome, cli.verbose));
+            eprint_report(&run.outcome, cli.verbose);
             Ok(exit(run.outcome.is_clean()))
         }
     }
@@ -317,7 +317,7 @@ struct Hardened {
 /// Reports the findings (text on stderr, json or sarif on stdout) and gives the exit code.
 fn finish(cli: &Cli, run: &Hardened, command: &str) -> Result<ExitCode, Error> {
     match cli.format {
-        Format::Text => eprint!("{}", report::text(&run.outcome, cli.verbose)),
+        Format::Text => eprint_report(&run.outcome, cli.verbose),
         _ => print(&findings_document(cli, run, command)),
     }
     Ok(exit(run.outcome.is_clean()))
@@ -431,7 +431,7 @@ fn pull_request(
             shell_word(&title)
         );
     }
-    eprint!("{}", report::text(&run.outcome, cli.verbose));
+    eprint_report(&run.outcome, cli.verbose);
     Ok(exit(run.outcome.is_clean()))
 }
 
@@ -583,6 +583,19 @@ fn write_bytes(bytes: &[u8]) {
 }
 
 /// Writes to stdout; a closed pipe (`casehard diff | head`) is not an error.
+/// Streams the text summary to standard error.
+fn eprint_report(outcome: &Outcome, verbose: bool) {
+    let mut out = std::io::BufWriter::new(std::io::stderr().lock());
+    let _ = report::write_text(outcome, verbose, &mut out).and_then(|()| out.flush());
+}
+
+/// Streams the diff to standard output file by file; like [`print`], a closed pipe ends it
+/// quietly.
+fn print_diff(outcome: &Outcome, colors: diff::Colors) {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = diff::write(outcome, colors, &mut out).and_then(|()| out.flush());
+}
+
 fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

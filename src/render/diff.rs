@@ -27,18 +27,27 @@ impl Colors {
 
 /// The diff of the whole outcome.
 pub fn render(outcome: &Outcome, colors: Colors) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    write(outcome, colors, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("every file's diff is UTF-8")
+}
+
+/// Writes the diff of the whole outcome one file at a time, so a large change is never held
+/// whole in memory.
+pub fn write(
+    outcome: &Outcome,
+    colors: Colors,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     for (path, before) in &outcome.before {
         let Some(after) = outcome.workspace.get(path) else {
             continue;
         };
-        let old = before
-            .as_ref()
-            .map(|e| String::from_utf8_lossy(&e.bytes).into_owned());
+        let old = before.as_ref().map(|e| String::from_utf8_lossy(&e.bytes));
         let new = String::from_utf8_lossy(&after.bytes);
-        out.push_str(&file_diff(path, old.as_deref(), &new, after.mode, colors));
+        out.write_all(file_diff(path, old.as_deref(), &new, after.mode, colors).as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// One file's diff with git headers; `old` is `None` for a new file.

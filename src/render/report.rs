@@ -28,27 +28,37 @@ pub fn finding_line(f: &Finding) -> String {
 
 /// The summary for stderr: skipped files, unreadable ones, every finding with its code frame.
 pub fn text(outcome: &Outcome, verbose: bool) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    write_text(outcome, verbose, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("the summary is UTF-8")
+}
+
+/// Writes the summary finding by finding, so thousands of findings are never held as one text.
+pub fn write_text(
+    outcome: &Outcome,
+    verbose: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     for s in &outcome.workspace.skipped {
         if verbose || s.reason == SkipReason::NotUtf8 {
-            out.push_str(&format!("note: skipped {}: {}\n", s.path, s.reason));
+            writeln!(out, "note: skipped {}: {}", s.path, s.reason)?;
         }
     }
     if verbose {
         let n = outcome.workspace.skipped.len();
-        out.push_str(&format!("note: {n} path(s) skipped\n"));
+        writeln!(out, "note: {n} path(s) skipped")?;
     }
     for p in &outcome.problems {
-        out.push_str(&format!(
-            "{}:{}:{}: error: {}\n",
+        writeln!(
+            out,
+            "{}:{}:{}: error: {}",
             p.path, p.line, p.column, p.message
-        ));
+        )?;
     }
     for f in outcome.findings.iter() {
-        out.push_str(&finding_line(f));
-        out.push('\n');
+        writeln!(out, "{}", finding_line(f))?;
         if let Some(frame) = code_frame(outcome, f) {
-            out.push_str(&frame);
+            out.write_all(frame.as_bytes())?;
         }
     }
     let fixed = outcome
@@ -58,18 +68,19 @@ pub fn text(outcome: &Outcome, verbose: bool) -> String {
         .count();
     let open = outcome.findings.len() - fixed;
     let files = outcome.before.len();
-    out.push_str(&format!(
+    write!(
+        out,
         "{} finding(s): {fixed} fixed, {open} open; {files} file(s) changed",
         outcome.findings.len()
-    ));
+    )?;
     if !outcome.problems.is_empty() {
-        out.push_str(&format!(
+        write!(
+            out,
             "; {} file(s) could not be read as source",
             outcome.problems.len()
-        ));
+        )?;
     }
-    out.push('\n');
-    out
+    writeln!(out)
 }
 
 /// The finding's line as it was read, with a caret under its column:
