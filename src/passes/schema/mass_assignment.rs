@@ -105,7 +105,15 @@ impl Pass for MassAssignment {
     }
 
     fn kinds(&self) -> &'static [&'static str] {
-        &["call_expression", "variable_declarator"]
+        &[
+            "call_expression",
+            "variable_declarator",
+            "function_declaration",
+            "function_expression",
+            "arrow_function",
+            "method_definition",
+            "generator_function_declaration",
+        ]
     }
 
     fn wants(&self, _path: &str, text: &str) -> bool {
@@ -129,13 +137,20 @@ impl Pass for MassAssignment {
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let root = file.tree.root();
-        let declarators = file.nodes("variable_declarator");
+        let bindings = Bindings {
+            declarators: file.nodes("variable_declarator"),
+            functions: FUNCTION_KINDS
+                .iter()
+                .flat_map(|k| file.nodes(k))
+                .map(|f| f.range())
+                .collect(),
+        };
         let drizzle = file.drizzle();
         let schemas = schema_decls(&root);
         let sinks: Vec<Sink> = file
             .nodes("call_expression")
             .iter()
-            .flat_map(|c| sinks_of(c, declarators))
+            .flat_map(|c| sinks_of(c, &bindings))
             .collect();
         if drizzle.tables.is_empty()
             && drizzle.creators.is_empty()
@@ -422,7 +437,25 @@ fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
 }
 
 /// Database writes in this call that take request data.
-fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
+/// A file's variable declarators, and the ranges of its functions: where a name is bound.
+struct Bindings<'a> {
+    declarators: &'a [N<'a>],
+    functions: Vec<std::ops::Range<usize>>,
+}
+
+impl Bindings<'_> {
+    /// The innermost function around `at`: the shortest function range that holds it. Faster
+    /// than walking up from `at`, which tree-sitter does by descending from the root.
+    fn function_around(&self, at: &std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+        self.functions
+            .iter()
+            .filter(|f| f.start <= at.start && at.end <= f.end && *f != at)
+            .min_by_key(|f| f.end - f.start)
+            .cloned()
+    }
+}
+
+fn sinks_of(call: &N, bindings: &Bindings) -> Vec<Sink> {
     let Some(func) = call
         .child_in("function")
         .filter(|f| f.kind() == "member_expression")
@@ -495,12 +528,12 @@ fn sinks_of(call: &N, declarators: &[N]) -> Vec<Sink> {
     }
     let mut sinks = Vec::new();
     for (value, target, update) in found {
-        if is_request_data(&value, declarators, 0) {
+        if is_request_data(&value, bindings, 0) {
             sinks.push(sink(&value, target, update, false));
         } else if value.kind() == "object" {
             for spread in value.children().filter(|c| c.kind() == "spread_element") {
                 if let Some(arg) = spread.children().find(|c| c.is_named()) {
-                    if is_request_data(&arg, declarators, 0) {
+                    if is_request_data(&arg, bindings, 0) {
                         sinks.push(sink(&arg, target.clone(), update, true));
                     }
                 }
@@ -553,7 +586,7 @@ fn chain_call_arg<'a>(start: &N<'a>, method: &str) -> Option<N<'a>> {
 /// Whether an expression is what the client sent: `req.body`, `await req.json()`, a variable
 /// bound to one of those in the same function, or a tRPC `input` with a schema that accepts
 /// anything.
-fn is_request_data(expr: &N, declarators: &[N], depth: usize) -> bool {
+fn is_request_data(expr: &N, bindings: &Bindings, depth: usize) -> bool {
     match expr.kind().as_ref() {
         "member_expression" => {
             let t = expr.text();
@@ -579,33 +612,30 @@ fn is_request_data(expr: &N, declarators: &[N], depth: usize) -> bool {
         | "non_null_expression" => expr
             .children()
             .find(|c| c.is_named())
-            .is_some_and(|i| is_request_data(&i, declarators, depth)),
+            .is_some_and(|i| is_request_data(&i, bindings, depth)),
         "identifier" if depth == 0 => {
             let name = expr.text();
             (name == "input" && loose_trpc_input(expr))
-                || bound_to_request_data(expr, &name, declarators)
+                || bound_to_request_data(expr, &name, bindings)
         }
         _ => false,
     }
 }
 
 /// Whether `name` is declared in the function around `at` from request data.
-fn bound_to_request_data(at: &N, name: &str, declarators: &[N]) -> bool {
-    let Some(func) = at
-        .ancestors()
-        .find(|a| FUNCTION_KINDS.contains(&a.kind().as_ref()))
-    else {
+fn bound_to_request_data(at: &N, name: &str, bindings: &Bindings) -> bool {
+    let Some(scope) = bindings.function_around(&at.range()) else {
         return false;
     };
-    let scope = func.range();
-    declarators
+    bindings
+        .declarators
         .iter()
         .filter(|d| scope.start <= d.range().start && d.range().end <= scope.end)
         .any(|d| {
             d.child_in("name")
                 .is_some_and(|n| n.kind() == "identifier" && n.text() == name)
                 && d.child_in("value")
-                    .is_some_and(|v| is_request_data(&v, declarators, 1))
+                    .is_some_and(|v| is_request_data(&v, bindings, 1))
         })
 }
 
@@ -626,6 +656,41 @@ fn loose_trpc_input(at: &N) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_function_around_a_node_is_its_nearest_function_ancestor() {
+        let src = "const top = 1;\nexport async function POST(req: Request) {\n  const body = await req.json();\n  const inner = async () => { const x = body; return (function named() { return x; })(); };\n  return db.insert(items).values(body);\n}\nclass C { m(a) { const f = function* () { yield a; }; return f; } }\nexport const h = (q) => q.body;\n";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let root = tree.root();
+        let declarators: Vec<N> = root
+            .dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect();
+        let bindings = Bindings {
+            declarators: &declarators,
+            functions: root
+                .dfs()
+                .filter(|n| FUNCTION_KINDS.contains(&n.kind().as_ref()))
+                .map(|n| n.range())
+                .collect(),
+        };
+        assert_eq!(bindings.functions.len(), 5);
+        let mut inside = 0;
+        for node in root.dfs().filter(|n| n.kind() == "identifier") {
+            let nearest = node
+                .ancestors()
+                .find(|a| FUNCTION_KINDS.contains(&a.kind().as_ref()))
+                .map(|a| a.range());
+            assert_eq!(
+                bindings.function_around(&node.range()),
+                nearest,
+                "{}",
+                node.text()
+            );
+            inside += usize::from(nearest.is_some());
+        }
+        assert!(inside > 10, "{inside} identifiers inside functions");
+    }
 
     #[test]
     fn schema_names_match_table_names() {
