@@ -189,7 +189,12 @@ fn parse_all(root: &Path, walk: bool) -> usize {
 /// standard output and standard error. Returns the diff's size.
 fn full_diff(ws: Workspace, catalog: &Catalog) -> (usize, Workspace) {
     let config = Config::from_workspace(&ws).unwrap();
-    let outcome = engine::run(ws, catalog, &config, &Options::default()).unwrap();
+    // As `casehard diff` runs it: fixes against the files as read are kept only for SARIF.
+    let options = Options {
+        original_edits: false,
+        ..Options::default()
+    };
+    let outcome = engine::run(ws, catalog, &config, &options).unwrap();
     let mut sink = Counted(0);
     diff::write(&outcome, Colors::default(), &mut sink).unwrap();
     report::write_text(&outcome, false, &mut Counted(0)).unwrap();

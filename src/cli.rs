@@ -521,6 +521,8 @@ fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Harden
         selection: from_cli.and(&from_config),
         review_fixes: !cli.safe_only,
         progress: progress_bar(ws.files.len()),
+        // Only SARIF reports fixes against the files as read.
+        original_edits: cli.format == Format::Sarif,
         ..Options::default()
     };
     let outcome = engine::run(ws, &catalog, &config, &options)?;

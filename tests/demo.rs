@@ -46,6 +46,21 @@ fn the_tree_budget_changes_no_result() {
     }
 }
 
+/// Fixes against the files as read (for SARIF) are kept only when asked; nothing else changes.
+#[test]
+fn original_edits_are_kept_only_when_asked() {
+    let load = || load_dir(&demo(), &LoadOptions::default()).unwrap();
+    let kept = run(load(), &Default::default());
+    let without = casehard::engine::Options {
+        original_edits: false,
+        ..Default::default()
+    };
+    let dropped = run(load(), &without);
+    assert_eq!(describe(&kept), describe(&dropped));
+    assert!(kept.findings.iter().any(|f| !f.original_edits.is_empty()));
+    assert!(dropped.findings.iter().all(|f| f.original_edits.is_empty()));
+}
+
 /// Not parsing the files no rule can match and no pass wants changes nothing but cost: on the
 /// demo apps with the whole catalog, and on every rule's fixtures with that rule alone (where
 /// the rule's own `needs` decides which files are parsed), with and without the prefilter.

@@ -146,8 +146,8 @@ impl Pass for MassAssignment {
                 .collect(),
         };
         let drizzle = file.drizzle();
-        let schemas = schema_decls(&root);
-        let sinks: Vec<Sink> = file
+        let mut schemas = schema_decls(&root);
+        let mut sinks: Vec<Sink> = file
             .nodes("call_expression")
             .iter()
             .flat_map(|c| sinks_of(c, &bindings))
@@ -160,6 +160,9 @@ impl Pass for MassAssignment {
             return None;
         }
         let imports = imports::scan(&root, file.text);
+        // Kept for the whole run: no spare capacity.
+        schemas.shrink_to_fit();
+        sinks.shrink_to_fit();
         Some(Box::new(FileFacts {
             drizzle,
             schemas,
