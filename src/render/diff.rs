@@ -27,9 +27,7 @@ impl Colors {
 
 /// The diff of the whole outcome.
 pub fn render(outcome: &Outcome, colors: Colors) -> String {
-    let mut out = Vec::new();
-    write(outcome, colors, &mut out).expect("writing to memory does not fail");
-    String::from_utf8(out).expect("every file's diff is UTF-8")
+    super::to_string(|out| write(outcome, colors, out))
 }
 
 /// Writes the diff of the whole outcome one file at a time, so a large change is never held

@@ -28,9 +28,7 @@ pub fn finding_line(f: &Finding) -> String {
 
 /// The summary for stderr: skipped files, unreadable ones, every finding with its code frame.
 pub fn text(outcome: &Outcome, verbose: bool) -> String {
-    let mut out = Vec::new();
-    write_text(outcome, verbose, &mut out).expect("writing to memory does not fail");
-    String::from_utf8(out).expect("the summary is UTF-8")
+    super::to_string(|out| write_text(outcome, verbose, out))
 }
 
 /// Writes the summary finding by finding, so thousands of findings are never held as one text.
