@@ -155,10 +155,10 @@ pub fn memory() -> String {
     format!("resident {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Where a finding is, in the original file: the key that dedupes it across rounds.
+/// Where a finding is, in the original file: the key that dedupes it across rounds. Its
+/// strings are shared ([`Interner`]): a file's findings share its path, a rule's its id and,
+/// mostly, its message.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-/// Its strings are shared ([`Interner`]): a file's findings share its path, a rule's its id
-/// and, mostly, its message.
 struct FindingKey {
     path: Arc<str>,
     offset: usize,
