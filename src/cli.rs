@@ -587,15 +587,26 @@ fn write_bytes(bytes: &[u8]) {
 /// Writes to stdout; a closed pipe (`casehard diff | head`) is not an error.
 /// Streams the text summary to standard error.
 fn eprint_report(outcome: &Outcome, verbose: bool) {
-    let mut out = std::io::BufWriter::new(std::io::stderr().lock());
-    let _ = report::write_text(outcome, verbose, &mut out).and_then(|()| out.flush());
+    stream(std::io::stderr().lock(), |out| {
+        report::write_text(outcome, verbose, out)
+    });
 }
 
-/// Streams the diff to standard output file by file; like [`print`], a closed pipe ends it
-/// quietly.
+/// Streams the diff to standard output file by file.
 fn print_diff(outcome: &Outcome, colors: diff::Colors) {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let _ = diff::write(outcome, colors, &mut out).and_then(|()| out.flush());
+    stream(std::io::stdout().lock(), |out| {
+        diff::write(outcome, colors, out)
+    });
+}
+
+/// Runs a streaming renderer into `out`, buffered; like [`print`], a closed pipe ends it
+/// quietly.
+fn stream<W: Write>(
+    out: W,
+    render: impl FnOnce(&mut std::io::BufWriter<W>) -> std::io::Result<()>,
+) {
+    let mut out = std::io::BufWriter::new(out);
+    let _ = render(&mut out).and_then(|()| out.flush());
 }
 
 fn print(text: &str) {

@@ -18,13 +18,18 @@ type N<'a> = Node<'a, StrDoc<Lang>>;
 
 const PRISMA_WRITES: &[&str] = &["create", "update", "upsert", "createMany", "updateMany"];
 const SUPABASE_WRITES: &[&str] = &["insert", "update", "upsert"];
-const FUNCTION_KINDS: &[&str] = &[
+/// The nodes the pass reads: calls (writes), declarators (bindings) and, from the third on, the
+/// functions that scope them.
+const KINDS: &[&str] = &[
+    "call_expression",
+    "variable_declarator",
     "function_declaration",
     "function_expression",
     "arrow_function",
     "method_definition",
     "generator_function_declaration",
 ];
+const FUNCTION_KINDS: &[&str] = KINDS.split_at(2).1;
 
 pub struct MassAssignment {
     meta: [RuleMeta; 1],
@@ -105,15 +110,7 @@ impl Pass for MassAssignment {
     }
 
     fn kinds(&self) -> &'static [&'static str] {
-        &[
-            "call_expression",
-            "variable_declarator",
-            "function_declaration",
-            "function_expression",
-            "arrow_function",
-            "method_definition",
-            "generator_function_declaration",
-        ]
+        KINDS
     }
 
     fn wants(&self, _path: &str, text: &str) -> bool {
