@@ -5,6 +5,7 @@
 //!     CASEHARD_BENCH_FILES=10000 cargo bench --bench throughput
 //!     CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # keep a copy to profile
 //!     CASEHARD_BENCH_ONLY=stress cargo bench --bench throughput   # one of typical, stress, demo, monorepo
+//!     CASEHARD_BENCH_WRITE_ONLY=1 CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # write the corpora, measure nothing
 //!
 //! Prints a table per corpus; it asserts nothing (speed is measured, never tested). Peak
 //! memory is measured on a fresh process per run (this benchmark re-executed for one phase),
@@ -389,6 +390,10 @@ fn measure(files: usize, mix: Mix, catalog: &Catalog) {
         let keep = Path::new(&keep).join(mix.name);
         std::fs::create_dir_all(&keep).unwrap();
         write_corpus(&keep, files, mix);
+        if std::env::var_os("CASEHARD_BENCH_WRITE_ONLY").is_some() {
+            println!("corpus `{}` written to {}", mix.name, keep.display());
+            return;
+        }
     }
     measure_dir(
         &format!("corpus `{}`", mix.name),

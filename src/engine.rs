@@ -10,7 +10,7 @@ use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Sel
 use crate::stack::Stack;
 use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Fix rounds before casehard gives up and names the rules that keep rewriting.
@@ -156,39 +156,80 @@ pub fn memory() -> String {
 }
 
 /// Where a finding is, in the original file: the key that dedupes it across rounds. Its
-/// strings are shared ([`Interner`]): a file's findings share its path, a rule's its id and,
-/// mostly, its message.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// path, rule id and message are numbers in the engine's [`Interner`]: keys are ordered by
+/// those numbers, which keeps a file's findings together, not by the names. Small, because
+/// every finding has one: 16 bytes where three shared strings and an offset took 56.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct FindingKey {
-    path: Arc<str>,
-    offset: usize,
-    rule: Arc<str>,
-    message: Arc<str>,
+    path: Sym,
+    /// Files are at most [`crate::workspace::MAX_SQL_BYTES`] long.
+    offset: u32,
+    rule: Sym,
+    message: Sym,
 }
 
-/// One shared copy of each path, rule id and message the findings name: on 2,000 generated
-/// files with 25,000 findings, 5 MB of copies.
+/// A string's number in the [`Interner`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Sym(u32);
+
+/// One copy of each path, rule id and message the findings name, numbered: on 2,000 generated
+/// files with 25,000 findings, copies in each key took 5 MB.
 #[derive(Default)]
-struct Interner(HashSet<Arc<str>>);
+struct Interner {
+    ids: HashMap<Arc<str>, Sym>,
+    names: Vec<Arc<str>>,
+}
 
 impl Interner {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(s) {
-            return shared.clone();
+    fn get(&mut self, s: &str) -> Sym {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
         }
+        let id = Sym(u32::try_from(self.names.len()).expect("fewer than 2^32 names"));
         let shared: Arc<str> = s.into();
-        self.0.insert(shared.clone());
-        shared
+        self.names.push(shared.clone());
+        self.ids.insert(shared, id);
+        id
+    }
+
+    fn name(&self, id: Sym) -> &str {
+        &self.names[id.0 as usize]
     }
 }
 
 struct FindingState {
     applicability: Applicability,
     has_fix: bool,
+    /// What few findings have, boxed so that the many without it stay small.
+    rare: Option<Box<RareState>>,
+}
+
+#[derive(Default)]
+struct RareState {
+    /// Why the fix was not applied.
     dropped: Option<Box<str>>,
     /// The fix as proposed against the file as it was read (for SARIF), if it was and
     /// [`Options::original_edits`] asks for it.
     original_edits: Box<[Edit]>,
+}
+
+impl FindingState {
+    fn new(applicability: Applicability, has_fix: bool, dropped: Option<String>) -> FindingState {
+        FindingState {
+            applicability,
+            has_fix,
+            rare: dropped.map(|reason| {
+                Box::new(RareState {
+                    dropped: Some(reason.into()),
+                    ..RareState::default()
+                })
+            }),
+        }
+    }
+
+    fn rare(&mut self) -> &mut RareState {
+        self.rare.get_or_insert_default()
+    }
 }
 
 /// The edits applied to one file in one round: (start, end, inserted length).
@@ -381,7 +422,8 @@ pub fn run(
     // What the rounds kept for the next round is done with; only the findings are reported.
     engine.pass_facts = Vec::new();
     engine.history = HashMap::new();
-    engine.strings = Interner::default();
+    // The report reads names by number only.
+    engine.strings.ids = HashMap::new();
     release_freed_memory();
     let findings = engine.report(&ws, &before);
     if Timings::start().0.is_some() {
@@ -628,6 +670,17 @@ impl<'a> Engine<'a> {
     }
 
     /// The original offset of an offset in the current text of `path`.
+    /// The key of a finding at `offset` in the current text of `path`.
+    fn key(&mut self, path: &str, offset: usize, rule: &str, message: &str) -> FindingKey {
+        let offset = self.original_offset(path, offset);
+        FindingKey {
+            path: self.strings.get(path),
+            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            rule: self.strings.get(rule),
+            message: self.strings.get(message),
+        }
+    }
+
     fn original_offset(&self, path: &str, mut offset: usize) -> usize {
         if let Some(rounds) = self.history.get(path) {
             for edits in rounds.iter().rev() {
@@ -648,26 +701,22 @@ impl<'a> Engine<'a> {
     ) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
         let mut by_path: BTreeMap<String, Vec<(FindingKey, Proposal)>> = BTreeMap::new();
         for p in proposals {
-            let key = FindingKey {
-                path: self.strings.get(&p.path),
-                offset: self.original_offset(&p.path, p.at.start),
-                rule: self.strings.get(&p.rule),
-                message: self.strings.get(&p.message),
-            };
+            let key = self.key(&p.path, p.at.start, &p.rule, &p.message);
             let fixable = !p.edits.is_empty()
                 && p.applicability != Applicability::Manual
                 && (self.options.review_fixes || p.applicability == Applicability::Safe)
                 && !self.dropped.contains(&key);
             let unmodified = !self.history.contains_key(&p.path);
-            let state = self.findings.entry(key.clone()).or_insert(FindingState {
-                applicability: p.applicability,
-                has_fix: false,
-                dropped: None,
-                original_edits: Box::default(),
-            });
+            let state =
+                self.findings
+                    .entry(key)
+                    .or_insert(FindingState::new(p.applicability, false, None));
             state.has_fix |= !p.edits.is_empty();
-            if self.options.original_edits && unmodified && state.original_edits.is_empty() {
-                state.original_edits = p.edits.as_slice().into();
+            if self.options.original_edits && unmodified && !p.edits.is_empty() {
+                let rare = state.rare();
+                if rare.original_edits.is_empty() {
+                    rare.original_edits = p.edits.as_slice().into();
+                }
             }
             if fixable {
                 by_path.entry(p.path.clone()).or_default().push((key, p));
@@ -710,7 +759,7 @@ impl<'a> Engine<'a> {
         for (file, next) in fixed {
             for (key, reason) in file.dropped {
                 if let Some(state) = self.findings.get_mut(&key) {
-                    state.dropped = Some(reason.into());
+                    state.rare().dropped = Some(reason.into());
                 }
                 self.dropped.insert(key);
             }
@@ -757,21 +806,11 @@ impl<'a> Engine<'a> {
                     check.what_breaks(),
                     check.error_line(&file.content)
                 );
-                let key = FindingKey {
-                    path: self.strings.get(&path),
-                    offset: 0,
-                    rule: self.strings.get(&file.rule),
-                    message: self.strings.get(&file.message),
-                };
-                self.dropped.insert(key.clone());
+                let key = self.key(&path, 0, &file.rule, &file.message);
+                self.dropped.insert(key);
                 self.findings.insert(
                     key,
-                    FindingState {
-                        applicability: Applicability::Review,
-                        has_fix: true,
-                        dropped: Some(reason.into()),
-                        original_edits: Box::default(),
-                    },
+                    FindingState::new(Applicability::Review, true, Some(reason)),
                 );
                 continue;
             }
@@ -790,35 +829,13 @@ impl<'a> Engine<'a> {
                     .catalog
                     .meta(&fixed.rule)
                     .map_or(fixed.applicability, |m| m.applicability);
-                self.findings.insert(
-                    FindingKey {
-                        offset: self.original_offset(&fixed.path, fixed.at.start),
-                        path: self.strings.get(&fixed.path),
-                        rule: self.strings.get(&fixed.rule),
-                        message: self.strings.get(&fixed.message),
-                    },
-                    FindingState {
-                        applicability,
-                        has_fix: true,
-                        dropped: None,
-                        original_edits: Box::default(),
-                    },
-                );
+                let key = self.key(&fixed.path, fixed.at.start, &fixed.rule, &fixed.message);
+                self.findings
+                    .insert(key, FindingState::new(applicability, true, None));
             }
-            self.findings.insert(
-                FindingKey {
-                    path: self.strings.get(&path),
-                    offset: 0,
-                    rule: self.strings.get(&file.rule),
-                    message: self.strings.get(&file.message),
-                },
-                FindingState {
-                    applicability,
-                    has_fix: true,
-                    dropped: None,
-                    original_edits: Box::default(),
-                },
-            );
+            let key = self.key(&path, 0, &file.rule, &file.message);
+            self.findings
+                .insert(key, FindingState::new(applicability, true, None));
             applied.entry(path).or_default().insert(file.rule);
         }
         Ok(applied)
@@ -833,24 +850,29 @@ impl<'a> Engine<'a> {
     ) -> Vec<Finding> {
         let findings = std::mem::take(&mut self.findings);
         let mut out = Vec::with_capacity(findings.len());
-        let mut file: Option<(Arc<str>, Option<(&str, LineIndex)>)> = None;
+        let mut file: Option<(Sym, Option<(&str, LineIndex)>)> = None;
         for (key, state) in findings {
-            if file.as_ref().is_none_or(|(path, _)| *path != key.path) {
-                let original = match before.get(&*key.path) {
+            let path = self.strings.name(key.path);
+            if file.as_ref().is_none_or(|(id, _)| *id != key.path) {
+                let original = match before.get(path) {
                     Some(Some(entry)) => split_bom(&entry.bytes),
-                    _ => ws.text(&key.path),
+                    _ => ws.text(path),
                 };
                 let indexed = original.map(|t| (t.body, LineIndex::new(t.body)));
-                file = Some((key.path.clone(), indexed));
+                file = Some((key.path, indexed));
             }
             let (line, column) = file
                 .as_ref()
                 .and_then(|(_, indexed)| indexed.as_ref())
-                .map_or((1, 1), |(text, index)| index.line_col(text, key.offset));
-            let Some(meta) = self.catalog.meta(&key.rule) else {
+                .map_or((1, 1), |(text, index)| {
+                    index.line_col(text, key.offset as usize)
+                });
+            let rule = self.strings.name(key.rule);
+            let Some(meta) = self.catalog.meta(rule) else {
                 continue;
             };
-            let status = if let Some(reason) = &state.dropped {
+            let rare = state.rare.map(|r| *r).unwrap_or_default();
+            let status = if let Some(reason) = &rare.dropped {
                 Status::FixDropped(reason.to_string())
             } else if !state.has_fix || state.applicability == Applicability::Manual {
                 Status::Open
@@ -862,18 +884,19 @@ impl<'a> Engine<'a> {
             out.push(Finding {
                 severity: meta.severity,
                 area: meta.area,
-                rule: key.rule.to_string(),
+                rule: rule.to_string(),
                 applicability: state.applicability,
-                path: key.path.to_string(),
+                path: path.to_string(),
                 line,
                 column,
-                message: key.message.to_string(),
+                message: self.strings.name(key.message).to_string(),
                 status,
-                original_edits: state.original_edits.into_vec(),
+                original_edits: rare.original_edits.into_vec(),
             });
         }
         out.sort_by(|a, b| {
-            (&a.path, a.line, a.column, &a.rule).cmp(&(&b.path, b.line, b.column, &b.rule))
+            (&a.path, a.line, a.column, &a.rule, &a.message)
+                .cmp(&(&b.path, b.line, b.column, &b.rule, &b.message))
         });
         out
     }
@@ -909,7 +932,7 @@ fn fix_file(
 ) -> Option<FixedFile> {
     candidates.sort_by(|(ka, pa), (kb, pb)| {
         let first = |p: &Proposal| p.edits.iter().map(|e| e.start).min();
-        (first(pa), &ka.rule, ka.offset).cmp(&(first(pb), &kb.rule, kb.offset))
+        (first(pa), &pa.rule, ka.offset).cmp(&(first(pb), &pb.rule, kb.offset))
     });
     let chosen = choose_non_overlapping(body, candidates);
     if chosen.is_empty() {
@@ -970,7 +993,7 @@ fn fix_file(
         path,
         bom,
         body: body_out,
-        kept: kept.iter().map(|(k, _)| k.rule.to_string()).collect(),
+        kept: kept.iter().map(|(_, p)| p.rule.clone()).collect(),
         dropped,
         record,
         tree,
