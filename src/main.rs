@@ -2,6 +2,8 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // SAFETY: the first thing the program does; no tree exists yet.
+    unsafe { casehard::lang::use_tree_allocator() };
     let cli = casehard::cli::Cli::parse();
     match casehard::cli::run(cli) {
         Ok(code) => code,
