@@ -179,6 +179,23 @@ impl LineIndex {
         LineIndex(starts)
     }
 
+    /// Line `number` (1-based) of `text`, the text this index was made from, without its line
+    /// ending; none past the last line, as [`str::lines`] counts them.
+    pub fn line<'t>(&self, text: &'t str, number: usize) -> Option<&'t str> {
+        let start = *self.0.get(number.checked_sub(1)?)?;
+        if start == text.len() {
+            return None;
+        }
+        Some(match self.0.get(number) {
+            // Ended by `\n`: a `\r` before it is part of the line ending.
+            Some(next) => {
+                let line = &text[start..next - 1];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => &text[start..],
+        })
+    }
+
     /// [`line_col`] of `offset` in `text`, the text this index was made from.
     pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(text, offset.min(text.len()));
@@ -198,6 +215,27 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_index_gives_the_lines_str_lines_gives() {
+        for text in [
+            "",
+            "a",
+            "\n",
+            "ab\ncd\n\né€x\r\nlast",
+            "x\n\n",
+            "a\r\n",
+            "\r\n\r\nb",
+            "a\r\r\nb\r",
+        ] {
+            let index = LineIndex::new(text);
+            let lines: Vec<&str> = text.lines().collect();
+            for number in 0..lines.len() + 3 {
+                let expected = number.checked_sub(1).and_then(|i| lines.get(i)).copied();
+                assert_eq!(index.line(text, number), expected, "{text:?} line {number}");
+            }
+        }
+    }
 
     #[test]
     fn a_line_index_gives_what_line_col_gives_at_every_offset() {

@@ -1,7 +1,7 @@
 //! Findings for people (text on stderr) and for machines (a versioned JSON document).
 
 use crate::engine::Outcome;
-use crate::plan::{Finding, Status};
+use crate::plan::{Finding, LineIndex, Status};
 use crate::workspace::{split_bom, SkipReason};
 use serde::Serialize;
 
@@ -53,10 +53,18 @@ pub fn write_text(
             p.path, p.line, p.column, p.message
         )?;
     }
+    // The findings come sorted by path: each file's lines are indexed once.
+    let mut file: Option<(&str, Option<(&str, LineIndex)>)> = None;
     for f in outcome.findings.iter() {
         writeln!(out, "{}", finding_line(f))?;
-        if let Some(frame) = code_frame(outcome, f) {
-            out.write_all(frame.as_bytes())?;
+        if file.as_ref().is_none_or(|(path, _)| *path != f.path) {
+            let text = original_text(outcome, &f.path);
+            file = Some((&f.path, text.map(|t| (t, LineIndex::new(t)))));
+        }
+        if let Some((_, Some((text, index)))) = &file {
+            if let Some(frame) = code_frame(text, index, f) {
+                out.write_all(frame.as_bytes())?;
+            }
         }
     }
     let fixed = outcome
@@ -81,23 +89,25 @@ pub fn write_text(
     writeln!(out)
 }
 
-/// The finding's line as it was read, with a caret under its column:
+/// The text of `path` as it was read (none for a file casehard created).
+fn original_text<'o>(outcome: &'o Outcome, path: &str) -> Option<&'o str> {
+    let bytes = match outcome.before.get(path) {
+        Some(Some(entry)) => &entry.bytes,
+        Some(None) => return None,
+        None => &outcome.workspace.get(path)?.bytes,
+    };
+    Some(split_bom(bytes)?.body)
+}
+
+/// The finding's line in `text` (the file as it was read, indexed by `index`), with a caret
+/// under its column:
 ///
 /// ```text
 ///    3 | const schema = z.object({ title: z.string() });
 ///      |                ^
 /// ```
-pub fn code_frame(outcome: &Outcome, f: &Finding) -> Option<String> {
-    let bytes = match outcome.before.get(&f.path) {
-        Some(Some(entry)) => &entry.bytes,
-        Some(None) => return None,
-        None => &outcome.workspace.get(&f.path)?.bytes,
-    };
-    let text = split_bom(bytes)?.body;
-    let line = text
-        .lines()
-        .nth(f.line.checked_sub(1)?)?
-        .trim_end_matches('\r');
+pub fn code_frame(text: &str, index: &LineIndex, f: &Finding) -> Option<String> {
+    let line = index.line(text, f.line)?.trim_end_matches('\r');
     let number = f.line.to_string();
     let pad = " ".repeat(number.len());
     // Tabs stay tabs so the caret lines up in a terminal.
