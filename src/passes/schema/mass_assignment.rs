@@ -28,6 +28,7 @@ const KINDS: &[&str] = &[
     "arrow_function",
     "method_definition",
     "generator_function_declaration",
+    "generator_function",
 ];
 const FUNCTION_KINDS: &[&str] = KINDS.split_at(2).1;
 
@@ -674,7 +675,8 @@ mod tests {
                 .map(|n| n.range())
                 .collect(),
         };
-        assert_eq!(bindings.functions.len(), 5);
+        // POST, the arrow, `named`, the method `m`, the `function*` expression and `h`.
+        assert_eq!(bindings.functions.len(), 6);
         let mut inside = 0;
         for node in root.dfs().filter(|n| n.kind() == "identifier") {
             let nearest = node
