@@ -179,9 +179,9 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
     let batches: Vec<&[&str]> = pieces.chunks(PARSE_BATCH).collect();
     let in_flight = rayon::current_num_threads().max(1);
     for group in batches.chunks(in_flight) {
-        let parsed: Vec<Option<pg_query::ParseResult>> = group
+        let parsed: Vec<Option<Vec<Parsed>>> = group
             .par_iter()
-            .map(|batch| pg_query::parse(span(sql, batch)).ok())
+            .map(|batch| parse_statements(span(sql, batch)))
             .collect();
         for (batch, parsed) in group.iter().zip(parsed) {
             let Some(parsed) = parsed else {
@@ -191,16 +191,15 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
                 continue;
             };
             let text = span(sql, batch);
-            for raw in parsed.protobuf.stmts {
-                let from = (raw.stmt_location.max(0) as usize).min(text.len());
-                let to = match raw.stmt_len {
-                    len if len > 0 => (from + len as usize).min(text.len()),
-                    _ => text.len(),
-                };
-                let Some(node) = raw.stmt.and_then(|s| s.node) else {
-                    continue;
-                };
-                apply_statement(model, file, sql, &text[from..to], &node);
+            for p in parsed {
+                let piece = &text[p.range];
+                apply(
+                    model,
+                    &p.node,
+                    statement_loc(file, sql, piece),
+                    piece.trim(),
+                    p.user_metadata,
+                );
             }
         }
     }
@@ -290,8 +289,44 @@ fn statement_loc(file: &str, sql: &str, piece: &str) -> Loc {
     }
 }
 
-fn apply_statement(model: &mut Model, file: &str, sql: &str, piece: &str, node: &NodeEnum) {
-    apply(model, node, statement_loc(file, sql, piece), piece.trim());
+/// A parsed statement, with what is costly to learn from it found on the thread that parsed it.
+struct Parsed {
+    node: NodeEnum,
+    /// Where it is in the text that was parsed.
+    range: std::ops::Range<usize>,
+    /// See [`reads_user_metadata`].
+    user_metadata: bool,
+}
+
+/// The statements of `text`; none if it does not parse.
+fn parse_statements(text: &str) -> Option<Vec<Parsed>> {
+    let parsed = pg_query::parse(text).ok()?;
+    let statements = parsed.protobuf.stmts.into_iter().filter_map(|raw| {
+        let from = (raw.stmt_location.max(0) as usize).min(text.len());
+        let to = match raw.stmt_len {
+            len if len > 0 => (from + len as usize).min(text.len()),
+            _ => text.len(),
+        };
+        let node = raw.stmt.and_then(|s| s.node)?;
+        let user_metadata = reads_user_metadata(&node);
+        Some(Parsed {
+            node,
+            range: from..to,
+            user_metadata,
+        })
+    });
+    Some(statements.collect())
+}
+
+/// A policy whose expressions read `user_metadata` (which the user can edit) anywhere in
+/// their parse tree. Searched in the tree's JSON, which reaches every node kind.
+fn reads_user_metadata(node: &NodeEnum) -> bool {
+    match node {
+        NodeEnum::CreatePolicyStmt(s) => [&s.qual, &s.with_check]
+            .iter()
+            .any(|n| serde_json::to_string(n).is_ok_and(|j| j.contains("\"user_metadata\""))),
+        _ => false,
+    }
 }
 
 fn apply_piece(
@@ -305,7 +340,9 @@ fn apply_piece(
         Ok(parsed) => {
             for raw in parsed.protobuf.stmts {
                 if let Some(node) = raw.stmt.and_then(|s| s.node) {
-                    apply_statement(model, file, sql, piece, &node);
+                    let loc = statement_loc(file, sql, piece);
+                    let user_metadata = reads_user_metadata(&node);
+                    apply(model, &node, loc, piece.trim(), user_metadata);
                 }
             }
         }
@@ -412,7 +449,7 @@ fn add_column(table: &mut Table, def: &pg_query::protobuf::ColumnDef) {
     }
 }
 
-fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str) {
+fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata: bool) {
     match node {
         NodeEnum::CreateStmt(s) => {
             let Some(rv) = &s.relation else { return };
@@ -497,12 +534,7 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str) {
                 command: s.cmd_name.clone(),
                 permissive: s.permissive,
                 allows_all: is_true(&s.qual) || is_true(&s.with_check),
-                user_metadata: [&s.qual, &s.with_check]
-                    .iter()
-                    .any(|n| {
-                        serde_json::to_string(n).is_ok_and(|j| j.contains("\"user_metadata\""))
-                    })
-                    .then(|| text.trim().trim_end_matches(';').to_string()),
+                user_metadata: user_metadata.then(|| text.trim().trim_end_matches(';').to_string()),
                 at,
             });
         }
