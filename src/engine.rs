@@ -252,6 +252,13 @@ fn map_back(edits: &RoundEdits, offset: usize) -> usize {
     (offset as isize - shift).max(0) as usize
 }
 
+/// What may use a file: by pass, whether it wants it; by rule index, whether the rule may
+/// match in it (none: every rule is tried).
+struct Wants {
+    passes: Vec<bool>,
+    rules: Option<Vec<bool>>,
+}
+
 struct ScannedFile {
     path: String,
     /// Kept when the file may receive fixes, for an incremental reparse after them.
@@ -527,15 +534,24 @@ impl<'a> Engine<'a> {
         Some(self.scan_parsed(path, lang, owned, text.body, &wants))
     }
 
-    /// Which passes want a file; `None` when neither they nor any rule can use it, and the file
-    /// need not be parsed at all.
-    fn wants(&self, path: &str, text: &str) -> Option<Vec<bool>> {
-        let wants: Vec<bool> = self.passes.iter().map(|p| p.wants(path, text)).collect();
+    /// Which passes want a file and which rules may match in it; `None` when none of them can
+    /// use it, and the file need not be parsed at all.
+    fn wants(&self, path: &str, text: &str) -> Option<Wants> {
+        let passes: Vec<bool> = self.passes.iter().map(|p| p.wants(path, text)).collect();
+        if !self.options.prefilter {
+            return Some(Wants {
+                passes,
+                rules: None,
+            });
+        }
         let request_input = self.stack.request_input.contains(path);
-        let skip = self.options.prefilter
-            && !wants.contains(&true)
-            && !self.prefilter.wanted(text, request_input);
-        (!skip).then_some(wants)
+        if !passes.contains(&true) && !self.prefilter.wanted(text, request_input) {
+            return None;
+        }
+        Some(Wants {
+            passes,
+            rules: Some(self.prefilter.rules_for(text)),
+        })
     }
 
     fn skipped(&self, path: &str) -> ScannedFile {
@@ -556,7 +572,7 @@ impl<'a> Engine<'a> {
         lang: Lang,
         owned: Tree,
         text: &str,
-        wants: &[bool],
+        wants: &Wants,
     ) -> ScannedFile {
         let (proposals, facts) = self.scan_tree(path, lang, &owned, text, wants);
         let may_change = proposals.iter().any(|p| !p.edits.is_empty())
@@ -592,13 +608,14 @@ impl<'a> Engine<'a> {
         lang: Lang,
         tree: &Tree,
         text: &str,
-        wants: &[bool],
+        wants: &Wants,
     ) -> (Vec<Proposal>, Vec<Option<Facts>>) {
         let request_input = self.stack.request_input.contains(path);
         let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
         let proposals = scan_file(
             &self.index,
             &self.catalog.rules,
+            wants.rules.as_deref(),
             path,
             lang,
             tree,
@@ -616,7 +633,7 @@ impl<'a> Engine<'a> {
         let facts = self
             .passes
             .iter()
-            .zip(wants)
+            .zip(&wants.passes)
             .map(|(p, wanted)| if *wanted { p.scan(&view) } else { None })
             .collect();
         (proposals, facts)

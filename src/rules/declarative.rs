@@ -392,6 +392,36 @@ after = "foo(1)"
     }
 
     #[test]
+    fn a_file_is_offered_only_the_rules_whose_strings_it_holds() {
+        use crate::rules::Prefilter;
+        let needs =
+            |n: &str| load(&GOOD.replace("fix = ", &format!("needs = {n}\nfix = "))).unwrap();
+        // 0 needs `json(`, 1 needs `.json(` (found inside the other's match), 2 needs nothing,
+        // 3 needs `json(` but is inactive, 4 needs one of two strings.
+        let rules = [
+            needs(r#"["json("]"#),
+            needs(r#"["x.json("]"#),
+            load(GOOD).unwrap(),
+            needs(r#"["json("]"#),
+            needs(r#"["express.json(", "bodyparser.json("]"#),
+        ];
+        let filter = Prefilter::new(&rules, |r| !std::ptr::eq(r, &rules[3]));
+        assert_eq!(
+            filter.rules_for("await x.json()"),
+            [true, true, true, false, false]
+        );
+        assert_eq!(
+            filter.rules_for("app.use(bodyParser.json())"),
+            [true, false, true, false, true],
+            "ASCII case is ignored"
+        );
+        assert_eq!(
+            filter.rules_for("foo(1)"),
+            [false, false, true, false, false]
+        );
+    }
+
+    #[test]
     fn rejects_fix_with_uncaptured_metavariable() {
         let e = load(&GOOD.replace("foo($A)", "foo($B)")).unwrap_err();
         assert!(e.to_string().contains("$B"), "{e}");

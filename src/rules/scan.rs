@@ -24,13 +24,20 @@ fn slot(lang: Lang) -> usize {
 }
 
 /// Which files the active declarative rules can match at all, from the strings they need: a
-/// file with none of them, and that no pass wants, is not parsed.
+/// file with none of them, and that no pass wants, is not parsed; in a file that is, a rule
+/// none of whose strings it holds is not tried.
 pub struct Prefilter {
     /// An active rule with no `needs` (its scope with it): every such file may match.
     always: Option<Scope>,
     needles: Option<aho_corasick::AhoCorasick>,
     /// The scope of the rule each needle came from.
     scopes: Vec<Scope>,
+    /// The rule (its index in the catalog) each needle came from.
+    rule_of: Vec<usize>,
+    /// By rule index: active and with no `needs`, so tried in every file.
+    unconditional: Vec<bool>,
+    /// How many active rules have `needs`.
+    conditional: usize,
 }
 
 impl Prefilter {
@@ -38,14 +45,23 @@ impl Prefilter {
         let mut always: Option<Scope> = None;
         let mut needles: Vec<&str> = Vec::new();
         let mut scopes = Vec::new();
-        for rule in rules.iter().filter(|r| active(r)) {
+        let mut rule_of = Vec::new();
+        let mut unconditional = vec![false; rules.len()];
+        let mut conditional = 0;
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| active(r)) {
             match &rule.needs {
-                None if always != Some(Scope::Any) => always = Some(rule.scope),
-                None => {}
+                None => {
+                    unconditional[i] = true;
+                    if always != Some(Scope::Any) {
+                        always = Some(rule.scope);
+                    }
+                }
                 Some(needs) => {
+                    conditional += 1;
                     for n in needs {
                         needles.push(n);
                         scopes.push(rule.scope);
+                        rule_of.push(i);
                     }
                 }
             }
@@ -60,7 +76,32 @@ impl Prefilter {
             always,
             needles,
             scopes,
+            rule_of,
+            unconditional,
+            conditional,
         }
+    }
+
+    /// By rule index, the rules that may match in a file with this text: the active ones with
+    /// no `needs`, and those with one of theirs in it. Needles are found overlapping, so one
+    /// inside another (`json(` in `.json(`) still counts.
+    pub fn rules_for(&self, text: &str) -> Vec<bool> {
+        let mut on = self.unconditional.clone();
+        let Some(ac) = &self.needles else {
+            return on;
+        };
+        let mut missing = self.conditional;
+        for m in ac.find_overlapping_iter(text) {
+            let rule = self.rule_of[m.pattern().as_usize()];
+            if !on[rule] {
+                on[rule] = true;
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+        on
     }
 
     /// Whether a rule may match in a file with this text (`request_input`: the file is in the
@@ -148,10 +189,13 @@ impl<'t> CollectedNodes<'t> {
 }
 
 /// Runs the indexed rules over one parsed file, in one walk that also collects nodes for the
-/// passes.
+/// passes. `only`, by rule index, leaves out the rules the file cannot match
+/// ([`Prefilter::rules_for`]); none tries every indexed rule.
+#[allow(clippy::too_many_arguments)]
 pub fn scan_file<'t>(
     index: &ScanIndex,
     rules: &[DeclarativeRule],
+    only: Option<&[bool]>,
     path: &str,
     lang: Lang,
     tree: &'t Tree,
@@ -169,6 +213,9 @@ pub fn scan_file<'t>(
         let kind = usize::from(node.kind_id());
         let candidates = by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
         for &i in candidates.iter().chain(any_kind) {
+            if only.is_some_and(|on| !on[i]) {
+                continue;
+            }
             let rule = &rules[i];
             if rule.scope == Scope::RequestInput && !request_input {
                 continue;
