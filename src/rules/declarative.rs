@@ -382,6 +382,15 @@ after = "foo(1)"
         let filter = Prefilter::new(std::slice::from_ref(&scoped), |_| true);
         assert!(!filter.wanted("bar(1)", false), "outside its scope");
         assert!(filter.wanted("bar(1)", true));
+        // A needle of a rule out of scope overlapping one of a rule in scope hides nothing.
+        let inner = load(&GOOD.replace("fix = ", "needs = [\"json(\"]\nfix = ")).unwrap();
+        let outer = load(&GOOD.replace(
+            "fix = ",
+            "scope = \"request-input\"\nneeds = [\"x.json(\"]\nfix = ",
+        ))
+        .unwrap();
+        let filter = Prefilter::new(&[outer, inner], |_| true);
+        assert!(filter.wanted("await x.json()", false));
         // A rule that does not say what it needs may match anywhere; an inactive one nowhere.
         let plain = load(GOOD).unwrap();
         let both = [needing, plain];

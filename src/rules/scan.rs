@@ -111,8 +111,9 @@ impl Prefilter {
         if self.always.is_some_and(in_scope) {
             return true;
         }
+        // Overlapping: a needle of a rule out of scope must not hide one of a rule in scope.
         self.needles.as_ref().is_some_and(|ac| {
-            ac.find_iter(text)
+            ac.find_overlapping_iter(text)
                 .any(|m| in_scope(self.scopes[m.pattern().as_usize()]))
         })
     }

@@ -449,6 +449,8 @@ fn add_column(table: &mut Table, def: &pg_query::protobuf::ColumnDef) {
     }
 }
 
+/// Applies one statement (`text`, at `at`) to the model; `user_metadata`: it is a policy whose
+/// expressions read it ([`reads_user_metadata`]), found where the statement was parsed.
 fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata: bool) {
     match node {
         NodeEnum::CreateStmt(s) => {
