@@ -545,12 +545,13 @@ impl<'a> Engine<'a> {
             });
         }
         let request_input = self.stack.request_input.contains(path);
-        if !passes.contains(&true) && !self.prefilter.wanted(text, request_input) {
+        let rules = self.prefilter.rules_for(text);
+        if !passes.contains(&true) && !self.prefilter.wanted_by(&rules, request_input) {
             return None;
         }
         Some(Wants {
             passes,
-            rules: Some(self.prefilter.rules_for(text)),
+            rules: Some(rules),
         })
     }
 

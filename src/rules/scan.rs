@@ -27,13 +27,11 @@ fn slot(lang: Lang) -> usize {
 /// file with none of them, and that no pass wants, is not parsed; in a file that is, a rule
 /// none of whose strings it holds is not tried.
 pub struct Prefilter {
-    /// An active rule with no `needs` (its scope with it): every such file may match.
-    always: Option<Scope>,
     needles: Option<aho_corasick::AhoCorasick>,
-    /// The scope of the rule each needle came from.
-    scopes: Vec<Scope>,
     /// The rule (its index in the catalog) each needle came from.
     rule_of: Vec<usize>,
+    /// By rule index: the scope of an active rule, none for an inactive one.
+    scopes: Vec<Option<Scope>>,
     /// By rule index: active and with no `needs`, so tried in every file.
     unconditional: Vec<bool>,
     /// How many active rules have `needs`.
@@ -42,25 +40,19 @@ pub struct Prefilter {
 
 impl Prefilter {
     pub fn new(rules: &[DeclarativeRule], active: impl Fn(&DeclarativeRule) -> bool) -> Prefilter {
-        let mut always: Option<Scope> = None;
         let mut needles: Vec<&str> = Vec::new();
-        let mut scopes = Vec::new();
         let mut rule_of = Vec::new();
+        let mut scopes = vec![None; rules.len()];
         let mut unconditional = vec![false; rules.len()];
         let mut conditional = 0;
         for (i, rule) in rules.iter().enumerate().filter(|(_, r)| active(r)) {
+            scopes[i] = Some(rule.scope);
             match &rule.needs {
-                None => {
-                    unconditional[i] = true;
-                    if always != Some(Scope::Any) {
-                        always = Some(rule.scope);
-                    }
-                }
+                None => unconditional[i] = true,
                 Some(needs) => {
                     conditional += 1;
                     for n in needs {
                         needles.push(n);
-                        scopes.push(rule.scope);
                         rule_of.push(i);
                     }
                 }
@@ -73,10 +65,9 @@ impl Prefilter {
                 .expect("literal needles always build")
         });
         Prefilter {
-            always,
             needles,
-            scopes,
             rule_of,
+            scopes,
             unconditional,
             conditional,
         }
@@ -84,7 +75,7 @@ impl Prefilter {
 
     /// By rule index, the rules that may match in a file with this text: the active ones with
     /// no `needs`, and those with one of theirs in it. Needles are found overlapping, so one
-    /// inside another (`json(` in `.json(`) still counts.
+    /// inside another's match (`json(` in `x.json(`) still counts.
     pub fn rules_for(&self, text: &str) -> Vec<bool> {
         let mut on = self.unconditional.clone();
         let Some(ac) = &self.needles else {
@@ -104,18 +95,17 @@ impl Prefilter {
         on
     }
 
-    /// Whether a rule may match in a file with this text (`request_input`: the file is in the
-    /// request-input scope).
+    /// Whether a rule of `on` ([`Prefilter::rules_for`]) may match in its file
+    /// (`request_input`: the file is in the request-input scope).
+    pub fn wanted_by(&self, on: &[bool], request_input: bool) -> bool {
+        on.iter()
+            .zip(&self.scopes)
+            .any(|(on, scope)| *on && scope.is_some_and(|s| s == Scope::Any || request_input))
+    }
+
+    /// Whether a rule may match in a file with this text.
     pub fn wanted(&self, text: &str, request_input: bool) -> bool {
-        let in_scope = |s: Scope| s == Scope::Any || request_input;
-        if self.always.is_some_and(in_scope) {
-            return true;
-        }
-        // Overlapping: a needle of a rule out of scope must not hide one of a rule in scope.
-        self.needles.as_ref().is_some_and(|ac| {
-            ac.find_overlapping_iter(text)
-                .any(|m| in_scope(self.scopes[m.pattern().as_usize()]))
-        })
+        self.wanted_by(&self.rules_for(text), request_input)
     }
 }
 
