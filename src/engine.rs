@@ -252,11 +252,11 @@ fn map_back(edits: &RoundEdits, offset: usize) -> usize {
     (offset as isize - shift).max(0) as usize
 }
 
-/// What may use a file: by pass, whether it wants it; by rule index, whether the rule may
-/// match in it (none: every rule is tried).
+/// What may use a file: by pass, whether it wants it; by rule index, whether the rule is tried
+/// on it.
 struct Wants {
     passes: Vec<bool>,
-    rules: Option<Vec<bool>>,
+    rules: Vec<bool>,
 }
 
 struct ScannedFile {
@@ -538,21 +538,16 @@ impl<'a> Engine<'a> {
     /// use it, and the file need not be parsed at all.
     fn wants(&self, path: &str, text: &str) -> Option<Wants> {
         let passes: Vec<bool> = self.passes.iter().map(|p| p.wants(path, text)).collect();
-        if !self.options.prefilter {
-            return Some(Wants {
-                passes,
-                rules: None,
-            });
-        }
         let request_input = self.stack.request_input.contains(path);
-        let rules = self.prefilter.rules_for(text);
-        if !passes.contains(&true) && !self.prefilter.wanted_by(&rules, request_input) {
+        if !self.options.prefilter {
+            let rules = self.prefilter.in_scope(request_input);
+            return Some(Wants { passes, rules });
+        }
+        let rules = self.prefilter.rules_for(text, request_input);
+        if !passes.contains(&true) && !rules.contains(&true) {
             return None;
         }
-        Some(Wants {
-            passes,
-            rules: Some(rules),
-        })
+        Some(Wants { passes, rules })
     }
 
     fn skipped(&self, path: &str) -> ScannedFile {
@@ -611,16 +606,14 @@ impl<'a> Engine<'a> {
         text: &str,
         wants: &Wants,
     ) -> (Vec<Proposal>, Vec<Option<Facts>>) {
-        let request_input = self.stack.request_input.contains(path);
         let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
         let proposals = scan_file(
             &self.index,
             &self.catalog.rules,
-            wants.rules.as_deref(),
+            &wants.rules,
             path,
             lang,
             tree,
-            request_input,
             &mut nodes,
         );
         let view = FileView {

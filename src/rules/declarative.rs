@@ -416,16 +416,16 @@ after = "foo(1)"
         ];
         let filter = Prefilter::new(&rules, |r| !std::ptr::eq(r, &rules[3]));
         assert_eq!(
-            filter.rules_for("await x.json()"),
+            filter.rules_for("await x.json()", false),
             [true, true, true, false, false]
         );
         assert_eq!(
-            filter.rules_for("app.use(bodyParser.json())"),
+            filter.rules_for("app.use(bodyParser.json())", false),
             [true, false, true, false, true],
             "ASCII case is ignored"
         );
         assert_eq!(
-            filter.rules_for("foo(1)"),
+            filter.rules_for("foo(1)", false),
             [false, false, true, false, false]
         );
     }

@@ -32,10 +32,8 @@ pub struct Prefilter {
     rule_of: Vec<usize>,
     /// By rule index: the scope of an active rule, none for an inactive one.
     scopes: Vec<Option<Scope>>,
-    /// By rule index: active and with no `needs`, so tried in every file.
+    /// By rule index: active and with no `needs`, so tried in every file of its scope.
     unconditional: Vec<bool>,
-    /// How many active rules have `needs`.
-    conditional: usize,
 }
 
 impl Prefilter {
@@ -44,13 +42,11 @@ impl Prefilter {
         let mut rule_of = Vec::new();
         let mut scopes = vec![None; rules.len()];
         let mut unconditional = vec![false; rules.len()];
-        let mut conditional = 0;
         for (i, rule) in rules.iter().enumerate().filter(|(_, r)| active(r)) {
             scopes[i] = Some(rule.scope);
             match &rule.needs {
                 None => unconditional[i] = true,
                 Some(needs) => {
-                    conditional += 1;
                     for n in needs {
                         needles.push(n);
                         rule_of.push(i);
@@ -69,43 +65,50 @@ impl Prefilter {
             rule_of,
             scopes,
             unconditional,
-            conditional,
         }
     }
 
-    /// By rule index, the rules that may match in a file with this text: the active ones with
-    /// no `needs`, and those with one of theirs in it. Needles are found overlapping, so one
-    /// inside another's match (`json(` in `x.json(`) still counts.
-    pub fn rules_for(&self, text: &str) -> Vec<bool> {
-        let mut on = self.unconditional.clone();
+    /// By rule index, the active rules whose scope holds a file (`request_input`: the file is in
+    /// the request-input scope), whatever its text: what is tried with the prefilter off.
+    pub fn in_scope(&self, request_input: bool) -> Vec<bool> {
+        self.scopes
+            .iter()
+            .map(|s| s.is_some_and(|s| s == Scope::Any || request_input))
+            .collect()
+    }
+
+    /// By rule index, the rules that may match in a file with this text: those of
+    /// [`Prefilter::in_scope`] with no `needs`, or with one of theirs in it. Needles are found
+    /// overlapping, so one inside another's match (`json(` in `x.json(`) still counts.
+    pub fn rules_for(&self, text: &str, request_input: bool) -> Vec<bool> {
+        let scope = self.in_scope(request_input);
+        let mut on: Vec<bool> = scope
+            .iter()
+            .zip(&self.unconditional)
+            .map(|(s, u)| *s && *u)
+            .collect();
         let Some(ac) = &self.needles else {
             return on;
         };
-        let mut missing = self.conditional;
+        let mut missing = (0..on.len())
+            .filter(|&i| scope[i] && !self.unconditional[i])
+            .count();
         for m in ac.find_overlapping_iter(text) {
+            if missing == 0 {
+                break;
+            }
             let rule = self.rule_of[m.pattern().as_usize()];
-            if !on[rule] {
+            if scope[rule] && !on[rule] {
                 on[rule] = true;
                 missing -= 1;
-                if missing == 0 {
-                    break;
-                }
             }
         }
         on
     }
 
-    /// Whether a rule of `on` ([`Prefilter::rules_for`]) may match in its file
-    /// (`request_input`: the file is in the request-input scope).
-    pub fn wanted_by(&self, on: &[bool], request_input: bool) -> bool {
-        on.iter()
-            .zip(&self.scopes)
-            .any(|(on, scope)| *on && scope.is_some_and(|s| s == Scope::Any || request_input))
-    }
-
     /// Whether a rule may match in a file with this text.
     pub fn wanted(&self, text: &str, request_input: bool) -> bool {
-        self.wanted_by(&self.rules_for(text), request_input)
+        self.rules_for(text, request_input).contains(&true)
     }
 }
 
@@ -180,17 +183,15 @@ impl<'t> CollectedNodes<'t> {
 }
 
 /// Runs the indexed rules over one parsed file, in one walk that also collects nodes for the
-/// passes. `only`, by rule index, leaves out the rules the file cannot match
-/// ([`Prefilter::rules_for`]); none tries every indexed rule.
-#[allow(clippy::too_many_arguments)]
+/// passes. Only the rules `on` (by rule index: in the file's scope and, with the prefilter, with
+/// a string they need in it; [`Prefilter::rules_for`]) are tried.
 pub fn scan_file<'t>(
     index: &ScanIndex,
     rules: &[DeclarativeRule],
-    only: Option<&[bool]>,
+    on: &[bool],
     path: &str,
     lang: Lang,
     tree: &'t Tree,
-    request_input: bool,
     collect: &mut CollectedNodes<'t>,
 ) -> Vec<Proposal> {
     let s = slot(lang);
@@ -204,13 +205,10 @@ pub fn scan_file<'t>(
         let kind = usize::from(node.kind_id());
         let candidates = by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);
         for &i in candidates.iter().chain(any_kind) {
-            if only.is_some_and(|on| !on[i]) {
+            if !on[i] {
                 continue;
             }
             let rule = &rules[i];
-            if rule.scope == Scope::RequestInput && !request_input {
-                continue;
-            }
             let Some(compiled) = rule.compiled(lang) else {
                 continue;
             };
