@@ -8,7 +8,7 @@ use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Edit, Finding, LineIndex, Proposal, Status};
 use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Selection};
 use crate::stack::Stack;
-use crate::workspace::{checked_path, join_bom, split_bom, FileEntry, Workspace};
+use crate::workspace::{checked_path, join_bom, split_bom, Before, Undo, Workspace};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -60,8 +60,9 @@ pub struct Problem {
 pub struct Outcome {
     /// The project after hardening.
     pub workspace: Workspace,
-    /// Every changed or created path → what it was before (`None`: a new file).
-    pub before: BTreeMap<String, Option<FileEntry>>,
+    /// Every changed or created path → what it was before; [`Outcome::original`] gives the
+    /// bytes.
+    pub before: BTreeMap<String, Before>,
     pub findings: Vec<Finding>,
     pub problems: Vec<Problem>,
     pub stack: Stack,
@@ -70,6 +71,11 @@ pub struct Outcome {
 impl Outcome {
     pub fn has_changes(&self) -> bool {
         !self.before.is_empty()
+    }
+    /// The bytes `path` was read with: a changed file's are rebuilt, an unchanged file's are
+    /// its current ones; `None` for a file casehard created or one not in the project.
+    pub fn original(&self, path: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        original(&self.workspace, &self.before, path)
     }
     pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().filter(|f| f.is_open())
@@ -80,25 +86,28 @@ impl Outcome {
         let outside: Vec<String> = self
             .before
             .iter()
-            .filter(|(p, b)| b.is_some() && !paths.contains(*p))
+            .filter(|(p, b)| !b.is_created() && !paths.contains(*p))
             .map(|(p, _)| p.clone())
             .collect();
         for path in outside {
-            if let Some(Some(original)) = self.before.remove(&path) {
-                self.workspace.files.insert(path, original);
+            if let Some(bytes) = self.original(&path).map(|b| b.into_owned()) {
+                self.before.remove(&path);
+                if let Some(entry) = self.workspace.files.get_mut(&path) {
+                    entry.bytes = bytes;
+                }
             }
         }
         self.findings.retain(|f| paths.contains(&f.path));
         self.problems.retain(|p| paths.contains(&p.path));
         // Created files serve the changes and fixes in scope (a helper an edited handler
         // imports, the migration that fixes an edited one); with none in scope they go too.
-        let needed = self.before.values().any(Option::is_some)
+        let needed = self.before.values().any(|b| !b.is_created())
             || self.findings.iter().any(|f| f.status == Status::Fixed);
         if !needed {
             let created: Vec<String> = self
                 .before
                 .iter()
-                .filter(|(_, b)| b.is_none())
+                .filter(|(_, b)| b.is_created())
                 .map(|(p, _)| p.clone())
                 .collect();
             for path in created {
@@ -304,6 +313,23 @@ struct Engine<'a> {
 /// budget that kept every tree saved 0.4 s of 1.7 for 600 MB.
 pub const TREE_BUDGET: usize = 64 << 10;
 
+/// How many files are fixed in parallel before their new texts replace the old ones.
+const FIX_BATCH: usize = 256;
+
+/// The bytes `path` was read with (see [`Outcome::original`]).
+fn original<'w>(
+    ws: &'w Workspace,
+    before: &BTreeMap<String, Before>,
+    path: &str,
+) -> Option<std::borrow::Cow<'w, [u8]>> {
+    let now = &ws.get(path)?.bytes;
+    match before.get(path) {
+        Some(Before::Created) => None,
+        Some(Before::Edited(undo)) => Some(undo.original(now).into()),
+        None => Some(now[..].into()),
+    }
+}
+
 /// A budget shared by the files of a phase processed in parallel: bytes left, and the
 /// budget of each phase.
 struct TreeBudget(std::sync::atomic::AtomicUsize, usize);
@@ -383,7 +409,7 @@ pub fn run(
     kinds.sort_unstable();
     kinds.dedup();
     engine.pass_kinds = kinds;
-    let mut before: BTreeMap<String, Option<FileEntry>> = BTreeMap::new();
+    let mut before: BTreeMap<String, Before> = BTreeMap::new();
     let mut dirty: Vec<String> = ws.sources().map(|(p, _)| p.to_string()).collect();
     let mut rounds = 0;
     let mut last_rules: BTreeSet<String> = BTreeSet::new();
@@ -399,8 +425,14 @@ pub fn run(
         let proposals = engine.scan_round(&ws, &dirty, rounds);
         release_freed_memory();
         let scanned = clock.lap();
+        if clock.0.is_some() {
+            eprintln!("  scanned; {}", memory());
+        }
         let (proposals, new_files) = engine.finish_passes(&ws, proposals);
         let finished = clock.lap();
+        if clock.0.is_some() {
+            eprintln!("  passes finished; {}", memory());
+        }
         let count = proposals.len();
         let applied = engine.apply(&mut ws, &mut before, proposals, new_files)?;
         clock.report(rounds, dirty.len(), count, scanned, finished);
@@ -667,7 +699,7 @@ impl<'a> Engine<'a> {
             if timed {
                 let rules = pass.rules();
                 let first = rules.first().map_or("?", |m| m.id.as_str());
-                eprintln!("  finish {first}…: {:.2?}", clock.lap());
+                eprintln!("  finish {first}…: {:.2?}; {}", clock.lap(), memory());
             }
         }
         let sel = &self.options.selection;
@@ -706,7 +738,7 @@ impl<'a> Engine<'a> {
     fn apply(
         &mut self,
         ws: &mut Workspace,
-        before: &mut BTreeMap<String, Option<FileEntry>>,
+        before: &mut BTreeMap<String, Before>,
         proposals: Vec<Proposal>,
         new_files: Vec<crate::plan::NewFile>,
     ) -> Result<BTreeMap<String, BTreeSet<String>>, Error> {
@@ -735,7 +767,6 @@ impl<'a> Engine<'a> {
         }
 
         let clock = Timings::start();
-        // Each file is fixed and verified on its own, in parallel.
         let mut trees = std::mem::take(&mut self.round_trees);
         let work: Vec<FileWork> = by_path
             .into_iter()
@@ -746,60 +777,35 @@ impl<'a> Engine<'a> {
             .collect();
         drop(trees);
         self.tree_budget.reset();
-        let this = &*self;
-        let fixed: Vec<(FixedFile, Option<(bool, ScannedFile)>)> = work
-            .into_par_iter()
-            .filter_map(|(path, candidates, tree)| {
-                let text = ws.text(&path)?;
-                let mut fixed = fix_file(path, text.bom, text.body, candidates, tree)?;
-                // The tree that verified the change serves the next round's scan right away.
-                let next = fixed
-                    .tree
-                    .take()
-                    .filter(|_| !fixed.kept.is_empty())
-                    .and_then(|tree| this.prescan(&fixed.path, tree, &fixed.body));
-                Some((fixed, next))
-            })
-            .collect();
+        let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // Each file is fixed and verified on its own, in parallel, a batch at a time: a batch's
+        // new texts replace the old ones before the next is made, so the project is never held
+        // both as read and as fixed.
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            let batch: Vec<FileWork> = work.by_ref().take(FIX_BATCH).collect();
+            let this = &*self;
+            let fixed: Vec<(FixedFile, Option<(bool, ScannedFile)>)> = batch
+                .into_par_iter()
+                .filter_map(|(path, candidates, tree)| {
+                    let text = ws.text(&path)?;
+                    let mut fixed = fix_file(path, text.bom, text.body, candidates, tree)?;
+                    // The tree that verified the change serves the next round's scan right away.
+                    let next = fixed
+                        .tree
+                        .take()
+                        .filter(|_| !fixed.kept.is_empty())
+                        .and_then(|tree| this.prescan(&fixed.path, tree, &fixed.body));
+                    Some((fixed, next))
+                })
+                .collect();
+            for (file, next) in fixed {
+                self.take_fixed(ws, before, &mut applied, file, next);
+            }
+        }
         release_freed_memory();
         if clock.0.is_some() {
             eprintln!("  fixed and rescanned in {:.2?}", clock.lap());
-        }
-
-        let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (file, next) in fixed {
-            for (key, reason) in file.dropped {
-                if let Some(state) = self.findings.get_mut(&key) {
-                    state.rare().dropped = Some(reason.into());
-                }
-                self.dropped.insert(key);
-            }
-            if file.kept.is_empty() {
-                continue;
-            }
-            if let Some(next) = next {
-                self.prescanned.insert(file.path.clone(), next);
-            }
-            self.history
-                .entry(file.path.clone())
-                .or_default()
-                .push(file.record);
-            let entry = ws
-                .files
-                .get_mut(&file.path)
-                .expect("text came from this file");
-            let bytes = if file.bom {
-                join_bom(true, &file.body)
-            } else {
-                file.body.into_bytes()
-            };
-            // The text as read moves to `before` the first time the file changes.
-            let was = std::mem::replace(&mut entry.bytes, bytes);
-            before.entry(file.path.clone()).or_insert(Some(FileEntry {
-                bytes: was,
-                mode: entry.mode,
-            }));
-            applied.entry(file.path).or_default().extend(file.kept);
         }
 
         for file in new_files {
@@ -826,7 +832,7 @@ impl<'a> Engine<'a> {
                 continue;
             }
             ws.insert(path.clone(), file.content.into_bytes(), 0o644);
-            before.insert(path.clone(), None);
+            before.insert(path.clone(), Before::Created);
             let applicability = self
                 .catalog
                 .meta(&file.rule)
@@ -852,24 +858,68 @@ impl<'a> Engine<'a> {
         Ok(applied)
     }
 
+    /// Takes one file's fixes into the workspace: its new text replaces the old, and what undoes
+    /// the change is kept in `before`.
+    fn take_fixed(
+        &mut self,
+        ws: &mut Workspace,
+        before: &mut BTreeMap<String, Before>,
+        applied: &mut BTreeMap<String, BTreeSet<String>>,
+        file: FixedFile,
+        next: Option<(bool, ScannedFile)>,
+    ) {
+        for (key, reason) in file.dropped {
+            if let Some(state) = self.findings.get_mut(&key) {
+                state.rare().dropped = Some(reason.into());
+            }
+            self.dropped.insert(key);
+        }
+        if file.kept.is_empty() {
+            return;
+        }
+        if let Some(next) = next {
+            self.prescanned.insert(file.path.clone(), next);
+        }
+        let entry = ws
+            .files
+            .get_mut(&file.path)
+            .expect("text came from this file");
+        let bytes = if file.bom {
+            join_bom(true, &file.body)
+        } else {
+            file.body.into_bytes()
+        };
+        let was = std::mem::replace(&mut entry.bytes, bytes);
+        let offset = if file.bom { 3 } else { 0 };
+        if let Before::Edited(undo) = before
+            .entry(file.path.clone())
+            .or_insert_with(|| Before::Edited(Undo::default()))
+        {
+            undo.record(&was, &entry.bytes, offset, &file.record);
+        }
+        self.history
+            .entry(file.path.clone())
+            .or_default()
+            .push(file.record);
+        applied.entry(file.path).or_default().extend(file.kept);
+    }
+
     /// The findings, each placed in the file as it was read. Findings are kept by path, so
     /// each file's text is indexed once.
-    fn report(
-        &mut self,
-        ws: &Workspace,
-        before: &BTreeMap<String, Option<FileEntry>>,
-    ) -> Vec<Finding> {
+    fn report(&mut self, ws: &Workspace, before: &BTreeMap<String, Before>) -> Vec<Finding> {
         let findings = std::mem::take(&mut self.findings);
         let mut out = Vec::with_capacity(findings.len());
-        let mut file: Option<(Sym, Option<(&str, LineIndex)>)> = None;
+        let mut file: Option<(Sym, Option<(String, LineIndex)>)> = None;
         for (key, state) in findings {
             let path = self.strings.name(key.path);
             if file.as_ref().is_none_or(|(id, _)| *id != key.path) {
-                let original = match before.get(path) {
-                    Some(Some(entry)) => split_bom(&entry.bytes),
-                    _ => ws.text(path),
-                };
-                let indexed = original.map(|t| (t.body, LineIndex::new(t.body)));
+                // A created file's findings are placed in its text as created.
+                let bytes = original(ws, before, path)
+                    .or_else(|| ws.get(path).map(|e| (&e.bytes[..]).into()));
+                let indexed = bytes
+                    .as_deref()
+                    .and_then(split_bom)
+                    .map(|t| (t.body.to_string(), LineIndex::new(t.body)));
                 file = Some((key.path, indexed));
             }
             let (line, column) = file
@@ -1107,7 +1157,7 @@ fn choose_non_overlapping(
     let mut chosen = Vec::new();
     for (key, mut p) in candidates {
         for e in &mut p.edits {
-            trim_edit(body, e);
+            e.trim(body);
         }
         merge_insertions(&mut p.edits);
         let no_op = p
@@ -1150,36 +1200,6 @@ fn merge_insertions(edits: &mut Vec<Edit>) {
         }
     }
     *edits = merged;
-}
-
-/// Shrinks an edit to the bytes that really change: a fix template that rewrites a whole call
-/// to append `.strict()` becomes an insertion, so it no longer overlaps a fix nested inside.
-fn trim_edit(body: &str, e: &mut Edit) {
-    let Some(old) = body.get(e.start..e.end) else {
-        return;
-    };
-    let (old_b, new_b) = (old.as_bytes(), e.text.as_bytes());
-    let mut prefix = old_b.iter().zip(new_b).take_while(|(a, b)| a == b).count();
-    while prefix > 0 && !(old.is_char_boundary(prefix) && e.text.is_char_boundary(prefix)) {
-        prefix -= 1;
-    }
-    let max_suffix = old_b.len().min(new_b.len()) - prefix;
-    let mut suffix = old_b
-        .iter()
-        .rev()
-        .zip(new_b.iter().rev())
-        .take(max_suffix)
-        .take_while(|(a, b)| a == b)
-        .count();
-    while suffix > 0
-        && !(old.is_char_boundary(old.len() - suffix)
-            && e.text.is_char_boundary(e.text.len() - suffix))
-    {
-        suffix -= 1;
-    }
-    e.text = e.text[prefix..e.text.len() - suffix].to_string();
-    e.end -= suffix;
-    e.start += prefix;
 }
 
 /// Two ranges overlap if they share a byte, or are insertions at the same point (whose order
@@ -1245,24 +1265,6 @@ mod tests {
         assert_eq!(map_back(&edits, 0), 0);
         assert_eq!(map_back(&edits, 2), 1);
         assert_eq!(map_back(&edits, 4), 2);
-    }
-
-    #[test]
-    fn edits_shrink_to_what_changes() {
-        let body = "z.object({ a: z.object({}) })";
-        let mut e = Edit::replace(0..body.len(), format!("{body}.strict()"));
-        trim_edit(body, &mut e);
-        assert_eq!(
-            (e.start, e.end, e.text.as_str()),
-            (body.len(), body.len(), ".strict()")
-        );
-        let mut e = Edit::replace(0..5, "abXde");
-        trim_edit("abcde", &mut e);
-        assert_eq!((e.start, e.end, e.text.as_str()), (2, 3, "X"));
-        let mut e = Edit::replace(0..4, "aéa");
-        trim_edit("aêa", &mut e);
-        assert_eq!(&"aêa"[..e.start], "a");
-        assert_eq!(e.text, "é");
     }
 
     #[test]

@@ -83,6 +83,35 @@ impl Edit {
             text: text.into(),
         }
     }
+    /// Shrinks an edit to the bytes that really change: a fix template that rewrites a whole call
+    /// to append `.strict()` becomes an insertion, so it no longer overlaps a fix nested inside.
+    pub fn trim(&mut self, body: &str) {
+        let Some(old) = body.get(self.start..self.end) else {
+            return;
+        };
+        let (old_b, new_b) = (old.as_bytes(), self.text.as_bytes());
+        let mut prefix = old_b.iter().zip(new_b).take_while(|(a, b)| a == b).count();
+        while prefix > 0 && !(old.is_char_boundary(prefix) && self.text.is_char_boundary(prefix)) {
+            prefix -= 1;
+        }
+        let max_suffix = old_b.len().min(new_b.len()) - prefix;
+        let mut suffix = old_b
+            .iter()
+            .rev()
+            .zip(new_b.iter().rev())
+            .take(max_suffix)
+            .take_while(|(a, b)| a == b)
+            .count();
+        while suffix > 0
+            && !(old.is_char_boundary(old.len() - suffix)
+                && self.text.is_char_boundary(self.text.len() - suffix))
+        {
+            suffix -= 1;
+        }
+        self.text = self.text[prefix..self.text.len() - suffix].to_string();
+        self.end -= suffix;
+        self.start += prefix;
+    }
     pub fn replace(range: std::ops::Range<usize>, text: impl Into<String>) -> Edit {
         Edit {
             start: range.start,
@@ -215,6 +244,24 @@ fn floor_char_boundary(text: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edits_shrink_to_what_changes() {
+        let body = "z.object({ a: z.object({}) })";
+        let mut e = Edit::replace(0..body.len(), format!("{body}.strict()"));
+        e.trim(body);
+        assert_eq!(
+            (e.start, e.end, e.text.as_str()),
+            (body.len(), body.len(), ".strict()")
+        );
+        let mut e = Edit::replace(0..5, "abXde");
+        e.trim("abcde");
+        assert_eq!((e.start, e.end, e.text.as_str()), (2, 3, "X"));
+        let mut e = Edit::replace(0..4, "aéa");
+        e.trim("aêa");
+        assert_eq!(&"aêa"[..e.start], "a");
+        assert_eq!(e.text, "é");
+    }
 
     #[test]
     fn a_line_index_gives_the_lines_str_lines_gives() {

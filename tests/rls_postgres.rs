@@ -83,7 +83,7 @@ fn harden(dir: &Path) -> (Vec<String>, String, Workspace) {
     let (path, _) = outcome
         .before
         .iter()
-        .find(|(p, b)| b.is_none() && p.contains("_casehard_rls"))
+        .find(|(p, b)| b.is_created() && p.contains("_casehard_rls"))
         .expect("a casehard migration");
     let ours = outcome.workspace.text(path).unwrap().body.to_string();
     (own, ours, outcome.workspace)
@@ -298,7 +298,7 @@ fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let created: Vec<&String> = third
         .before
         .iter()
-        .filter(|(_, b)| b.is_none())
+        .filter(|(_, b)| b.is_created())
         .map(|(p, _)| p)
         .collect();
     assert_eq!(
@@ -447,7 +447,7 @@ fn grows(dir: &str, added: &[(&str, String)], expected: &str, new_table: &str, o
     let created: Vec<&String> = third
         .before
         .iter()
-        .filter(|(_, b)| b.is_none())
+        .filter(|(_, b)| b.is_created())
         .map(|(p, _)| p)
         .collect();
     assert_eq!(created, vec![expected], "{}", describe(&third));
@@ -459,7 +459,7 @@ fn grows(dir: &str, added: &[(&str, String)], expected: &str, new_table: &str, o
     let edited: Vec<&String> = third
         .before
         .iter()
-        .filter(|(_, b)| b.is_some())
+        .filter(|(_, b)| !b.is_created())
         .map(|(p, _)| p)
         .collect();
     assert!(

@@ -37,11 +37,12 @@ pub fn write(
     colors: Colors,
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
-    for (path, before) in &outcome.before {
+    for path in outcome.before.keys() {
         let Some(after) = outcome.workspace.get(path) else {
             continue;
         };
-        let old = before.as_ref().map(|e| String::from_utf8_lossy(&e.bytes));
+        let old = outcome.original(path);
+        let old = old.as_deref().map(String::from_utf8_lossy);
         let new = String::from_utf8_lossy(&after.bytes);
         out.write_all(file_diff(path, old.as_deref(), &new, after.mode, colors).as_bytes())?;
     }

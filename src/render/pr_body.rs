@@ -89,7 +89,7 @@ pub fn render(outcome: &Outcome, catalog: &Catalog, title: &str) -> String {
     let files: Vec<String> = outcome
         .before
         .iter()
-        .map(|(p, b)| format!("`{p}`{}", if b.is_none() { " (new)" } else { "" }))
+        .map(|(p, b)| format!("`{p}`{}", if b.is_created() { " (new)" } else { "" }))
         .collect();
     if !files.is_empty() {
         writeln!(out, "Files: {}.\n", files.join(", ")).unwrap();

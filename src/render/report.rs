@@ -54,12 +54,18 @@ pub fn write_text(
         )?;
     }
     // The findings come sorted by path: each file's lines are indexed once.
-    let mut file: Option<(&str, Option<(&str, LineIndex)>)> = None;
+    let mut file: Option<(&str, Option<(String, LineIndex)>)> = None;
     for f in outcome.findings.iter() {
         writeln!(out, "{}", finding_line(f))?;
         if file.as_ref().is_none_or(|(path, _)| *path != f.path) {
             let text = original_text(outcome, &f.path);
-            file = Some((&f.path, text.map(|t| (t, LineIndex::new(t)))));
+            file = Some((
+                &f.path,
+                text.map(|t| {
+                    let index = LineIndex::new(&t);
+                    (t, index)
+                }),
+            ));
         }
         if let Some((_, Some((text, index)))) = &file {
             if let Some(frame) = code_frame(text, index, f) {
@@ -90,13 +96,8 @@ pub fn write_text(
 }
 
 /// The text of `path` as it was read (none for a file casehard created).
-fn original_text<'o>(outcome: &'o Outcome, path: &str) -> Option<&'o str> {
-    let bytes = match outcome.before.get(path) {
-        Some(Some(entry)) => &entry.bytes,
-        Some(None) => return None,
-        None => &outcome.workspace.get(path)?.bytes,
-    };
-    Some(split_bom(bytes)?.body)
+fn original_text(outcome: &Outcome, path: &str) -> Option<String> {
+    Some(split_bom(&outcome.original(path)?)?.body.to_string())
 }
 
 /// The finding's line in `text` (the file as it was read, indexed by `index`), with a caret
@@ -148,7 +149,7 @@ pub fn json(outcome: &Outcome, command: &str, diff: Option<&str>) -> String {
             .iter()
             .map(|(p, b)| JsonChange {
                 path: p,
-                status: if b.is_some() { "modified" } else { "added" },
+                status: if b.is_created() { "added" } else { "modified" },
             })
             .collect(),
         findings: &outcome.findings,

@@ -103,14 +103,15 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
 
 /// Length of the byte-order mark the file was read with: SARIF offsets count it.
 fn bom_len(outcome: &Outcome, path: &str) -> usize {
-    let bytes = match outcome.before.get(path) {
-        Some(Some(entry)) => &entry.bytes,
-        _ => match outcome.workspace.get(path) {
-            Some(entry) => &entry.bytes,
+    // A created file's offsets count its text as created.
+    let bytes = match outcome.original(path) {
+        Some(bytes) => bytes,
+        None => match outcome.workspace.get(path) {
+            Some(entry) => (&entry.bytes[..]).into(),
             None => return 0,
         },
     };
-    match split_bom(bytes) {
+    match split_bom(&bytes) {
         Some(t) if t.bom => 3,
         _ => 0,
     }

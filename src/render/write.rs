@@ -13,18 +13,18 @@ use std::path::{Path, PathBuf};
 /// Writes every change; returns the paths written. All targets are checked before the first
 /// write, so a refused path leaves the project untouched.
 pub fn write_changes(root: &Path, outcome: &Outcome) -> Result<Vec<String>, Error> {
-    let mut plan: Vec<(PathBuf, &Option<FileEntry>, &FileEntry, &str)> = Vec::new();
-    for (rel, before) in &outcome.before {
+    let mut plan: Vec<(PathBuf, &FileEntry, &str)> = Vec::new();
+    for rel in outcome.before.keys() {
         let after = outcome
             .workspace
             .get(rel)
             .expect("changed file is in the workspace");
         let target = safe_target(root, rel)?;
-        check_unchanged_on_disk(&target, before.as_ref())?;
-        plan.push((target, before, after, rel));
+        check_unchanged_on_disk(&target, outcome.original(rel).as_deref())?;
+        plan.push((target, after, rel));
     }
     let mut written = Vec::new();
-    for (target, _, after, rel) in plan {
+    for (target, after, rel) in plan {
         write_atomic(root, &target, &after.bytes, after.mode)?;
         written.push(rel.to_string());
     }
@@ -61,10 +61,10 @@ pub fn safe_target(root: &Path, rel: &str) -> Result<PathBuf, Error> {
     Ok(at)
 }
 
-fn check_unchanged_on_disk(target: &Path, before: Option<&FileEntry>) -> Result<(), Error> {
+/// `expected`: the bytes the file was read with, `None` for one casehard creates.
+fn check_unchanged_on_disk(target: &Path, expected: Option<&[u8]>) -> Result<(), Error> {
     let on_disk = fs::read(target).ok();
-    let expected = before.map(|b| &b.bytes);
-    if on_disk.as_ref() != expected {
+    if on_disk.as_deref() != expected {
         return Err(Error::io(
             target,
             std::io::Error::other(

@@ -89,6 +89,98 @@ pub struct Workspace {
     pub skipped: Vec<Skipped>,
 }
 
+/// What a changed path was before the run.
+#[derive(Clone, Debug)]
+pub enum Before {
+    /// casehard created the file.
+    Created,
+    /// The file was read; the [`Undo`] takes its current bytes back to those it was read with.
+    Edited(Undo),
+}
+
+impl Before {
+    pub fn is_created(&self) -> bool {
+        matches!(self, Before::Created)
+    }
+}
+
+/// The way back from a changed file's current bytes to the bytes it was read with, kept as the
+/// reverse of each change instead of a copy of the old text: a run that fixes half of a large
+/// project would otherwise hold every changed file twice until it ends.
+#[derive(Clone, Debug, Default)]
+pub struct Undo {
+    /// One entry per change, oldest first; each reverts the bytes that change produced.
+    steps: Vec<Box<[Revert]>>,
+}
+
+/// `len` bytes at `at` (in the text after a change) were `old` before it.
+#[derive(Clone, Debug)]
+struct Revert {
+    at: usize,
+    len: usize,
+    old: Box<[u8]>,
+}
+
+impl Undo {
+    /// Records a change from `was` to `now`, made by `edits` — `(start, end, inserted length)`
+    /// in `was` after `offset` bytes (a byte-order mark), ascending and disjoint. The reverse
+    /// is checked against `was` on the spot; should it not give `was` back, the whole old
+    /// text is kept instead, so what is recorded is always right.
+    pub fn record(
+        &mut self,
+        was: &[u8],
+        now: &[u8],
+        offset: usize,
+        edits: &[(usize, usize, usize)],
+    ) {
+        let mut step = Vec::with_capacity(edits.len());
+        let mut shift: isize = 0;
+        for &(start, end, new_len) in edits {
+            let Some(old) = was.get(offset + start..offset + end) else {
+                step.clear();
+                break;
+            };
+            step.push(Revert {
+                at: (offset + start).saturating_add_signed(shift),
+                len: new_len,
+                old: old.into(),
+            });
+            shift += new_len as isize - (end - start) as isize;
+        }
+        if step.is_empty() || revert(now, &step).as_deref() != Some(was) {
+            step = vec![Revert {
+                at: 0,
+                len: now.len(),
+                old: was.into(),
+            }];
+        }
+        self.steps.push(step.into_boxed_slice());
+    }
+
+    /// The bytes as read, from the file's current bytes.
+    pub fn original(&self, now: &[u8]) -> Vec<u8> {
+        let mut text = now.to_vec();
+        for step in self.steps.iter().rev() {
+            // Every step was checked when recorded, against the bytes it now applies to.
+            text = revert(&text, step).expect("an undo step fits the text it was recorded on");
+        }
+        text
+    }
+}
+
+/// `text` with each revert applied (ascending, disjoint); `None` if one falls outside it.
+fn revert(text: &[u8], step: &[Revert]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    for r in step {
+        out.extend_from_slice(text.get(at..r.at)?);
+        out.extend_from_slice(&r.old);
+        at = r.at.checked_add(r.len)?;
+    }
+    out.extend_from_slice(text.get(at..)?);
+    Some(out)
+}
+
 /// The text of a file split into the parts casehard keeps apart: a UTF-8 byte-order mark is
 /// stripped before parsing and put back when writing, so edit offsets never count it.
 pub struct Text<'a> {
@@ -247,6 +339,72 @@ pub fn checked_path(path: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Applies `(start, end, text)` edits (ascending, disjoint) after `offset` bytes, returning
+    /// the new bytes and the edits as the engine records them.
+    fn change(
+        was: &[u8],
+        offset: usize,
+        edits: &[(usize, usize, &str)],
+    ) -> (Vec<u8>, Vec<(usize, usize, usize)>) {
+        let mut now = was[..offset].to_vec();
+        let mut at = offset;
+        for (s, e, t) in edits {
+            now.extend_from_slice(&was[at..offset + s]);
+            now.extend_from_slice(t.as_bytes());
+            at = offset + e;
+        }
+        now.extend_from_slice(&was[at..]);
+        (
+            now,
+            edits.iter().map(|(s, e, t)| (*s, *e, t.len())).collect(),
+        )
+    }
+
+    #[test]
+    fn undo_gives_back_the_text_as_read_through_several_changes() {
+        let read = "\u{feff}const a = z.object({ x: 1 });\nconst b = z.object({});\n".as_bytes();
+        let mut undo = Undo::default();
+        // Round one: two insertions and a replacement, after the byte-order mark.
+        let (one, edits) = change(
+            read,
+            3,
+            &[(6, 6, "safe"), (28, 28, ".strict()"), (36, 41, "c")],
+        );
+        undo.record(read, &one, 3, &edits);
+        assert_eq!(undo.original(&one), read);
+        // Round two: a deletion and an insertion at the very end.
+        let (two, edits) = change(
+            &one,
+            3,
+            &[(0, 6, ""), (one.len() - 3, one.len() - 3, "// end\n")],
+        );
+        undo.record(&one, &two, 3, &edits);
+        assert_ne!(two, one);
+        assert_eq!(undo.original(&two), read);
+        // Only the reverted bytes are kept, not a copy of the file.
+        let kept: usize = undo
+            .steps
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|r| r.old.len())
+            .sum();
+        assert_eq!(kept, "b = z".len() + "const ".len());
+    }
+
+    #[test]
+    fn undo_keeps_the_whole_text_when_the_edits_do_not_describe_the_change() {
+        let was = b"let a = 1;";
+        let now = b"let b = 22;";
+        let mut undo = Undo::default();
+        // Claims one inserted byte where the text changed elsewhere.
+        undo.record(was, now, 0, &[(0, 0, 1)]);
+        assert_eq!(undo.original(now), was);
+        // Edits outside the old text.
+        let mut undo = Undo::default();
+        undo.record(was, now, 0, &[(40, 41, 0)]);
+        assert_eq!(undo.original(now), was);
+    }
 
     #[test]
     fn rejects_paths_that_leave_the_root() {
