@@ -228,11 +228,15 @@ pub fn scan_file<'t>(
                 Some(fix) if rule.meta.applicability != Applicability::Manual => {
                     let e = m.replace_by(fix);
                     let text = String::from_utf8(e.inserted_text).unwrap_or_default();
-                    vec![Edit {
+                    let mut edit = Edit {
                         start: e.position,
                         end: e.position + e.deleted_length,
                         text,
-                    }]
+                    };
+                    // A template rewrites the whole match; only what changes is kept (a
+                    // schema's `.strict()`, not a copy of the schema).
+                    edit.trim(tree.get_text());
+                    vec![edit]
                 }
                 _ => Vec::new(),
             };
