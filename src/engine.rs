@@ -719,7 +719,7 @@ impl<'a> Engine<'a> {
         proposals.extend(
             out.proposals
                 .into_iter()
-                .filter(|p| sel.allows(&p.rule) && !self.broken.contains(&p.path)),
+                .filter(|p| sel.allows(&p.rule) && !self.broken.contains(&*p.path)),
         );
         out.new_files.retain(|f| sel.allows(&f.rule));
         (proposals, out.new_files)
@@ -762,7 +762,7 @@ impl<'a> Engine<'a> {
                 && p.applicability != Applicability::Manual
                 && (self.options.review_fixes || p.applicability == Applicability::Safe)
                 && !self.dropped.contains(&key);
-            let unmodified = !self.history.contains_key(&p.path);
+            let unmodified = !self.history.contains_key(&*p.path);
             let state =
                 self.findings
                     .entry(key)
@@ -775,7 +775,10 @@ impl<'a> Engine<'a> {
                 }
             }
             if fixable {
-                by_path.entry(p.path.clone()).or_default().push((key, p));
+                by_path
+                    .entry(p.path.to_string())
+                    .or_default()
+                    .push((key, p));
             }
         }
 
@@ -1067,7 +1070,7 @@ fn fix_file(
         path,
         bom,
         body: body_out,
-        kept: kept.iter().map(|(_, p)| p.rule.clone()).collect(),
+        kept: kept.iter().map(|(_, p)| p.rule.to_string()).collect(),
         dropped,
         record,
         tree,

@@ -123,13 +123,17 @@ impl Edit {
 
 /// A problem found by a rule or pass, with the fix for it if there is one. All edits are in
 /// `path` and are applied together or not at all.
+///
+/// The names are shared: a file's proposals hold one copy of its path, and a rule's proposals
+/// one copy of its id and of its message when the message names nothing it matched (a large
+/// project's first run holds a hundred thousand proposals at once).
 #[derive(Clone, Debug)]
 pub struct Proposal {
-    pub rule: String,
-    pub path: String,
+    pub rule: std::sync::Arc<str>,
+    pub path: std::sync::Arc<str>,
     /// Where the problem is, in byte offsets of the text the rule saw.
     pub at: std::ops::Range<usize>,
-    pub message: String,
+    pub message: std::sync::Arc<str>,
     pub applicability: Applicability,
     pub edits: Vec<Edit>,
 }

@@ -663,9 +663,9 @@ impl Pass for AuthBasics {
                     .unwrap_or_default();
                 out.proposals.push(Proposal {
                     rule: f.rule.into(),
-                    path: path.to_string(),
+                    path: path.into(),
                     at: f.at.clone(),
-                    message: f.message.clone(),
+                    message: f.message.as_str().into(),
                     applicability: if edits.is_empty() {
                         Applicability::Manual
                     } else {

@@ -217,14 +217,14 @@ impl Pass for HmacTiming {
                 };
                 out.proposals.push(Proposal {
                     rule: HMAC_TIMING.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: c.range.clone(),
                     message: format!(
                         "`{} {} {}` compares a signature with an operator that stops at the first differing byte, leaking it byte by byte; it is now compared in constant time{window}",
                         c.left,
                         if c.negated { "!==" } else { "===" },
                         c.right
-                    ),
+                    ).into(),
                     applicability: Applicability::Review,
                     edits,
                 });

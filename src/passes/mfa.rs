@@ -313,7 +313,7 @@ impl Pass for Mfa {
                     rule: rule.into(),
                     path: "package.json".into(),
                     at: 0..0,
-                    message: format!("{what}, but @clerk/nextjs {spec} does not give the middleware the second factor's age (`factorVerificationAge`): upgrade to 6 or later, then run casehard again"),
+                    message: format!("{what}, but @clerk/nextjs {spec} does not give the middleware the second factor's age (`factorVerificationAge`): upgrade to 6 or later, then run casehard again").into(),
                     applicability: Applicability::Manual,
                     edits: vec![],
                 });
@@ -333,13 +333,13 @@ impl Pass for Mfa {
         if provider == Provider::Clerk && db.is_none() {
             out.proposals.push(Proposal {
                 rule: rule.into(),
-                path: middleware.clone(),
+                path: middleware.as_str().into(),
                 at: 0..0,
                 message: format!(
                     "actions on {} are neither held for a second admin nor recorded: casehard writes approvals and audit records from the middleware through the app's database client (Prisma, Drizzle or node-postgres) with Next.js 15.5 or later, and found {}",
                     prefixes.join(", "),
                     if node_middleware(ws) { "no such client" } else { "an older Next.js" }
-                ),
+                ).into(),
                 applicability: Applicability::Manual,
                 edits: vec![],
             });
@@ -377,9 +377,9 @@ impl Pass for Mfa {
                     };
                     out.proposals.push(Proposal {
                         rule: rule.into(),
-                        path: middleware.clone(),
+                        path: middleware.as_str().into(),
                         at: 0..0,
-                        message: format!("{what}, but casehard cannot tell how this middleware is exported: call {call} from {helper} and add the routes to its matcher"),
+                        message: format!("{what}, but casehard cannot tell how this middleware is exported: call {call} from {helper} and add the routes to its matcher").into(),
                         applicability: Applicability::Manual,
                         edits: vec![],
                     });
@@ -387,11 +387,12 @@ impl Pass for Mfa {
                 };
                 out.proposals.push(Proposal {
                     rule: rule.into(),
-                    path: middleware.clone(),
+                    path: middleware.as_str().into(),
                     at: 0..0,
                     message: format!(
                         "{what}: the middleware now checks it first, then runs the app's own logic"
-                    ),
+                    )
+                    .into(),
                     applicability: Applicability::Review,
                     edits,
                 });

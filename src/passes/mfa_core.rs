@@ -40,14 +40,15 @@ pub fn core(
         {
             out.proposals.push(Proposal {
                 rule: rule.into(),
-                path: manifest.path.clone(),
+                path: manifest.path.as_str().into(),
                 at: edit.start..edit.start,
                 message: format!(
                     "{} {} (exact) for the TOTP codes; run `{}` so the lockfile records it",
                     OTPAUTH.0,
                     OTPAUTH.1,
                     install_command(stack)
-                ),
+                )
+                .into(),
                 applicability: Applicability::Review,
                 edits: vec![edit],
             });

@@ -205,12 +205,13 @@ impl Pass for ExpressMfa {
         let manual = |out: &mut PassOutput, why: String| {
             out.proposals.push(Proposal {
                 rule: EXPRESS_TOTP.into(),
-                path: first_path.to_string(),
+                path: (*first_path).into(),
                 at: first.sites[0].at..first.sites[0].at,
                 message: format!(
                     "{} is reachable with a password alone; {why}",
                     first.sites[0].route
-                ),
+                )
+                .into(),
                 applicability: Applicability::Manual,
                 edits: vec![],
             });
@@ -320,9 +321,9 @@ impl Pass for ExpressMfa {
             let at = file.sites.first().map_or(edits[0].start, |s| s.at);
             out.proposals.push(Proposal {
                 rule: EXPRESS_TOTP.into(),
-                path: path.to_string(),
+                path: (*path).into(),
                 at: at..at,
-                message,
+                message: message.into(),
                 applicability: Applicability::Review,
                 edits,
             });

@@ -264,9 +264,9 @@ impl Pass for TrpcMfa {
         let manual = |out: &mut PassOutput, why: &str| {
             out.proposals.push(Proposal {
                 rule: NEXTAUTH_TOTP.into(),
-                path: path.to_string(),
+                path: path.into(),
                 at: first.statement..first.statement,
-                message: format!("`{}` runs on a single-factor session; {why}", first.name),
+                message: format!("`{}` runs on a single-factor session; {why}", first.name).into(),
                 applicability: Applicability::Manual,
                 edits: vec![],
             });
@@ -332,12 +332,12 @@ impl Pass for TrpcMfa {
         };
         out.proposals.push(Proposal {
             rule: NEXTAUTH_TOTP.into(),
-            path: path.to_string(),
+            path: path.into(),
             at: first.statement..first.statement,
             message: format!(
                 "{} {verb} on a single-factor session: {now} a TOTP verification of this browser (fresh for destructive mutations), listed admin mutations wait for a second admin, and each is recorded",
                 names.join(", "),
-            ),
+            ).into(),
             applicability: Applicability::Review,
             edits,
         });

@@ -168,12 +168,12 @@ impl Pass for OutboundIdempotency {
                 }
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY_KEY.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: w.resource.clone(),
                     message: format!(
                         "`{}.{}` runs for a user request without an idempotency key: a double click or a retry does it twice; it now carries a key derived from what it sends when it names a customer or an object",
                         w.resource_text, w.method
-                    ),
+                    ).into(),
                     applicability: Applicability::Review,
                     edits,
                 });

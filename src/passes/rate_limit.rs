@@ -248,12 +248,12 @@ impl Pass for RateLimit {
                 }
                 out.proposals.push(Proposal {
                     rule: RATE_LIMIT.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: h.at..h.at,
                     message: format!(
                         "`{}` of {} takes credentials or starts account recovery without a rate limit: anyone can try passwords or codes as fast as the server answers; it now allows 10 attempts per client in 15 minutes",
                         h.name, file.route
-                    ),
+                    ).into(),
                     applicability: Applicability::Review,
                     edits,
                 });
@@ -280,9 +280,9 @@ impl Pass for RateLimit {
                 }
                 out.proposals.push(Proposal {
                     rule: RATE_LIMIT.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: *at..*at,
-                    message: format!("the Express route {route} takes credentials or starts account recovery without a rate limit; it now allows 10 attempts per client in 15 minutes"),
+                    message: format!("the Express route {route} takes credentials or starts account recovery without a rate limit; it now allows 10 attempts per client in 15 minutes").into(),
                     applicability: Applicability::Review,
                     edits,
                 });

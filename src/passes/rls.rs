@@ -187,9 +187,9 @@ fn qualified(t: &Table) -> String {
 fn at(rule: &str, loc: &Loc, message: String, applicability: Applicability) -> Proposal {
     Proposal {
         rule: rule.into(),
-        path: loc.file.clone(),
+        path: loc.file.as_str().into(),
         at: loc.offset..loc.offset,
-        message,
+        message: message.into(),
         applicability,
         edits: vec![],
     }
@@ -516,9 +516,9 @@ impl Pass for RowLevelSecurity {
         let fail = |out: &mut PassOutput, file: &str, message: String| {
             out.proposals.push(Proposal {
                 rule: POLICIES.into(),
-                path: file.to_string(),
+                path: file.into(),
                 at: 0..0,
-                message,
+                message: message.into(),
                 applicability: Applicability::Manual,
                 edits: vec![],
             })
@@ -755,7 +755,7 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         if let Some((first, _)) = ws.sources().next() {
             out.proposals.push(Proposal {
                 rule: POLICIES.into(),
-                path: first.to_string(),
+                path: first.into(),
                 at: 0..0,
                 message: "casehard found no exported Prisma, Drizzle or node-postgres client to wire: run each user's queries in a transaction that first does `select set_config('app.user_id', <user id>, true)`, or the policies hide every row".into(),
                 applicability: Applicability::Manual,
@@ -810,9 +810,9 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
             }
             out.proposals.push(Proposal {
                 rule: POLICIES.into(),
-                path: path.to_string(),
+                path: path.into(),
                 at: w.at..w.at,
-                message: format!("protected procedures now query as their signed-in user: `ctx.db` is `dbFor(ctx.session.user.id)`, which sets app.user_id for each query (public procedures keep `{}` and see no protected rows)", client.name),
+                message: format!("protected procedures now query as their signed-in user: `ctx.db` is `dbFor(ctx.session.user.id)`, which sets app.user_id for each query (public procedures keep `{}` and see no protected rows)", client.name).into(),
                 applicability: Applicability::Review,
                 edits,
             });
@@ -822,9 +822,9 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
     if !wired {
         out.proposals.push(Proposal {
             rule: POLICIES.into(),
-            path: client.path.clone(),
+            path: client.path.as_str().into(),
             at: client.at..client.at,
-            message: format!("`{}` names no user, so under the row-level security policies it sees no rows of the protected tables: run each signed-in request's queries through `{export}` from {helper}", client.name),
+            message: format!("`{}` names no user, so under the row-level security policies it sees no rows of the protected tables: run each signed-in request's queries through `{export}` from {helper}", client.name).into(),
             applicability: Applicability::Manual,
             edits: vec![],
         });
@@ -900,7 +900,7 @@ pub fn sync_journal(ws: &Workspace, rule: &str, out: &mut PassOutput) {
     if let Some((journal, edit)) = migrations::journal_sync(ws) {
         out.proposals.push(Proposal {
             rule: rule.into(),
-            path: journal,
+            path: journal.into(),
             at: edit.start..edit.start,
             message: "drizzle-kit's journal lists casehard's migrations, so `drizzle-kit migrate` runs them".into(),
             applicability: Applicability::Review,

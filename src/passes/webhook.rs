@@ -346,12 +346,12 @@ impl Pass for StripeSignature {
                 }
                 out.proposals.push(Proposal {
                     rule: SIGNATURE.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: read.statement.clone(),
                     message: format!(
                         "this Stripe webhook handler trusts the body `{}` without checking its signature: anyone can post a forged event; verify it first (fails closed without STRIPE_WEBHOOK_SECRET)",
                         read.variable
-                    ),
+                    ).into(),
                     applicability: Applicability::Review,
                     edits,
                 });
@@ -464,12 +464,12 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             if client.is_none() || file.shape == Shape::Edge {
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at,
                     message: format!(
                         "`{0}` is processed every time it is delivered; record `{0}.id` (insert ... on conflict do nothing) before the side effects and skip ids already seen",
                         event.variable
-                    ),
+                    ).into(),
                     applicability: Applicability::Manual,
                     edits: vec![],
                 });
@@ -497,12 +497,12 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             }
             out.proposals.push(Proposal {
                 rule: IDEMPOTENCY.into(),
-                path: path.to_string(),
+                path: (*path).into(),
                 at,
                 message: format!(
                     "`{}` is processed again on every redelivery or replay; its id is now recorded first and a repeat is answered without side effects",
                     event.variable
-                ),
+                ).into(),
                 applicability: Applicability::Review,
                 edits,
             });
@@ -797,7 +797,7 @@ fn node_handlers(
                     if text.contains("export const config") {
                         out.proposals.push(Proposal {
                             rule: SIGNATURE.into(),
-                            path: path.to_string(),
+                            path: path.into(),
                             at: read.statement.clone(),
                             message: "this API route's `config` does not turn the body parser off, so the raw body Stripe signed is gone: add `api: { bodyParser: false }` to it".into(),
                             applicability: Applicability::Manual,
@@ -816,7 +816,7 @@ fn node_handlers(
                     let Some(route) = file.express_routes.first() else {
                         out.proposals.push(Proposal {
                             rule: SIGNATURE.into(),
-                            path: path.to_string(),
+                            path: path.into(),
                             at: read.statement.clone(),
                             message: "this Express webhook handler trusts `req.body` without checking its Stripe signature, and casehard cannot find its route to give it the raw body: mount express.raw({ type: 'application/json' }) on it and verify with stripe.webhooks.constructEvent".into(),
                             applicability: Applicability::Manual,
@@ -853,9 +853,9 @@ fn node_handlers(
                         (None, Some((other, _))) if mounted(other) => {}
                         (None, Some((other, (app, at, indent)))) => out.proposals.push(Proposal {
                             rule: SIGNATURE.into(),
-                            path: other.to_string(),
+                            path: other.into(),
                             at: *at..*at,
-                            message: format!("{}: the Stripe webhook route needs the raw body, so it gets express.raw before this global JSON parser", route.path),
+                            message: format!("{}: the Stripe webhook route needs the raw body, so it gets express.raw before this global JSON parser", route.path).into(),
                             applicability: Applicability::Review,
                             edits: vec![Edit::insert(*at, mount(app, indent))],
                         }),
@@ -869,12 +869,12 @@ fn node_handlers(
         }
         out.proposals.push(Proposal {
             rule: SIGNATURE.into(),
-            path: path.to_string(),
+            path: path.into(),
             at: read.statement.clone(),
             message: format!(
                 "this Stripe webhook handler trusts the body `{}` without checking its signature: anyone can post a forged event; verify the raw body first (fails closed without STRIPE_WEBHOOK_SECRET)",
                 read.variable
-            ),
+            ).into(),
             applicability: Applicability::Review,
             edits,
         });

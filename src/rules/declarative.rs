@@ -52,7 +52,9 @@ pub struct Compiled {
 
 pub struct DeclarativeRule {
     pub meta: RuleMeta,
-    pub message: String,
+    /// `meta.id`, shared by the rule's proposals.
+    pub id: std::sync::Arc<str>,
+    pub message: std::sync::Arc<str>,
     pub scope: Scope,
     /// Strings one of which is in the text of every file the rule can match (compared
     /// ignoring ASCII case); `None` when the rule does not say, and every file may match.
@@ -207,6 +209,7 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
     }
 
     Ok(DeclarativeRule {
+        id: id.into(),
         meta: RuleMeta {
             id: id.to_string(),
             title,
@@ -216,7 +219,7 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
             docs,
             origin,
         },
-        message,
+        message: message.into(),
         scope,
         needs,
         compiled,

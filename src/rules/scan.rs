@@ -9,6 +9,7 @@ use ast_grep_core::matcher::MatcherExt;
 use ast_grep_core::meta_var::MetaVarEnv;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::{Language, Matcher, Node};
+use std::sync::Arc;
 
 /// For each grammar: node kind id → indexes of the rules that may match it.
 pub struct ScanIndex {
@@ -199,6 +200,7 @@ pub fn scan_file<'t>(
     let any_kind = &index.any_kind[s];
     let mut out = Vec::new();
     let mut suppressions: Option<Suppressions> = None;
+    let mut shared_path: Option<Arc<str>> = None;
     let root = tree.root();
     for node in root.dfs() {
         collect.offer(&node);
@@ -241,8 +243,8 @@ pub fn scan_file<'t>(
                 _ => Vec::new(),
             };
             out.push(Proposal {
-                rule: rule.meta.id.clone(),
-                path: path.to_string(),
+                rule: rule.id.clone(),
+                path: shared_path.get_or_insert_with(|| path.into()).clone(),
                 at: m.range(),
                 message: interpolate(&rule.message, m.get_env()),
                 applicability: rule.meta.applicability,
@@ -254,12 +256,12 @@ pub fn scan_file<'t>(
 }
 
 /// Replaces `$NAME` in a message with the text the metavariable captured (first line only).
-fn interpolate(message: &str, env: &MetaVarEnv<'_, StrDoc<Lang>>) -> String {
+fn interpolate(message: &Arc<str>, env: &MetaVarEnv<'_, StrDoc<Lang>>) -> Arc<str> {
     if !message.contains('$') {
-        return message.to_string();
+        return message.clone();
     }
     let mut out = String::with_capacity(message.len());
-    let mut rest = message;
+    let mut rest: &str = message;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
@@ -284,5 +286,41 @@ fn interpolate(message: &str, env: &MetaVarEnv<'_, StrDoc<Lang>>) -> String {
         rest = &after[name_len..];
     }
     out.push_str(rest);
-    out
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Catalog;
+
+    #[test]
+    fn a_files_proposals_share_its_path_and_each_rules_id_and_fixed_message() {
+        let catalog = Catalog::load(&[]).unwrap();
+        let rules = &catalog.rules;
+        let index = ScanIndex::new(rules, |_| true);
+        let on = vec![true; rules.len()];
+        let text = "import { z } from \"zod\";\nexport async function POST(req: Request) {\n  const a = z.object({ x: z.string() }).parse(await req.json());\n  const b = z.object({ y: z.string() }).parse(await req.json());\n  return Response.json({ a, b });\n}\n";
+        let tree = Lang::TypeScript.parse(text).unwrap();
+        let mut collect = CollectedNodes::new(Lang::TypeScript, &[]);
+        let out = scan_file(
+            &index,
+            rules,
+            &on,
+            "app/api/x/route.ts",
+            Lang::TypeScript,
+            &tree,
+            &mut collect,
+        );
+        let strict: Vec<&Proposal> = out
+            .iter()
+            .filter(|p| &*p.rule == "schema/zod-strict")
+            .collect();
+        assert_eq!(strict.len(), 2, "{out:#?}");
+        assert!(Arc::ptr_eq(&strict[0].path, &strict[1].path));
+        assert!(Arc::ptr_eq(&strict[0].rule, &strict[1].rule));
+        assert!(Arc::ptr_eq(&strict[0].message, &strict[1].message));
+        assert!(out.iter().all(|p| Arc::ptr_eq(&p.path, &strict[0].path)));
+        assert_eq!(&*strict[0].path, "app/api/x/route.ts");
+    }
 }

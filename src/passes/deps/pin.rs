@@ -104,9 +104,9 @@ impl Pass for PinDependencies {
                     if matches!(spec, Spec::Any | Spec::Tag) {
                         out.proposals.push(Proposal {
                             rule: FLOATING.into(),
-                            path: manifest.path.clone(),
+                            path: manifest.path.as_str().into(),
                             at: d.spec_range.clone(),
-                            message: format!("`{}` asks for `{}`: any release, whenever anything installs; pin an exact version", d.name, d.spec),
+                            message: format!("`{}` asks for `{}`: any release, whenever anything installs; pin an exact version", d.name, d.spec).into(),
                             applicability: Applicability::Manual,
                             edits: vec![],
                         });
@@ -121,7 +121,7 @@ impl Pass for PinDependencies {
                 }
                 out.proposals.push(Proposal {
                     rule: PIN.into(),
-                    path: manifest.path.clone(),
+                    path: manifest.path.as_str().into(),
                     at: d.spec_range.clone(),
                     message: format!(
                         "`{}` `{}` → `{new}`, the {} {} resolved",
@@ -133,7 +133,8 @@ impl Pass for PinDependencies {
                             "version"
                         },
                         lock.path
-                    ),
+                    )
+                    .into(),
                     applicability: Applicability::Safe,
                     edits: vec![Edit::replace(d.spec_range.clone(), new.clone())],
                 });
@@ -165,14 +166,14 @@ impl Pass for PinDependencies {
                 if registry_deps > 0 && !nested {
                     out.proposals.push(Proposal {
                         rule: MISSING.into(),
-                        path: manifest.path.clone(),
+                        path: manifest.path.as_str().into(),
                         at: 0..0,
                         message: format!(
                             "{registry_deps} {} and no lockfile: nothing pins what gets installed; run `{}` in {}, commit the lockfile, and run casehard again",
                             if registry_deps == 1 { "dependency" } else { "dependencies" },
                             lockfile_command(ws, manifest),
                             if manifest.dir.is_empty() { "the project root".to_string() } else { format!("`{}`", manifest.dir) }
-                        ),
+                        ).into(),
                         applicability: Applicability::Manual,
                         edits: vec![],
                     });
@@ -192,9 +193,9 @@ impl Pass for PinDependencies {
             }
             out.proposals.push(Proposal {
                 rule: PIN.into(),
-                path: lock.path.clone(),
+                path: lock.path.as_str().into(),
                 at: edits[0].start..edits[0].end,
-                message: format!("{} ({}): its record of the manifests now says the pinned versions, so a frozen install accepts them", lock.path, lock.format.label()),
+                message: format!("{} ({}): its record of the manifests now says the pinned versions, so a frozen install accepts them", lock.path, lock.format.label()).into(),
                 applicability: Applicability::Safe,
                 edits,
             });
@@ -295,9 +296,10 @@ fn save_exact(ws: &crate::workspace::Workspace, dir: &str, out: &mut PassOutput)
             let start = offset + body.find("save-exact").unwrap_or(0);
             out.proposals.push(Proposal {
                 rule: SAVE_EXACT.into(),
-                path: path.clone(),
+                path: path.as_str().into(),
                 at: start..offset + body.len(),
-                message: format!("{path} sets `{setting}`: the next install writes ranges again"),
+                message: format!("{path} sets `{setting}`: the next install writes ranges again")
+                    .into(),
                 applicability: Applicability::Safe,
                 edits: vec![Edit::replace(start..offset + body.len(), "save-exact=true")],
             });
@@ -313,11 +315,12 @@ fn save_exact(ws: &crate::workspace::Workspace, dir: &str, out: &mut PassOutput)
     };
     out.proposals.push(Proposal {
         rule: SAVE_EXACT.into(),
-        path: path.clone(),
+        path: path.as_str().into(),
         at: text.len()..text.len(),
         message: format!(
             "{path} does not set `save-exact=true`: the next install writes ranges again"
-        ),
+        )
+        .into(),
         applicability: Applicability::Safe,
         edits: vec![Edit::insert(
             text.len(),

@@ -104,7 +104,7 @@ fn finding(rule: &str, path: &str, text: &str, line: usize, message: String) -> 
         rule: rule.into(),
         path: path.into(),
         at: start..start,
-        message,
+        message: message.into(),
         applicability: Applicability::Manual,
         edits: vec![],
     }

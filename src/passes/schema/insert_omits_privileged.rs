@@ -148,14 +148,15 @@ impl Pass for InsertOmitsPrivileged {
                 };
                 out.proposals.push(Proposal {
                     rule: ID.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: call.call.clone(),
                     message: format!(
                         "{}({}) accepts server-owned columns from the client: {}; omit them",
                         call.factory,
                         call.table,
                         missing.join(", ")
-                    ),
+                    )
+                    .into(),
                     applicability: Applicability::Review,
                     edits: vec![edit],
                 });

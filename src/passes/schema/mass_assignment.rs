@@ -206,13 +206,13 @@ impl Pass for MassAssignment {
                 let Some((schema_path, decl)) = schema else {
                     out.proposals.push(Proposal {
                         rule: ID.into(),
-                        path: path.to_string(),
+                        path: (*path).into(),
                         at: sink.data.clone(),
                         message: format!(
                             "request data `{}` is {how} `{}`: a client can set any column; validate it with a zod schema that omits server-owned columns",
                             sink.data_text,
                             sink.target.label()
-                        ),
+                        ).into(),
                         applicability: Applicability::Manual,
                         edits: vec![],
                     });
@@ -239,14 +239,14 @@ impl Pass for MassAssignment {
                 }
                 out.proposals.push(Proposal {
                     rule: ID.into(),
-                    path: path.to_string(),
+                    path: (*path).into(),
                     at: sink.data.clone(),
                     message: format!(
                         "request data `{}` is {how} `{}`: a client can set any column; parse it through {}",
                         sink.data_text,
                         sink.target.label(),
                         decl.name
-                    ),
+                    ).into(),
                     applicability: Applicability::Review,
                     edits,
                 });
