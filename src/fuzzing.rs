@@ -11,7 +11,9 @@ use crate::workspace::Workspace;
 /// Where the text is placed: a route handler (request scope, server rules) and a component.
 const PLACES: &[&str] = &["app/api/fuzz/route.ts", "src/components/fuzz.tsx"];
 
-/// Runs the catalog over `text` in each place; panics on any violation of the properties.
+/// Runs the catalog over `text` in each place; panics on any violation of the properties: a
+/// run that does not converge, a changed file that no longer parses when the input did, or an
+/// original (the diff's old side) that is not the input.
 pub fn check(catalog: &Catalog, text: &str) {
     for place in PLACES {
         let ws = Workspace::from_files([(*place, text)]).expect("fixed paths are valid");
@@ -22,6 +24,14 @@ pub fn check(catalog: &Catalog, text: &str) {
             .unwrap_or(false);
         match engine::run(ws, catalog, &Config::default(), &Options::default()) {
             Ok(outcome) => {
+                // The diff's old side is rebuilt from the fixed text: it must be the input.
+                if let Some(original) = outcome.original(place) {
+                    assert!(
+                        original.as_ref() == text.as_bytes(),
+                        "{place}: the text rebuilt as read differs from the input:\n--- input\n{text}\n--- rebuilt\n{}",
+                        String::from_utf8_lossy(&original)
+                    );
+                }
                 for path in outcome.before.keys() {
                     let Some(lang) = Lang::for_path(path) else {
                         continue;
