@@ -2,7 +2,7 @@
 
 use crate::engine::Outcome;
 use crate::plan::{Finding, LineIndex, Status};
-use crate::workspace::{split_bom, SkipReason};
+use crate::workspace::{body_of, SkipReason};
 use serde::Serialize;
 
 /// Version of the JSON document's shape; bumped on any incompatible change.
@@ -54,7 +54,7 @@ pub fn write_text(
         )?;
     }
     // The findings come sorted by path: each file's lines are indexed once.
-    let mut file: Option<(&str, Option<(String, LineIndex)>)> = None;
+    let mut file: Option<(&str, Option<(std::borrow::Cow<'_, str>, LineIndex)>)> = None;
     for f in outcome.findings.iter() {
         writeln!(out, "{}", finding_line(f))?;
         if file.as_ref().is_none_or(|(path, _)| *path != f.path) {
@@ -96,8 +96,8 @@ pub fn write_text(
 }
 
 /// The text of `path` as it was read (none for a file casehard created).
-fn original_text(outcome: &Outcome, path: &str) -> Option<String> {
-    Some(split_bom(&outcome.original(path)?)?.body.to_string())
+fn original_text<'o>(outcome: &'o Outcome, path: &str) -> Option<std::borrow::Cow<'o, str>> {
+    body_of(outcome.original(path)?)
 }
 
 /// The finding's line in `text` (the file as it was read, indexed by `index`), with a caret

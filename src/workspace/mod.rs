@@ -11,6 +11,7 @@ pub use dir::{load_dir, LoadOptions};
 
 use crate::error::Error;
 use crate::lang::Lang;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Files larger than this are skipped: generated source is never this large, lockfiles and
@@ -298,6 +299,20 @@ pub fn split_bom(bytes: &[u8]) -> Option<Text<'_>> {
         .map(|body| Text { bom, body })
 }
 
+/// The body of `bytes` (without a byte-order mark) if they are UTF-8, borrowed when they are,
+/// moved into the string when they are owned (an original rebuilt from its undo).
+pub fn body_of(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(b) => split_bom(b).map(|t| Cow::Borrowed(t.body)),
+        Cow::Owned(mut b) => {
+            if b.starts_with(BOM) {
+                b.drain(..BOM.len());
+            }
+            String::from_utf8(b).ok().map(Cow::Owned)
+        }
+    }
+}
+
 /// Joins a body with the byte-order mark it was read with.
 pub fn join_bom(bom: bool, body: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 3);
@@ -390,6 +405,22 @@ mod tests {
             .map(|r| r.old.len())
             .sum();
         assert_eq!(kept, "b = z".len() + "const ".len());
+    }
+
+    #[test]
+    fn body_of_strips_the_mark_and_copies_nothing_it_can_borrow() {
+        let read = "\u{feff}let a = 1;".as_bytes();
+        assert!(matches!(
+            body_of(Cow::Borrowed(read)),
+            Some(Cow::Borrowed("let a = 1;"))
+        ));
+        match body_of(Cow::Owned(read.to_vec())) {
+            Some(Cow::Owned(s)) => assert_eq!(s, "let a = 1;"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(body_of(Cow::Borrowed(&b"ok"[..])).as_deref(), Some("ok"));
+        assert_eq!(body_of(Cow::Owned(vec![0xff, 0xfe])), None);
+        assert_eq!(body_of(Cow::Borrowed(&[0xff][..])), None);
     }
 
     #[test]
