@@ -148,7 +148,7 @@ impl Undo {
             });
             shift += new_len as isize - (end - start) as isize;
         }
-        if step.is_empty() || revert(now, &step).as_deref() != Some(was) {
+        if step.is_empty() || !reverts_to(now, &step, was) {
             step = vec![Revert {
                 at: 0,
                 len: now.len(),
@@ -166,6 +166,34 @@ impl Undo {
             text = revert(&text, step).expect("an undo step fits the text it was recorded on");
         }
         text
+    }
+}
+
+/// Whether `text` with `step` applied is `was`, compared piece by piece without building it
+/// (the check runs on every change of every file).
+fn reverts_to(text: &[u8], step: &[Revert], was: &[u8]) -> bool {
+    let (mut at, mut old_at) = (0, 0);
+    let same = |piece: &[u8], old_at: &mut usize| {
+        let end = *old_at + piece.len();
+        let ok = was.get(*old_at..end) == Some(piece);
+        *old_at = end;
+        ok
+    };
+    for r in step {
+        let Some(kept) = text.get(at..r.at) else {
+            return false;
+        };
+        if !same(kept, &mut old_at) || !same(&r.old, &mut old_at) {
+            return false;
+        }
+        let Some(next) = r.at.checked_add(r.len) else {
+            return false;
+        };
+        at = next;
+    }
+    match text.get(at..) {
+        Some(rest) => same(rest, &mut old_at) && old_at == was.len(),
+        None => false,
     }
 }
 
