@@ -782,6 +782,29 @@ impl<'a> Engine<'a> {
             }
         }
 
+        // The findings a created file fixes sit in this round's texts: they are keyed before
+        // this round's edits move those texts on.
+        let new_files: Vec<(crate::plan::NewFile, Vec<(FindingKey, Applicability)>)> = new_files
+            .into_iter()
+            .map(|mut file| {
+                let fixes = std::mem::take(&mut file.fixes)
+                    .into_iter()
+                    .filter(|f| self.options.selection.allows(&f.rule))
+                    .map(|f| {
+                        let applicability = self
+                            .catalog
+                            .meta(&f.rule)
+                            .map_or(f.applicability, |m| m.applicability);
+                        (
+                            self.key(&f.path, f.at.start, &f.rule, &f.message),
+                            applicability,
+                        )
+                    })
+                    .collect();
+                (file, fixes)
+            })
+            .collect();
+
         let clock = Timings::start();
         let mut trees = std::mem::take(&mut self.round_trees);
         let work: Vec<FileWork> = by_path
@@ -824,7 +847,7 @@ impl<'a> Engine<'a> {
             eprintln!("  fixed and rescanned in {:.2?}", clock.lap());
         }
 
-        for file in new_files {
+        for (file, fixes) in new_files {
             let path = checked_path(&file.path)?;
             // A file that is there but was not read (too large, binary, a link) is not ours to
             // write over.
@@ -853,16 +876,7 @@ impl<'a> Engine<'a> {
                 .catalog
                 .meta(&file.rule)
                 .map_or(Applicability::Safe, |m| m.applicability);
-            for fixed in file
-                .fixes
-                .into_iter()
-                .filter(|f| self.options.selection.allows(&f.rule))
-            {
-                let applicability = self
-                    .catalog
-                    .meta(&fixed.rule)
-                    .map_or(fixed.applicability, |m| m.applicability);
-                let key = self.key(&fixed.path, fixed.at.start, &fixed.rule, &fixed.message);
+            for (key, applicability) in fixes {
                 self.findings
                     .insert(key, FindingState::new(applicability, true, None));
             }

@@ -162,3 +162,67 @@ fn check_fix_check_then_nothing_left_but_manual_findings() {
         "a second fix changes nothing"
     );
 }
+
+/// Where each finding is, grouped by rule, file and message.
+fn places(
+    outcome: &casehard::engine::Outcome,
+) -> std::collections::BTreeMap<String, Vec<(usize, usize)>> {
+    let mut out: std::collections::BTreeMap<String, Vec<(usize, usize)>> = Default::default();
+    for f in &outcome.findings {
+        out.entry(format!("{} {} {}", f.rule, f.path, f.message))
+            .or_default()
+            .push((f.line, f.column));
+    }
+    out
+}
+
+/// A finding is placed in its file as read whatever else changed that file: the whole
+/// catalog puts each finding where its rule alone puts it. A created file's findings (the RLS
+/// migration's tables) were once placed after the same round's edits to their file (the
+/// Drizzle schema's `.omit(...)`), so every table after the first edit pointed into it.
+#[test]
+fn findings_are_placed_as_their_rule_alone_places_them() {
+    let table = |n: usize| {
+        format!(
+            "export const t{n} = pgTable(\"t_{n}\", {{\n  id: uuid(\"id\").primaryKey().defaultRandom(),\n  userId: uuid(\"user_id\").notNull(),\n  createdAt: timestamp(\"created_at\").defaultNow().notNull(),\n}});\n\nexport const insertT{n}Schema = createInsertSchema(t{n});\n\n"
+        )
+    };
+    let schema = format!(
+        "import {{ pgTable, uuid, timestamp }} from \"drizzle-orm/pg-core\";\nimport {{ createInsertSchema }} from \"drizzle-zod\";\n\n{}{}{}",
+        table(0),
+        table(1),
+        table(2)
+    );
+    let drizzle = casehard::workspace::Workspace::from_files([
+        (
+            "package.json",
+            br#"{"dependencies":{"drizzle-orm":"0.36.4","drizzle-zod":"0.5.1","zod":"3.23.8"}}"#
+                .to_vec(),
+        ),
+        ("src/db/schema.ts", schema.into_bytes()),
+    ])
+    .unwrap();
+    let apps = manifest_dir().join("tests/fixtures/apps");
+    let mut projects = vec![("drizzle".to_string(), drizzle)];
+    for e in std::fs::read_dir(&apps).unwrap() {
+        let e = e.unwrap();
+        let ws = load_dir(&e.path(), &LoadOptions::default()).unwrap();
+        projects.push((e.file_name().to_string_lossy().into_owned(), ws));
+    }
+    let mut compared = 0;
+    for (name, ws) in projects {
+        let all = places(&run(ws.clone(), &Default::default()));
+        let rules: std::collections::BTreeSet<&str> =
+            all.keys().map(|k| k.split(' ').next().unwrap()).collect();
+        for rule in rules {
+            for (what, at) in places(&run(ws.clone(), &only(rule))) {
+                if let Some(there) = all.get(&what) {
+                    assert_eq!(there, &at, "{name}: {what}");
+                    compared += 1;
+                }
+            }
+        }
+    }
+    // The Drizzle schema's three tables alone are three comparisons.
+    assert!(compared > 20, "{compared}");
+}
