@@ -480,6 +480,18 @@ pub fn run(
     let findings = engine.report(&ws, &before);
     if Timings::start().0.is_some() {
         eprintln!("reported; {}", memory());
+        let mut times: Vec<(std::time::Duration, u64, &str)> = engine
+            .index
+            .rule_times()
+            .into_iter()
+            .zip(&catalog.rules)
+            .filter(|((_, tries), _)| *tries > 0)
+            .map(|((t, tries), r)| (t, tries, r.meta.id.as_str()))
+            .collect();
+        times.sort_by(|a, b| b.cmp(a));
+        for (t, tries, id) in times.iter().take(12) {
+            eprintln!("  matcher {id}: {t:.2?} on {tries} nodes (all threads)");
+        }
     }
     let mut problems = engine.problems;
     problems.sort_by(|a, b| a.path.cmp(&b.path));

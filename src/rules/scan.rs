@@ -9,12 +9,33 @@ use ast_grep_core::matcher::MatcherExt;
 use ast_grep_core::meta_var::MetaVarEnv;
 use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::{Language, Matcher, Node};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// For each grammar: node kind id → indexes of the rules that may match it.
 pub struct ScanIndex {
     by_kind: [Vec<Vec<usize>>; 2],
     any_kind: [Vec<usize>; 2],
+    /// With `CASEHARD_TIMINGS` set: by rule index, nanoseconds spent in its matcher and the
+    /// nodes it was tried on.
+    clock: Option<Box<[(AtomicU64, AtomicU64)]>>,
+}
+
+impl ScanIndex {
+    /// By rule index, the time its matcher took and the nodes it was tried on, summed over
+    /// every thread; empty unless `CASEHARD_TIMINGS` is set.
+    pub fn rule_times(&self) -> Vec<(std::time::Duration, u64)> {
+        self.clock
+            .iter()
+            .flatten()
+            .map(|(ns, tries)| {
+                (
+                    std::time::Duration::from_nanos(ns.load(Relaxed)),
+                    tries.load(Relaxed),
+                )
+            })
+            .collect()
+    }
 }
 
 fn slot(lang: Lang) -> usize {
@@ -140,7 +161,16 @@ impl ScanIndex {
                 }
             }
         }
-        ScanIndex { by_kind, any_kind }
+        let clock = std::env::var_os("CASEHARD_TIMINGS").map(|_| {
+            (0..rules.len())
+                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                .collect()
+        });
+        ScanIndex {
+            by_kind,
+            any_kind,
+            clock,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,7 +244,18 @@ pub fn scan_file<'t>(
             let Some(compiled) = rule.compiled(lang) else {
                 continue;
             };
-            let Some(m) = compiled.matcher.match_node(node.clone()) else {
+            let matched = match &index.clock {
+                None => compiled.matcher.match_node(node.clone()),
+                Some(clock) => {
+                    let t = std::time::Instant::now();
+                    let m = compiled.matcher.match_node(node.clone());
+                    let (ns, tries) = &clock[i];
+                    ns.fetch_add(t.elapsed().as_nanos() as u64, Relaxed);
+                    tries.fetch_add(1, Relaxed);
+                    m
+                }
+            };
+            let Some(m) = matched else {
                 continue;
             };
             // Broken regions parse as ERROR nodes and patterns still match in them: skip.
