@@ -4,7 +4,7 @@
 //!     cargo bench --bench throughput              # 2,000 files per corpus
 //!     CASEHARD_BENCH_FILES=10000 cargo bench --bench throughput
 //!     CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # keep a copy to profile
-//!     CASEHARD_BENCH_ONLY=stress cargo bench --bench throughput   # one of typical, stress, demo, monorepo
+//!     CASEHARD_BENCH_ONLY=stress cargo bench --bench throughput   # one of typical, stress, rules, demo, monorepo
 //!     CASEHARD_BENCH_WRITE_ONLY=1 CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # write the corpora, measure nothing
 //!
 //! Prints a table per corpus; it asserts nothing (speed is measured, never tested). Peak
@@ -298,11 +298,86 @@ fn main() {
             measure(files, mix, &catalog);
         }
     }
+    if runs("rules") {
+        rules_scaling(files);
+    }
     if runs("demo") {
         measure_demo_apps(&catalog);
     }
     if runs("monorepo") {
         pin_monorepo(2000, &catalog);
+    }
+}
+
+/// Writes `count` declarative rules under `dir` (`bench/r<i>.toml`), each reporting a call of a
+/// method only it names, `$O.casehardBench<i>(...)`, which the corpus never calls. `needle` is
+/// each rule's `needs`: a string absent from the corpus (the prefilter leaves the rule out of
+/// every file), or one most handlers hold (the rule is tried on every call in them).
+fn write_rules(dir: &Path, count: usize, needle: &str) {
+    let area = dir.join("bench");
+    std::fs::create_dir_all(&area).unwrap();
+    for i in 0..count {
+        let needle = needle.replace("{i}", &i.to_string());
+        let rule = format!(
+            r#"title = "Benchmark rule {i}"
+severity = "info"
+area = "ops"
+applicability = "manual"
+message = "casehardBench{i} is called"
+needs = ["{needle}"]
+
+[rule]
+pattern = "$O.casehardBench{i}($$$ARGS)"
+
+[docs]
+what = "Reports calls of casehardBench{i}."
+why = "It measures what a rule costs."
+before = "x.casehardBench{i}()"
+after = "x.other()"
+"#
+        );
+        std::fs::write(area.join(format!("r{i}.toml")), rule).unwrap();
+    }
+}
+
+/// What rules added to the catalog cost: `casehard diff` on the typical corpus with the
+/// catalog and 0 to 640 more declarative rules, first rules whose `needs` the corpus never
+/// holds, then rules whose `needs` most handlers hold (so each is tried on every call there).
+fn rules_scaling(files: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path(), files, TYPICAL);
+    println!();
+    println!("rules added to the catalog, `casehard diff` on the typical corpus ({files} files):");
+    println!(
+        "{:<52} {:>6} {:>8} {:>7}",
+        "added rules", "rules", "seconds", "ratio"
+    );
+    for (what, needle) in [
+        ("each needing a string no file holds", "casehardBench{i}("),
+        (
+            "each needing `z.object`, tried on every call there",
+            "z.object",
+        ),
+    ] {
+        let mut base = None;
+        for count in [0, 40, 160, 640] {
+            let rules = tempfile::tempdir().unwrap();
+            write_rules(rules.path(), count, needle);
+            let catalog = Catalog::load(&[rules.path()]).unwrap();
+            let (t, _) = best_of(|| {
+                let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+                full_diff(ws, &catalog)
+            });
+            let s = t.as_secs_f64();
+            let base = *base.get_or_insert(s);
+            println!(
+                "{:<52} {:>6} {:>8.3} {:>6.2}x",
+                format!("{count} {what}"),
+                catalog.rules.len(),
+                s,
+                s / base
+            );
+        }
     }
 }
 
