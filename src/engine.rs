@@ -26,8 +26,9 @@ pub struct Options {
     /// Source bytes whose syntax trees may be kept between phases ([`TREE_BUDGET`] by
     /// default): it trades memory for parses, never changes a result.
     pub tree_budget: usize,
-    /// Skip files that no active rule can match and no pass wants (on by default): it saves
-    /// parses, never changes a result.
+    /// Skip files that no active rule can match and no pass wants, and nodes that lack the
+    /// identifier a rule's pattern names (on by default): it saves parses and matching, never
+    /// changes a result.
     pub prefilter: bool,
     /// Keep each fix as proposed against the file as read, for SARIF's artifact changes (on by
     /// default; the command line keeps them only for `--format sarif`): on 10,000 generated
@@ -393,7 +394,8 @@ pub fn run(
         .collect();
     let mut engine = Engine {
         catalog,
-        index: ScanIndex::new(&catalog.rules, |r| sel.allows(&r.meta.id)),
+        index: ScanIndex::new(&catalog.rules, |r| sel.allows(&r.meta.id))
+            .checking_identifiers(options.prefilter),
         prefilter: Prefilter::new(&catalog.rules, |r| sel.allows(&r.meta.id)),
         pass_facts: passes.iter().map(|_| BTreeMap::new()).collect(),
         passes,

@@ -48,6 +48,9 @@ pub enum Scope {
 pub struct Compiled {
     pub matcher: RuleCore,
     pub fix: Option<TemplateFix>,
+    /// An identifier in the text of every node the rule can match (see
+    /// [`required_identifier`]): a node without it is not offered to the matcher.
+    pub required: Option<memchr::memmem::Finder<'static>>,
 }
 
 pub struct DeclarativeRule {
@@ -73,6 +76,18 @@ impl std::fmt::Debug for DeclarativeRule {
 impl DeclarativeRule {
     pub fn compiled(&self, lang: Lang) -> Option<&Compiled> {
         self.compiled[lang_slot(lang)].as_ref()
+    }
+
+    /// The identifier every match holds in its text whatever the grammar (see
+    /// [`required_identifier`]), so every file it can match holds it too.
+    pub fn required(&self) -> Option<&[u8]> {
+        let mut needles = self
+            .compiled
+            .iter()
+            .flatten()
+            .map(|c| c.required.as_ref().map(|f| f.needle()));
+        let first = needles.next()??;
+        needles.all(|n| n == Some(first)).then_some(first)
     }
 }
 
@@ -205,7 +220,15 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
             }
             None => None,
         };
-        compiled[lang_slot(lang)] = Some(Compiled { matcher, fix });
+        let required = table
+            .get("rule")
+            .and_then(|r| required_identifier(r, lang))
+            .map(|id| memchr::memmem::Finder::new(id.as_bytes()).into_owned());
+        compiled[lang_slot(lang)] = Some(Compiled {
+            matcher,
+            fix,
+            required,
+        });
     }
 
     Ok(DeclarativeRule {
@@ -224,6 +247,57 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
         needs,
         compiled,
     })
+}
+
+/// The longest identifier that the text of every node `rule` matches must hold, if the rule
+/// names one: an identifier (not a `$METAVAR`) in a pattern the node itself must fit — the
+/// rule's own `pattern`, one in its `all`, or one in a `has` (a descendant's text is inside the
+/// node's). At its default strictness ast-grep matches a pattern's named leaves by their text,
+/// so a node without that identifier cannot match. Patterns met only through `any`, `not`,
+/// `inside`, `precedes`, `follows` or `matches` say nothing about the node's own text, and a
+/// pattern object (which may set a strictness that ignores text) is not read at all.
+pub fn required_identifier(rule: &toml::Value, lang: Lang) -> Option<String> {
+    fn collect(rule: &toml::Value, lang: Lang, out: &mut Vec<String>) {
+        let toml::Value::Table(t) = rule else { return };
+        for (key, value) in t {
+            match (key.as_str(), value) {
+                ("pattern", toml::Value::String(pattern)) => identifiers(pattern, lang, out),
+                ("has", _) => collect(value, lang, out),
+                ("all", toml::Value::Array(items)) => {
+                    for item in items {
+                        collect(item, lang, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn identifiers(pattern: &str, lang: Lang, out: &mut Vec<String>) {
+        const NAMES: &[&str] = &[
+            "identifier",
+            "property_identifier",
+            "type_identifier",
+            "shorthand_property_identifier",
+            "shorthand_property_identifier_pattern",
+        ];
+        let Ok(tree) = lang.parse(pattern) else {
+            return;
+        };
+        if has_syntax_error(&tree) {
+            return;
+        }
+        for node in tree.root().dfs() {
+            if node.get_inner_node().child_count() == 0 && NAMES.contains(&&*node.kind()) {
+                let text = node.text();
+                if !text.contains('$') {
+                    out.push(text.to_string());
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    collect(rule, lang, &mut found);
+    found.into_iter().max_by_key(|s| s.len())
 }
 
 fn valid_id(id: &str) -> bool {
@@ -326,6 +400,54 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn required(rule: &str) -> Option<String> {
+        let table: toml::Table = toml::from_str(rule).unwrap();
+        required_identifier(&table["rule"], Lang::TypeScript)
+    }
+
+    #[test]
+    fn the_required_identifier_comes_only_from_patterns_the_node_must_fit() {
+        // The longest identifier of the node's own pattern, never a metavariable.
+        assert_eq!(
+            required("[rule]\npattern = \"z.object($$$ARGS)\"").as_deref(),
+            Some("object")
+        );
+        assert_eq!(required("[rule]\npattern = \"$CALL\""), None);
+        // From `all` and from `has` (a descendant's text is in the node's).
+        assert_eq!(
+            required("[rule]\nkind = \"pair\"\n[[rule.all]]\nhas = { field = \"value\", pattern = \"session.user.id\" }\n[[rule.all]]\npattern = \"$P\"").as_deref(),
+            Some("session")
+        );
+        // Never from what is outside the node or may be absent from it.
+        for rule in [
+            "[rule]\nkind = \"call_expression\"\ninside = { pattern = \"createServer($$$A)\" }",
+            "[rule]\nany = [{ pattern = \"foo($A)\" }, { pattern = \"bar($A)\" }]",
+            "[rule]\nkind = \"call_expression\"\nnot = { pattern = \"verifyWebhook($A)\" }",
+            "[rule]\npattern = { context = \"class A { secretKey = $V }\", selector = \"public_field_definition\", strictness = \"signature\" }",
+        ] {
+            assert_eq!(required(rule), None, "{rule}");
+        }
+    }
+
+    /// Compiling a rule keeps its required identifier, for each grammar.
+    #[test]
+    fn compiled_rules_carry_their_required_identifier() {
+        let catalog = crate::rules::Catalog::load(&[]).unwrap();
+        let required = |id: &str, lang: Lang| {
+            let rule = catalog.rules.iter().find(|r| r.meta.id == id).unwrap();
+            let finder = rule.compiled(lang).unwrap().required.as_ref();
+            finder.map(|f| String::from_utf8(f.needle().to_vec()).unwrap())
+        };
+        for lang in ALL_LANGS {
+            assert_eq!(
+                required("schema/zod-strict", lang).as_deref(),
+                Some("object")
+            );
+            // `kind = "pair"` with metavariable patterns names no identifier.
+            assert_eq!(required("schema/owner-from-body", lang), None);
+        }
+    }
+
     const GOOD: &str = r#"
 title = "t"
 severity = "warning"
@@ -341,6 +463,40 @@ why = "y"
 before = "bar(1)"
 after = "foo(1)"
 "#;
+
+    /// GOOD with a pattern that names no identifier, so only `needs` filters files.
+    const UNNAMED: &str = r#"
+title = "t"
+severity = "warning"
+area = "schemas"
+applicability = "safe"
+message = "m"
+fix = "foo($A)"
+[rule]
+pattern = "$F($A)"
+[docs]
+what = "w"
+why = "y"
+before = "b"
+after = "a"
+"#;
+
+    #[test]
+    fn a_file_without_the_identifier_a_pattern_names_is_not_offered_the_rule() {
+        use crate::rules::Prefilter;
+        let named = load(GOOD).unwrap();
+        let filter = Prefilter::new(std::slice::from_ref(&named), |_| true);
+        assert_eq!(filter.rules_for("export const x = bar(1);", false), [true]);
+        assert_eq!(filter.rules_for("export const x = foo(1);", false), [false]);
+        // Matched by case, as ast-grep compares a pattern's identifiers.
+        assert_eq!(filter.rules_for("BAR(1)", false), [false]);
+        // With `needs` too, a file must hold both.
+        let both = load(&GOOD.replace("fix = ", "needs = [\"baz\"]\nfix = ")).unwrap();
+        let filter = Prefilter::new(std::slice::from_ref(&both), |_| true);
+        assert_eq!(filter.rules_for("baz; bar(1)", false), [true]);
+        assert_eq!(filter.rules_for("bar(1)", false), [false]);
+        assert_eq!(filter.rules_for("baz(1)", false), [false]);
+    }
 
     fn load(text: &str) -> Result<DeclarativeRule, Error> {
         load_rule("test/rule", text, Origin::Builtin)
@@ -372,12 +528,12 @@ after = "foo(1)"
     #[test]
     fn a_rule_needing_strings_prefilters_files_by_them_in_its_scope() {
         use crate::rules::Prefilter;
-        let needing = load(&GOOD.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
+        let needing = load(&UNNAMED.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
         let filter = Prefilter::new(std::slice::from_ref(&needing), |_| true);
         assert!(filter.wanted("export const x = bar(1);", false));
         assert!(filter.wanted("BAZ.qux", false), "ASCII case is ignored");
         assert!(!filter.wanted("export const x = foo(1);", false));
-        let scoped = load(&GOOD.replace(
+        let scoped = load(&UNNAMED.replace(
             "fix = ",
             "scope = \"request-input\"\nneeds = [\"bar\"]\nfix = ",
         ))
@@ -386,8 +542,8 @@ after = "foo(1)"
         assert!(!filter.wanted("bar(1)", false), "outside its scope");
         assert!(filter.wanted("bar(1)", true));
         // A needle of a rule out of scope overlapping one of a rule in scope hides nothing.
-        let inner = load(&GOOD.replace("fix = ", "needs = [\"json(\"]\nfix = ")).unwrap();
-        let outer = load(&GOOD.replace(
+        let inner = load(&UNNAMED.replace("fix = ", "needs = [\"json(\"]\nfix = ")).unwrap();
+        let outer = load(&UNNAMED.replace(
             "fix = ",
             "scope = \"request-input\"\nneeds = [\"x.json(\"]\nfix = ",
         ))
@@ -395,11 +551,11 @@ after = "foo(1)"
         let filter = Prefilter::new(&[outer, inner], |_| true);
         assert!(filter.wanted("await x.json()", false));
         // A rule that does not say what it needs may match anywhere; an inactive one nowhere.
-        let plain = load(GOOD).unwrap();
+        let plain = load(UNNAMED).unwrap();
         let both = [needing, plain];
         assert!(Prefilter::new(&both, |_| true).wanted("foo(1)", false));
         assert!(!Prefilter::new(&both, |r| r.needs.is_some()).wanted("foo(1)", false));
-        let e = load(&GOOD.replace("fix = ", "needs = []\nfix = ")).unwrap_err();
+        let e = load(&UNNAMED.replace("fix = ", "needs = []\nfix = ")).unwrap_err();
         assert!(e.to_string().contains("field `needs`"), "{e}");
     }
 
@@ -407,13 +563,13 @@ after = "foo(1)"
     fn a_file_is_offered_only_the_rules_whose_strings_it_holds() {
         use crate::rules::Prefilter;
         let needs =
-            |n: &str| load(&GOOD.replace("fix = ", &format!("needs = {n}\nfix = "))).unwrap();
+            |n: &str| load(&UNNAMED.replace("fix = ", &format!("needs = {n}\nfix = "))).unwrap();
         // 0 needs `json(`, 1 needs `.json(` (found inside the other's match), 2 needs nothing,
         // 3 needs `json(` but is inactive, 4 needs one of two strings.
         let rules = [
             needs(r#"["json("]"#),
             needs(r#"["x.json("]"#),
-            load(GOOD).unwrap(),
+            load(UNNAMED).unwrap(),
             needs(r#"["json("]"#),
             needs(r#"["express.json(", "bodyparser.json("]"#),
         ];

@@ -19,6 +19,8 @@ pub struct ScanIndex {
     /// With `CASEHARD_TIMINGS` set: by rule index, nanoseconds spent in its matcher and the
     /// nodes it was tried on.
     clock: Option<Box<[(AtomicU64, AtomicU64)]>>,
+    /// Whether a node is offered only to the rules whose required identifier it holds.
+    check_identifiers: bool,
 }
 
 impl ScanIndex {
@@ -56,6 +58,9 @@ pub struct Prefilter {
     scopes: Vec<Option<Scope>>,
     /// By rule index: active and with no `needs`, so tried in every file of its scope.
     unconditional: Vec<bool>,
+    /// The identifiers active rules require ([`DeclarativeRule::required`]), matched by case,
+    /// and the rule each came from: a file without a rule's identifier cannot match it.
+    identifiers: Option<(aho_corasick::AhoCorasick, Vec<usize>)>,
 }
 
 impl Prefilter {
@@ -82,11 +87,23 @@ impl Prefilter {
                 .build(&needles)
                 .expect("literal needles always build")
         });
+        let (required, required_by): (Vec<&[u8]>, Vec<usize>) = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| active(r))
+            .filter_map(|(i, r)| Some((r.required()?, i)))
+            .unzip();
+        let identifiers = (!required.is_empty()).then(|| {
+            let ac = aho_corasick::AhoCorasick::new(&required)
+                .expect("literal identifiers always build");
+            (ac, required_by)
+        });
         Prefilter {
             needles,
             rule_of,
             scopes,
             unconditional,
+            identifiers,
         }
     }
 
@@ -102,6 +119,9 @@ impl Prefilter {
     /// By rule index, the rules that may match in a file with this text: those of
     /// [`Prefilter::in_scope`] with no `needs`, or with one of theirs in it. Needles are found
     /// overlapping, so one inside another's match (`json(` in `x.json(`) still counts.
+    ///
+    /// A rule whose pattern names an identifier ([`DeclarativeRule::required`]) is also left
+    /// out of a file that does not hold it.
     pub fn rules_for(&self, text: &str, request_input: bool) -> Vec<bool> {
         let scope = self.in_scope(request_input);
         let mut on: Vec<bool> = scope
@@ -109,20 +129,36 @@ impl Prefilter {
             .zip(&self.unconditional)
             .map(|(s, u)| *s && *u)
             .collect();
-        let Some(ac) = &self.needles else {
-            return on;
-        };
-        let mut missing = (0..on.len())
-            .filter(|&i| scope[i] && !self.unconditional[i])
-            .count();
-        for m in ac.find_overlapping_iter(text) {
-            if missing == 0 {
-                break;
+        if let Some(ac) = &self.needles {
+            let mut missing = (0..on.len())
+                .filter(|&i| scope[i] && !self.unconditional[i])
+                .count();
+            for m in ac.find_overlapping_iter(text) {
+                if missing == 0 {
+                    break;
+                }
+                let rule = self.rule_of[m.pattern().as_usize()];
+                if scope[rule] && !on[rule] {
+                    on[rule] = true;
+                    missing -= 1;
+                }
             }
-            let rule = self.rule_of[m.pattern().as_usize()];
-            if scope[rule] && !on[rule] {
-                on[rule] = true;
-                missing -= 1;
+        }
+        if let Some((ac, rule_of)) = &self.identifiers {
+            let mut held = vec![false; on.len()];
+            let mut missing = rule_of.iter().filter(|&&r| on[r]).count();
+            for m in ac.find_overlapping_iter(text) {
+                if missing == 0 {
+                    break;
+                }
+                let rule = rule_of[m.pattern().as_usize()];
+                if on[rule] && !held[rule] {
+                    held[rule] = true;
+                    missing -= 1;
+                }
+            }
+            for &rule in rule_of {
+                on[rule] &= held[rule];
             }
         }
         on
@@ -170,7 +206,15 @@ impl ScanIndex {
             by_kind,
             any_kind,
             clock,
+            check_identifiers: true,
         }
+    }
+
+    /// Whether nodes lacking a rule's required identifier skip its matcher (on by default;
+    /// off with the prefilter, to show that it changes no result).
+    pub fn checking_identifiers(mut self, on: bool) -> ScanIndex {
+        self.check_identifiers = on;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -232,6 +276,7 @@ pub fn scan_file<'t>(
     let mut suppressions: Option<Suppressions> = None;
     let mut shared_path: Option<Arc<str>> = None;
     let root = tree.root();
+    let source = tree.get_text().as_bytes();
     for node in root.dfs() {
         collect.offer(&node);
         let kind = usize::from(node.kind_id());
@@ -244,6 +289,12 @@ pub fn scan_file<'t>(
             let Some(compiled) = rule.compiled(lang) else {
                 continue;
             };
+            // A node without the identifier the rule's pattern names cannot match it.
+            if let (true, Some(required)) = (index.check_identifiers, &compiled.required) {
+                if required.find(&source[node.range()]).is_none() {
+                    continue;
+                }
+            }
             let matched = match &index.clock {
                 None => compiled.matcher.match_node(node.clone()),
                 Some(clock) => {
