@@ -528,7 +528,8 @@ after = "a"
     #[test]
     fn a_rule_needing_strings_prefilters_files_by_them_in_its_scope() {
         use crate::rules::Prefilter;
-        let needing = load(&UNNAMED.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
+        let needing =
+            load(&UNNAMED.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
         let filter = Prefilter::new(std::slice::from_ref(&needing), |_| true);
         assert!(filter.wanted("export const x = bar(1);", false));
         assert!(filter.wanted("BAZ.qux", false), "ASCII case is ignored");
