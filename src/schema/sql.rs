@@ -308,7 +308,7 @@ fn parse_statements(text: &str) -> Option<Vec<Parsed>> {
             _ => text.len(),
         };
         let node = raw.stmt.and_then(|s| s.node)?;
-        let user_metadata = reads_user_metadata(&node);
+        let user_metadata = reads_user_metadata(&node, &text[from..to]);
         Some(Parsed {
             node,
             range: from..to,
@@ -319,14 +319,28 @@ fn parse_statements(text: &str) -> Option<Vec<Parsed>> {
 }
 
 /// A policy whose expressions read `user_metadata` (which the user can edit) anywhere in
-/// their parse tree. Searched in the tree's JSON, which reaches every node kind.
-fn reads_user_metadata(node: &NodeEnum) -> bool {
+/// their parse tree. Searched in the tree's JSON, which reaches every node kind, and only when
+/// the statement's text `sql` can spell the name (see [`may_spell_user_metadata`]).
+fn reads_user_metadata(node: &NodeEnum, sql: &str) -> bool {
     match node {
-        NodeEnum::CreatePolicyStmt(s) => [&s.qual, &s.with_check]
+        NodeEnum::CreatePolicyStmt(s) if may_spell_user_metadata(sql) => [&s.qual, &s.with_check]
             .iter()
             .any(|n| serde_json::to_string(n).is_ok_and(|j| j.contains("\"user_metadata\""))),
         _ => false,
     }
+}
+
+/// Whether a statement's text can produce the name `user_metadata` in its parse tree: it
+/// holds the name in any case (unquoted identifiers fold to lower case), or an escape that can
+/// spell it otherwise (`E'user\137metadata'`, `U&"user\005Fmetadata"`).
+fn may_spell_user_metadata(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let holds = |needle: &[u8]| {
+        bytes
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    };
+    sql.contains('\\') || holds(b"user_metadata") || holds(b"u&")
 }
 
 fn apply_piece(
@@ -341,7 +355,7 @@ fn apply_piece(
             for raw in parsed.protobuf.stmts {
                 if let Some(node) = raw.stmt.and_then(|s| s.node) {
                     let loc = statement_loc(file, sql, piece);
-                    let user_metadata = reads_user_metadata(&node);
+                    let user_metadata = reads_user_metadata(&node, piece);
                     apply(model, &node, loc, piece.trim(), user_metadata);
                 }
             }
@@ -623,6 +637,42 @@ mod tests {
             .iter()
             .map(|p| (p.as_ptr() as usize - sql.as_ptr() as usize, p.len()))
             .collect()
+    }
+
+    /// A policy reading `user_metadata` is found however its text spells the name; one that
+    /// cannot spell it is not searched (and not found).
+    #[test]
+    fn a_policy_reading_user_metadata_is_found_however_it_is_spelled() {
+        let policy = |using: &str| {
+            let sql = format!(
+                "create table t (id uuid primary key, owner uuid);\n\
+                 create policy p on t for select using ({using});\n"
+            );
+            let m = model(&[("supabase/migrations/1_init.sql", &sql)]);
+            m.tables["public.t"].policies[0].user_metadata.is_some()
+        };
+        assert!(policy(
+            "(auth.jwt() -> 'user_metadata' ->> 'role') = 'admin'"
+        ));
+        // Unquoted identifiers fold to lower case.
+        assert!(policy(
+            "(select USER_METADATA from profiles limit 1) is not null"
+        ));
+        // Escapes that spell it without writing it.
+        assert!(policy(
+            r"(auth.jwt() -> E'user\137metadata' ->> 'role') = 'admin'"
+        ));
+        assert!(policy(
+            "(auth.jwt() -> U&'user!005Fmetadata' UESCAPE '!' ->> 'role') = 'admin'"
+        ));
+        assert!(!policy("owner = auth.uid()"));
+        assert!(!policy(
+            "(auth.jwt() -> 'app_metadata' ->> 'role') = 'admin'"
+        ));
+        assert!(!may_spell_user_metadata(
+            "create policy p on t using (owner = auth.uid());"
+        ));
+        assert!(may_spell_user_metadata("x -> 'User_MetaData'"));
     }
 
     #[test]
