@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::lang::{first_syntax_error, has_syntax_error, Lang, TextEdit, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
-use crate::plan::{Applicability, Edit, Finding, LineIndex, Proposal, Status};
+use crate::plan::{Applicability, Edit, Finding, Proposal, Status};
 use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Selection};
 use crate::stack::Stack;
 use crate::workspace::{body_of, checked_path, join_bom, Before, Undo, Workspace};
@@ -953,18 +953,14 @@ impl<'a> Engine<'a> {
     fn report(&mut self, ws: &Workspace, before: &BTreeMap<String, Before>) -> Vec<Finding> {
         let findings = std::mem::take(&mut self.findings);
         let mut out = Vec::with_capacity(findings.len());
-        let mut file: Option<(Sym, Option<(std::borrow::Cow<'_, str>, LineIndex)>)> = None;
+        let mut file: Option<(Sym, Option<crate::plan::Indexed<'_>>)> = None;
         for (key, state) in findings {
             let path = self.strings.name(key.path);
             if file.as_ref().is_none_or(|(id, _)| *id != key.path) {
                 // A created file's findings are placed in its text as created.
                 let bytes = original(ws, before, path)
                     .or_else(|| ws.get(path).map(|e| (&e.bytes[..]).into()));
-                let indexed = bytes.and_then(body_of).map(|body| {
-                    let index = LineIndex::new(&body);
-                    (body, index)
-                });
-                file = Some((key.path, indexed));
+                file = Some((key.path, bytes.and_then(body_of).map(crate::plan::indexed)));
             }
             let (line, column) = file
                 .as_ref()

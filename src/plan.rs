@@ -238,6 +238,15 @@ impl LineIndex {
     }
 }
 
+/// A text with its lines indexed, for placing many offsets in it.
+pub type Indexed<'a> = (std::borrow::Cow<'a, str>, LineIndex);
+
+/// Indexes the lines of `text`.
+pub fn indexed(text: std::borrow::Cow<'_, str>) -> Indexed<'_> {
+    let index = LineIndex::new(&text);
+    (text, index)
+}
+
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
     while i > 0 && !text.is_char_boundary(i) {
         i -= 1;

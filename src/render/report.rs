@@ -54,17 +54,13 @@ pub fn write_text(
         )?;
     }
     // The findings come sorted by path: each file's lines are indexed once.
-    let mut file: Option<(&str, Option<(std::borrow::Cow<'_, str>, LineIndex)>)> = None;
+    let mut file: Option<(&str, Option<crate::plan::Indexed<'_>>)> = None;
     for f in outcome.findings.iter() {
         writeln!(out, "{}", finding_line(f))?;
         if file.as_ref().is_none_or(|(path, _)| *path != f.path) {
-            let text = original_text(outcome, &f.path);
             file = Some((
                 &f.path,
-                text.map(|t| {
-                    let index = LineIndex::new(&t);
-                    (t, index)
-                }),
+                original_text(outcome, &f.path).map(crate::plan::indexed),
             ));
         }
         if let Some((_, Some((text, index)))) = &file {
