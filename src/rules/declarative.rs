@@ -465,21 +465,9 @@ after = "foo(1)"
 "#;
 
     /// GOOD with a pattern that names no identifier, so only `needs` filters files.
-    const UNNAMED: &str = r#"
-title = "t"
-severity = "warning"
-area = "schemas"
-applicability = "safe"
-message = "m"
-fix = "foo($A)"
-[rule]
-pattern = "$F($A)"
-[docs]
-what = "w"
-why = "y"
-before = "b"
-after = "a"
-"#;
+    fn unnamed() -> String {
+        GOOD.replace("pattern = \"bar($A)\"", "pattern = \"$F($A)\"")
+    }
 
     #[test]
     fn a_file_without_the_identifier_a_pattern_names_is_not_offered_the_rule() {
@@ -529,12 +517,12 @@ after = "a"
     fn a_rule_needing_strings_prefilters_files_by_them_in_its_scope() {
         use crate::rules::Prefilter;
         let needing =
-            load(&UNNAMED.replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
+            load(&unnamed().replace("fix = ", "needs = [\"bar\", \"baz.\"]\nfix = ")).unwrap();
         let filter = Prefilter::new(std::slice::from_ref(&needing), |_| true);
         assert!(filter.wanted("export const x = bar(1);", false));
         assert!(filter.wanted("BAZ.qux", false), "ASCII case is ignored");
         assert!(!filter.wanted("export const x = foo(1);", false));
-        let scoped = load(&UNNAMED.replace(
+        let scoped = load(&unnamed().replace(
             "fix = ",
             "scope = \"request-input\"\nneeds = [\"bar\"]\nfix = ",
         ))
@@ -543,8 +531,8 @@ after = "a"
         assert!(!filter.wanted("bar(1)", false), "outside its scope");
         assert!(filter.wanted("bar(1)", true));
         // A needle of a rule out of scope overlapping one of a rule in scope hides nothing.
-        let inner = load(&UNNAMED.replace("fix = ", "needs = [\"json(\"]\nfix = ")).unwrap();
-        let outer = load(&UNNAMED.replace(
+        let inner = load(&unnamed().replace("fix = ", "needs = [\"json(\"]\nfix = ")).unwrap();
+        let outer = load(&unnamed().replace(
             "fix = ",
             "scope = \"request-input\"\nneeds = [\"x.json(\"]\nfix = ",
         ))
@@ -552,11 +540,11 @@ after = "a"
         let filter = Prefilter::new(&[outer, inner], |_| true);
         assert!(filter.wanted("await x.json()", false));
         // A rule that does not say what it needs may match anywhere; an inactive one nowhere.
-        let plain = load(UNNAMED).unwrap();
+        let plain = load(&unnamed()).unwrap();
         let both = [needing, plain];
         assert!(Prefilter::new(&both, |_| true).wanted("foo(1)", false));
         assert!(!Prefilter::new(&both, |r| r.needs.is_some()).wanted("foo(1)", false));
-        let e = load(&UNNAMED.replace("fix = ", "needs = []\nfix = ")).unwrap_err();
+        let e = load(&unnamed().replace("fix = ", "needs = []\nfix = ")).unwrap_err();
         assert!(e.to_string().contains("field `needs`"), "{e}");
     }
 
@@ -564,13 +552,13 @@ after = "a"
     fn a_file_is_offered_only_the_rules_whose_strings_it_holds() {
         use crate::rules::Prefilter;
         let needs =
-            |n: &str| load(&UNNAMED.replace("fix = ", &format!("needs = {n}\nfix = "))).unwrap();
+            |n: &str| load(&unnamed().replace("fix = ", &format!("needs = {n}\nfix = "))).unwrap();
         // 0 needs `json(`, 1 needs `.json(` (found inside the other's match), 2 needs nothing,
         // 3 needs `json(` but is inactive, 4 needs one of two strings.
         let rules = [
             needs(r#"["json("]"#),
             needs(r#"["x.json("]"#),
-            load(UNNAMED).unwrap(),
+            load(&unnamed()).unwrap(),
             needs(r#"["json("]"#),
             needs(r#"["express.json(", "bodyparser.json("]"#),
         ];
