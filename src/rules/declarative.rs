@@ -478,12 +478,17 @@ after = "foo(1)"
         assert_eq!(filter.rules_for("export const x = foo(1);", false), [false]);
         // Matched by case, as ast-grep compares a pattern's identifiers.
         assert_eq!(filter.rules_for("BAR(1)", false), [false]);
-        // With `needs` too, a file must hold both.
+        assert_eq!(filter.rules_for("BAR(1); bar(2)", false), [true]);
+        // With `needs` too, a file must hold both; a need equal to the identifier is both.
         let both = load(&GOOD.replace("fix = ", "needs = [\"baz\"]\nfix = ")).unwrap();
         let filter = Prefilter::new(std::slice::from_ref(&both), |_| true);
         assert_eq!(filter.rules_for("baz; bar(1)", false), [true]);
         assert_eq!(filter.rules_for("bar(1)", false), [false]);
         assert_eq!(filter.rules_for("baz(1)", false), [false]);
+        let same = load(&GOOD.replace("fix = ", "needs = [\"bar\"]\nfix = ")).unwrap();
+        let filter = Prefilter::new(std::slice::from_ref(&same), |_| true);
+        assert_eq!(filter.rules_for("bar(1)", false), [true]);
+        assert_eq!(filter.rules_for("BAR(1)", false), [false]);
     }
 
     fn load(text: &str) -> Result<DeclarativeRule, Error> {

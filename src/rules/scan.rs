@@ -51,56 +51,61 @@ fn slot(lang: Lang) -> usize {
 /// file with none of them, and that no pass wants, is not parsed; in a file that is, a rule
 /// none of whose strings it holds is not tried.
 pub struct Prefilter {
-    needles: Option<aho_corasick::AhoCorasick>,
-    /// The rule (its index in the catalog) each needle came from.
-    rule_of: Vec<usize>,
+    /// Every rule's `needs` (ASCII case ignored) and required identifier
+    /// ([`DeclarativeRule::required`], compared by case once found), searched in one pass.
+    strings: Option<aho_corasick::AhoCorasick>,
+    /// What each of those strings is, by pattern id.
+    string_of: Vec<Wanted>,
     /// By rule index: the scope of an active rule, none for an inactive one.
     scopes: Vec<Option<Scope>>,
     /// By rule index: active and with no `needs`, so tried in every file of its scope.
     unconditional: Vec<bool>,
-    /// The identifiers active rules require ([`DeclarativeRule::required`]), matched by case,
-    /// and the rule each came from: a file without a rule's identifier cannot match it.
-    identifiers: Option<(aho_corasick::AhoCorasick, Vec<usize>)>,
+    /// By rule index: the identifier an active rule requires, if any.
+    identifiers: Vec<Option<Vec<u8>>>,
+}
+
+/// A string the prefilter looks for, and the rule (its index in the catalog) it is for.
+#[derive(Clone, Copy)]
+enum Wanted {
+    /// One of the rule's `needs`.
+    Needle(usize),
+    /// The identifier its pattern names: a file without it cannot match the rule.
+    Identifier(usize),
 }
 
 impl Prefilter {
     pub fn new(rules: &[DeclarativeRule], active: impl Fn(&DeclarativeRule) -> bool) -> Prefilter {
-        let mut needles: Vec<&str> = Vec::new();
-        let mut rule_of = Vec::new();
+        let mut strings: Vec<&[u8]> = Vec::new();
+        let mut string_of = Vec::new();
         let mut scopes = vec![None; rules.len()];
         let mut unconditional = vec![false; rules.len()];
+        let mut identifiers = vec![None; rules.len()];
         for (i, rule) in rules.iter().enumerate().filter(|(_, r)| active(r)) {
             scopes[i] = Some(rule.scope);
             match &rule.needs {
                 None => unconditional[i] = true,
                 Some(needs) => {
                     for n in needs {
-                        needles.push(n);
-                        rule_of.push(i);
+                        strings.push(n.as_bytes());
+                        string_of.push(Wanted::Needle(i));
                     }
                 }
             }
+            if let Some(identifier) = rule.required() {
+                strings.push(identifier);
+                string_of.push(Wanted::Identifier(i));
+                identifiers[i] = Some(identifier.to_vec());
+            }
         }
-        let needles = (!needles.is_empty()).then(|| {
+        let strings = (!strings.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
-                .build(&needles)
-                .expect("literal needles always build")
-        });
-        let (required, required_by): (Vec<&[u8]>, Vec<usize>) = rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| active(r))
-            .filter_map(|(i, r)| Some((r.required()?, i)))
-            .unzip();
-        let identifiers = (!required.is_empty()).then(|| {
-            let ac = aho_corasick::AhoCorasick::new(&required)
-                .expect("literal identifiers always build");
-            (ac, required_by)
+                .build(&strings)
+                .expect("literal strings always build")
         });
         Prefilter {
-            needles,
-            rule_of,
+            strings,
+            string_of,
             scopes,
             unconditional,
             identifiers,
@@ -117,11 +122,9 @@ impl Prefilter {
     }
 
     /// By rule index, the rules that may match in a file with this text: those of
-    /// [`Prefilter::in_scope`] with no `needs`, or with one of theirs in it. Needles are found
-    /// overlapping, so one inside another's match (`json(` in `x.json(`) still counts.
-    ///
-    /// A rule whose pattern names an identifier ([`DeclarativeRule::required`]) is also left
-    /// out of a file that does not hold it.
+    /// [`Prefilter::in_scope`] with no `needs`, or with one of theirs in it, and that hold the
+    /// identifier their pattern names, if it names one. Strings are found overlapping, so one
+    /// inside another's match (`json(` in `x.json(`) still counts.
     pub fn rules_for(&self, text: &str, request_input: bool) -> Vec<bool> {
         let scope = self.in_scope(request_input);
         let mut on: Vec<bool> = scope
@@ -129,35 +132,40 @@ impl Prefilter {
             .zip(&self.unconditional)
             .map(|(s, u)| *s && *u)
             .collect();
-        if let Some(ac) = &self.needles {
-            let mut missing = (0..on.len())
-                .filter(|&i| scope[i] && !self.unconditional[i])
-                .count();
-            for m in ac.find_overlapping_iter(text) {
-                if missing == 0 {
-                    break;
+        let Some(ac) = &self.strings else {
+            return on;
+        };
+        let mut held = vec![false; on.len()];
+        let mut needs_missing = (0..on.len())
+            .filter(|&i| scope[i] && !self.unconditional[i])
+            .count();
+        let mut identifiers_missing = (0..on.len())
+            .filter(|&i| scope[i] && self.identifiers[i].is_some())
+            .count();
+        for m in ac.find_overlapping_iter(text) {
+            if needs_missing == 0 && identifiers_missing == 0 {
+                break;
+            }
+            match self.string_of[m.pattern().as_usize()] {
+                Wanted::Needle(rule) => {
+                    if scope[rule] && !on[rule] {
+                        on[rule] = true;
+                        needs_missing -= 1;
+                    }
                 }
-                let rule = self.rule_of[m.pattern().as_usize()];
-                if scope[rule] && !on[rule] {
-                    on[rule] = true;
-                    missing -= 1;
+                Wanted::Identifier(rule) => {
+                    if scope[rule]
+                        && !held[rule]
+                        && self.identifiers[rule].as_deref() == Some(&text.as_bytes()[m.range()])
+                    {
+                        held[rule] = true;
+                        identifiers_missing -= 1;
+                    }
                 }
             }
         }
-        if let Some((ac, rule_of)) = &self.identifiers {
-            let mut held = vec![false; on.len()];
-            let mut missing = rule_of.iter().filter(|&&r| on[r]).count();
-            for m in ac.find_overlapping_iter(text) {
-                if missing == 0 {
-                    break;
-                }
-                let rule = rule_of[m.pattern().as_usize()];
-                if on[rule] && !held[rule] {
-                    held[rule] = true;
-                    missing -= 1;
-                }
-            }
-            for &rule in rule_of {
+        for (rule, identifier) in self.identifiers.iter().enumerate() {
+            if identifier.is_some() {
                 on[rule] &= held[rule];
             }
         }
