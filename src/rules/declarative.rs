@@ -256,7 +256,7 @@ pub fn load_rule(id: &str, text: &str, origin: Origin) -> Result<DeclarativeRule
 /// so a node without that identifier cannot match. Patterns met only through `any`, `not`,
 /// `inside`, `precedes`, `follows` or `matches` say nothing about the node's own text, and a
 /// pattern object (which may set a strictness that ignores text) is not read at all.
-pub fn required_identifier(rule: &toml::Value, lang: Lang) -> Option<String> {
+fn required_identifier(rule: &toml::Value, lang: Lang) -> Option<String> {
     fn collect(rule: &toml::Value, lang: Lang, out: &mut Vec<String>) {
         let toml::Value::Table(t) = rule else { return };
         for (key, value) in t {
