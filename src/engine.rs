@@ -34,6 +34,11 @@ pub struct Options {
     /// default; the command line keeps them only for `--format sarif`): on 10,000 generated
     /// files with 126,000 findings they are 15 MB.
     pub original_edits: bool,
+    /// Fix a file while its scan still holds its tree, when no pass may edit it (on by
+    /// default): the change is verified by an incremental reparse and the next round's scan is
+    /// made on that tree. The fix phase uses it only when it chooses exactly the same edits,
+    /// so it saves parses and never changes a result.
+    pub early_fixes: bool,
 }
 
 impl Default for Options {
@@ -45,6 +50,7 @@ impl Default for Options {
             tree_budget: TREE_BUDGET,
             prefilter: true,
             original_edits: true,
+            early_fixes: true,
         }
     }
 }
@@ -178,6 +184,11 @@ struct FindingKey {
     message: Sym,
 }
 
+/// A finding's offset as its key holds it.
+fn offset_key(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
 /// A string's number in the [`Interner`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Sym(u32);
@@ -276,6 +287,15 @@ struct ScannedFile {
     proposals: Vec<Proposal>,
     facts: Vec<Option<Facts>>,
     problem: Option<Problem>,
+    /// The file's own rules' fixes, applied and verified during the scan.
+    early: Option<Box<EarlyFix>>,
+}
+
+/// A file's fixes made during its scan (see [`Options::early_fixes`]): the edits chosen, in
+/// order, and the next round's scan of the text they make, with its request scope.
+struct EarlyFix {
+    edits: Vec<Edit>,
+    next: Option<(bool, ScannedFile)>,
 }
 
 struct Engine<'a> {
@@ -298,6 +318,8 @@ struct Engine<'a> {
     prescanned: HashMap<String, (bool, ScannedFile)>,
     /// Trees of this round's scan for files that may receive fixes.
     round_trees: HashMap<String, Tree>,
+    /// Fixes this round's scan made early, by path.
+    early_fixes: HashMap<String, Box<EarlyFix>>,
     /// Node kinds the selected passes read.
     pass_kinds: Vec<&'static str>,
     /// Source bytes whose trees the current phase may still keep (see [`TREE_BUDGET`]).
@@ -410,6 +432,7 @@ pub fn run(
         broken: BTreeSet::new(),
         prescanned: HashMap::new(),
         round_trees: HashMap::new(),
+        early_fixes: HashMap::new(),
         pass_kinds: Vec::new(),
         tree_budget: TreeBudget(
             std::sync::atomic::AtomicUsize::new(options.tree_budget),
@@ -510,6 +533,7 @@ impl<'a> Engine<'a> {
     /// Parses the dirty files (in parallel), runs the rules and the passes' scans on each.
     fn scan_round(&mut self, ws: &Workspace, dirty: &[String], round: usize) -> Vec<Proposal> {
         self.round_trees.clear();
+        self.early_fixes.clear();
         self.tree_budget.reset();
         // A change verified last round was scanned then, unless its request scope moved since.
         let mut prescanned = std::mem::take(&mut self.prescanned);
@@ -560,6 +584,9 @@ impl<'a> Engine<'a> {
             if let Some(tree) = file.tree {
                 self.round_trees.insert(file.path.clone(), tree);
             }
+            if let Some(early) = file.early {
+                self.early_fixes.insert(file.path.clone(), early);
+            }
             for (i, facts) in file.facts.into_iter().enumerate() {
                 match facts {
                     Some(f) => self.pass_facts[i].insert(file.path.clone(), f),
@@ -590,7 +617,7 @@ impl<'a> Engine<'a> {
                 "syntax error; casehard does not rewrite a file that does not parse".into(),
             ));
         }
-        Some(self.scan_parsed(path, lang, owned, text.body, &wants))
+        Some(self.scan_parsed(path, lang, owned, text.body, &wants, true))
     }
 
     /// Which passes want a file and which rules may match in it; `None` when none of them can
@@ -616,11 +643,13 @@ impl<'a> Engine<'a> {
             proposals: Vec::new(),
             facts: self.passes.iter().map(|_| None).collect(),
             problem: None,
+            early: None,
         }
     }
 
     /// Scans a parsed file; its tree is kept when the file may receive fixes and the budget
-    /// allows, for an incremental reparse after them.
+    /// allows, for an incremental reparse after them. With `early`, a file that only its own
+    /// rules fix is fixed now, on this tree (see [`Options::early_fixes`]).
     fn scan_parsed(
         &self,
         path: &str,
@@ -628,21 +657,70 @@ impl<'a> Engine<'a> {
         owned: Tree,
         text: &str,
         wants: &Wants,
+        early: bool,
     ) -> ScannedFile {
         let (proposals, facts) = self.scan_tree(path, lang, &owned, text, wants);
-        let may_change = proposals.iter().any(|p| !p.edits.is_empty())
-            || self
-                .passes
-                .iter()
-                .zip(&facts)
-                .any(|(pass, f)| f.as_ref().is_some_and(|f| pass.may_edit(f)));
+        let passes_may_edit = self
+            .passes
+            .iter()
+            .zip(&facts)
+            .any(|(pass, f)| f.as_ref().is_some_and(|f| pass.may_edit(f)));
+        let rules_fix = proposals.iter().any(|p| self.fixable(p));
+        let early = (early && self.options.early_fixes && rules_fix && !passes_may_edit)
+            .then(|| self.fix_early(path, lang, &owned, text, &proposals))
+            .flatten();
+        let may_change = passes_may_edit || (rules_fix && early.is_none());
         ScannedFile {
             path: path.to_string(),
             tree: (may_change && self.tree_budget.take(text.len())).then_some(owned),
             proposals,
             facts,
             problem: None,
+            early,
         }
+    }
+
+    /// Whether a proposal's fix is applied, unless an earlier round dropped it.
+    fn fixable(&self, p: &Proposal) -> bool {
+        !p.edits.is_empty()
+            && p.applicability != Applicability::Manual
+            && (self.options.review_fixes || p.applicability == Applicability::Safe)
+    }
+
+    /// Chooses and applies a file's fixes as the fix phase would if no pass proposed any,
+    /// verifies the result by an incremental reparse of `tree`, and scans it for the next
+    /// round. `None` when nothing is fixed or the result does not parse (the fix phase then
+    /// decides, as it does for every file).
+    fn fix_early(
+        &self,
+        path: &str,
+        lang: Lang,
+        tree: &Tree,
+        text: &str,
+        proposals: &[Proposal],
+    ) -> Option<Box<EarlyFix>> {
+        let candidates: Vec<(u32, Proposal)> = proposals
+            .iter()
+            .filter(|p| self.fixable(p))
+            .map(|p| {
+                (
+                    offset_key(self.original_offset(path, p.at.start)),
+                    p.clone(),
+                )
+            })
+            .collect();
+        let chosen = choose_fixes(text, candidates, |offset| *offset);
+        if chosen.is_empty() {
+            return None;
+        }
+        let edits: Vec<Edit> = chosen.into_iter().flat_map(|(_, p)| p.edits).collect();
+        let fixed = apply_edits(text, edits.iter());
+        let tree = lang
+            .reparse(tree, &text_edits(text, edits.iter()), &fixed)
+            .ok()
+            .filter(|t| !has_syntax_error(t))?;
+        let next = self.prescan(path, tree, &fixed);
+        Some(Box::new(EarlyFix { edits, next }))
     }
 
     /// The next round's scan of a changed file, on the tree that verified the change.
@@ -650,7 +728,7 @@ impl<'a> Engine<'a> {
         let lang = Lang::for_path(path)?;
         let scope = self.stack.request_input.contains(path);
         let file = match self.wants(path, text) {
-            Some(wants) => self.scan_parsed(path, lang, tree, text, &wants),
+            Some(wants) => self.scan_parsed(path, lang, tree, text, &wants, false),
             None => self.skipped(path),
         };
         Some((scope, file))
@@ -704,6 +782,7 @@ impl<'a> Engine<'a> {
                 column,
                 message,
             }),
+            early: None,
         }
     }
 
@@ -745,7 +824,7 @@ impl<'a> Engine<'a> {
         let offset = self.original_offset(path, offset);
         FindingKey {
             path: self.strings.get(path),
-            offset: u32::try_from(offset).unwrap_or(u32::MAX),
+            offset: offset_key(offset),
             rule: self.strings.get(rule),
             message: self.strings.get(message),
         }
@@ -772,10 +851,7 @@ impl<'a> Engine<'a> {
         let mut by_path: BTreeMap<String, Vec<(FindingKey, Proposal)>> = BTreeMap::new();
         for p in proposals {
             let key = self.key(&p.path, p.at.start, &p.rule, &p.message);
-            let fixable = !p.edits.is_empty()
-                && p.applicability != Applicability::Manual
-                && (self.options.review_fixes || p.applicability == Applicability::Safe)
-                && !self.dropped.contains(&key);
+            let fixable = self.fixable(&p) && !self.dropped.contains(&key);
             let unmodified = !self.history.contains_key(&*p.path);
             let state =
                 self.findings
@@ -821,14 +897,17 @@ impl<'a> Engine<'a> {
 
         let clock = Timings::start();
         let mut trees = std::mem::take(&mut self.round_trees);
+        let mut early = std::mem::take(&mut self.early_fixes);
         let work: Vec<FileWork> = by_path
             .into_iter()
             .map(|(path, c)| {
                 let tree = trees.remove(&path);
-                (path, c, tree)
+                let early = early.remove(&path);
+                (path, c, tree, early)
             })
             .collect();
         drop(trees);
+        drop(early);
         self.tree_budget.reset();
         let mut applied: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Each file is fixed and verified on its own, in parallel, a batch at a time: a batch's
@@ -840,9 +919,34 @@ impl<'a> Engine<'a> {
             let this = &*self;
             let fixed: Vec<(FixedFile, Option<(bool, ScannedFile)>)> = batch
                 .into_par_iter()
-                .filter_map(|(path, candidates, tree)| {
+                .filter_map(|(path, candidates, tree, early)| {
                     let text = ws.text(&path)?;
-                    let mut fixed = fix_file(path, text.bom, text.body, candidates, tree)?;
+                    let chosen = choose_fixes(text.body, candidates, |key| key.offset);
+                    if chosen.is_empty() {
+                        return None;
+                    }
+                    // The scan's early fix stands when it chose exactly these edits: the text,
+                    // and so its verification and its next scan, are the same.
+                    if let Some(early) = early.filter(|early| {
+                        chosen
+                            .iter()
+                            .flat_map(|(_, p)| &p.edits)
+                            .eq(early.edits.iter())
+                    }) {
+                        let early = *early;
+                        let body = apply_edits(text.body, early.edits.iter());
+                        let fixed = FixedFile::new(
+                            path,
+                            text.bom,
+                            text.body,
+                            body,
+                            chosen,
+                            Vec::new(),
+                            None,
+                        );
+                        return Some((fixed, early.next));
+                    }
+                    let mut fixed = fix_file(path, text.bom, text.body, chosen, tree);
                     // The tree that verified the change serves the next round's scan right away.
                     let next = fixed
                         .tree
@@ -1003,8 +1107,13 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// One file's candidate fixes, with its tree when it was kept.
-type FileWork = (String, Vec<(FindingKey, Proposal)>, Option<Tree>);
+/// One file's candidate fixes, with its tree when it was kept, and the fix its scan made early.
+type FileWork = (
+    String,
+    Vec<(FindingKey, Proposal)>,
+    Option<Tree>,
+    Option<Box<EarlyFix>>,
+);
 
 /// One file after this round's fixes.
 struct FixedFile {
@@ -1020,25 +1129,59 @@ struct FixedFile {
     tree: Option<Tree>,
 }
 
-/// Chooses the fixes for one file that do not overlap, applies them, and verifies the result
-/// parses; if it does not, keeps only the fixes that each leave it parsing. `body` parses
-/// cleanly (files with syntax errors are never scanned, and every kept change was verified),
-/// so only the new text is parsed: incrementally from `old_tree` when there is one.
+impl FixedFile {
+    /// `body` changed into `body_out` by the fixes `kept`.
+    fn new(
+        path: String,
+        bom: bool,
+        body: &str,
+        body_out: String,
+        kept: Vec<(FindingKey, Proposal)>,
+        dropped: Vec<(FindingKey, String)>,
+        tree: Option<Tree>,
+    ) -> FixedFile {
+        let record: RoundEdits = text_edits(body, kept.iter().flat_map(|(_, p)| &p.edits))
+            .into_iter()
+            .map(|e| (e.start, e.end, e.new_len))
+            .collect();
+        FixedFile {
+            path,
+            bom,
+            body: body_out,
+            kept: kept.iter().map(|(_, p)| p.rule.to_string()).collect(),
+            dropped,
+            record,
+            tree,
+        }
+    }
+}
+
+/// Orders one file's candidate fixes (by where their edits start, then by rule, then by the
+/// finding's original offset, which `offset` reads from the key) and keeps those that do not
+/// overlap.
+fn choose_fixes<K>(
+    body: &str,
+    mut candidates: Vec<(K, Proposal)>,
+    offset: impl Fn(&K) -> u32,
+) -> Vec<(K, Proposal)> {
+    candidates.sort_by(|(ka, pa), (kb, pb)| {
+        let first = |p: &Proposal| p.edits.iter().map(|e| e.start).min();
+        (first(pa), &pa.rule, offset(ka)).cmp(&(first(pb), &pb.rule, offset(kb)))
+    });
+    choose_non_overlapping(body, candidates)
+}
+
+/// Applies the chosen fixes to one file and verifies the result parses; if it does not,
+/// keeps only the fixes that each leave it parsing. `body` parses cleanly (files with syntax
+/// errors are never scanned, and every kept change was verified), so only the new text is
+/// parsed: incrementally from `old_tree` when there is one.
 fn fix_file(
     path: String,
     bom: bool,
     body: &str,
-    mut candidates: Vec<(FindingKey, Proposal)>,
+    chosen: Vec<(FindingKey, Proposal)>,
     old_tree: Option<Tree>,
-) -> Option<FixedFile> {
-    candidates.sort_by(|(ka, pa), (kb, pb)| {
-        let first = |p: &Proposal| p.edits.iter().map(|e| e.start).min();
-        (first(pa), &pa.rule, ka.offset).cmp(&(first(pb), &pb.rule, kb.offset))
-    });
-    let chosen = choose_non_overlapping(body, candidates);
-    if chosen.is_empty() {
-        return None;
-    }
+) -> FixedFile {
     let check = Check::for_path(&path, body);
     let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
     let first: Result<Option<Tree>, ()> = match (&check, &old_tree) {
@@ -1086,19 +1229,7 @@ fn fix_file(
             (text, kept, dropped, None)
         }
     };
-    let record: RoundEdits = text_edits(body, kept.iter().flat_map(|(_, p)| &p.edits))
-        .into_iter()
-        .map(|e| (e.start, e.end, e.new_len))
-        .collect();
-    Some(FixedFile {
-        path,
-        bom,
-        body: body_out,
-        kept: kept.iter().map(|(_, p)| p.rule.to_string()).collect(),
-        dropped,
-        record,
-        tree,
-    })
+    FixedFile::new(path, bom, body, body_out, kept, dropped, tree)
 }
 
 /// How a changed file is verified: source is parsed with its grammar, JSON and YAML with their
@@ -1189,10 +1320,7 @@ fn text_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> Vec<Text
 
 /// Greedily keeps proposals (in the given order) whose edits overlap no kept edit; the rest
 /// wait for the next round, when they are proposed again against the new text.
-fn choose_non_overlapping(
-    body: &str,
-    candidates: Vec<(FindingKey, Proposal)>,
-) -> Vec<(FindingKey, Proposal)> {
+fn choose_non_overlapping<K>(body: &str, candidates: Vec<(K, Proposal)>) -> Vec<(K, Proposal)> {
     let mut taken: Vec<(usize, usize)> = Vec::new();
     let mut chosen = Vec::new();
     for (key, mut p) in candidates {
@@ -1333,5 +1461,92 @@ mod tests {
         assert_eq!(out, "a\r\nx\r\ny\r\nb\r\n");
         // Held until the run ends: no spare capacity.
         assert_eq!(out.capacity(), out.len());
+    }
+
+    /// A pass that, in its first `finish`, marks every TypeScript file as reviewed; it never
+    /// says it may edit a file. It proposes only once, so a round that lost its edit would
+    /// not get it back in the next.
+    struct MarksReviewed(Vec<crate::rules::RuleMeta>, std::sync::atomic::AtomicBool);
+
+    impl Pass for MarksReviewed {
+        fn rules(&self) -> &[crate::rules::RuleMeta] {
+            &self.0
+        }
+        fn finish(
+            &self,
+            project: &ProjectView<'_>,
+            _facts: &BTreeMap<String, Facts>,
+            out: &mut PassOutput,
+        ) {
+            if self.1.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            for (path, _) in project.workspace.sources() {
+                let text = project.workspace.text(path).map_or("", |t| t.body);
+                if path.ends_with(".ts") && !text.starts_with("// reviewed") {
+                    out.proposals.push(Proposal {
+                        rule: "test/marks-reviewed".into(),
+                        path: path.into(),
+                        at: 0..0,
+                        message: "not reviewed".into(),
+                        applicability: Applicability::Safe,
+                        edits: vec![Edit::insert(0, "// reviewed\n")],
+                    });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_early_fix_stands_only_where_the_fix_phase_chooses_the_same_edits() {
+        let meta = crate::passes::rule_meta(
+            "src/engine.rs",
+            crate::plan::Area::Schemas,
+            "test/marks-reviewed",
+            "Marks files reviewed",
+            crate::plan::Severity::Info,
+            Applicability::Safe,
+            ["", "", "", "", ""],
+            &[],
+        );
+        let catalog = |meta: &crate::rules::RuleMeta| {
+            Catalog::load(&[])
+                .unwrap()
+                .with_pass(Box::new(MarksReviewed(
+                    vec![meta.clone()],
+                    Default::default(),
+                )))
+        };
+        let route = "import { z } from \"zod\";\n\nconst input = z.object({ name: z.string() });\n\nexport async function POST(req: Request) {\n  const body = input.parse(await req.json());\n  return Response.json(body);\n}\n";
+        let files = [("src/app/api/x/route.ts", route)];
+        let harden = |early_fixes: bool| {
+            let ws = Workspace::from_files(files).unwrap();
+            let options = Options {
+                early_fixes,
+                ..Options::default()
+            };
+            let out = run(ws, &catalog(&meta), &Config::default(), &options).unwrap();
+            let text = out
+                .workspace
+                .text("src/app/api/x/route.ts")
+                .unwrap()
+                .body
+                .to_string();
+            let findings: Vec<String> = out
+                .findings
+                .iter()
+                .map(|f| format!("{}:{}:{} {:?}", f.rule, f.line, f.column, f.status))
+                .collect();
+            (text, findings)
+        };
+        let (text, findings) = harden(true);
+        // The scan fixed the file early with the rule's edit alone; the fix phase also has
+        // the pass's, so it fixes the file itself, and both land.
+        assert!(text.starts_with("// reviewed\n"), "{text}");
+        assert!(
+            text.contains("z.object({ name: z.string() }).strict()"),
+            "{text}"
+        );
+        assert_eq!((text, findings), harden(false));
     }
 }

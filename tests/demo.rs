@@ -61,11 +61,12 @@ fn original_edits_are_kept_only_when_asked() {
     assert!(dropped.findings.iter().all(|f| f.original_edits.is_empty()));
 }
 
-/// Not parsing the files no rule can match and no pass wants changes nothing but cost: on the
-/// demo apps with the whole catalog, and on every rule's fixtures with that rule alone (where
-/// the rule's own `needs` decides which files are parsed), with and without the prefilter.
+/// The engine's shortcuts change nothing but cost: not parsing the files no rule can match and
+/// no pass wants (the prefilter), and fixing a file during its scan (early fixes). On the demo
+/// apps with the whole catalog, and on every rule's fixtures with that rule alone (where the
+/// rule's own `needs` decides which files are parsed), with each shortcut and without it.
 #[test]
-fn the_prefilter_changes_no_result() {
+fn the_shortcuts_change_no_result() {
     let mut projects: Vec<(std::path::PathBuf, casehard::engine::Options)> =
         std::fs::read_dir(manifest_dir().join("tests/fixtures/apps"))
             .unwrap()
@@ -96,13 +97,31 @@ fn the_prefilter_changes_no_result() {
                 casehard::workspace::Workspace::from_files([(name.as_str(), text)]).unwrap()
             }
         };
-        let unfiltered = casehard::engine::Options {
-            prefilter: false,
-            ..options.clone()
-        };
-        let filtered = run(load(), &options);
-        let all = run(load(), &unfiltered);
-        assert_eq!(describe(&filtered), describe(&all), "{}", project.display());
+        let with_shortcuts = describe(&run(load(), &options));
+        let without: [(&str, casehard::engine::Options); 2] = [
+            (
+                "prefilter",
+                casehard::engine::Options {
+                    prefilter: false,
+                    ..options.clone()
+                },
+            ),
+            (
+                "early fixes",
+                casehard::engine::Options {
+                    early_fixes: false,
+                    ..options.clone()
+                },
+            ),
+        ];
+        for (shortcut, off) in without {
+            assert_eq!(
+                with_shortcuts,
+                describe(&run(load(), &off)),
+                "{} with and without the {shortcut}",
+                project.display()
+            );
+        }
         compared += 1;
     }
     assert!(compared > 50, "only {compared} projects compared");

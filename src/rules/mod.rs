@@ -169,6 +169,17 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The catalog with one more pass (for tests of the engine).
+    #[cfg(test)]
+    pub(crate) fn with_pass(mut self, pass: Box<dyn Pass>) -> Catalog {
+        for (j, m) in pass.rules().iter().enumerate() {
+            self.by_id
+                .insert(m.id.clone(), (true, self.passes.len(), j));
+        }
+        self.passes.push(pass);
+        self
+    }
+
     fn check_unique_ids(&self) -> Result<(), Error> {
         let mut seen: BTreeMap<&str, String> = BTreeMap::new();
         for meta in self.metas() {
