@@ -328,9 +328,11 @@ struct Engine<'a> {
 
 /// How many bytes of source may have their syntax trees kept between the phases of a round
 /// (scan → fix, and a verified change → the next round's fix), where the fix reparses
-/// incrementally instead of in full: a tree takes twenty to thirty times its source. A typical
-/// generated app keeps every tree it needs; in a large project the files past the budget are
-/// parsed in full instead, so memory stays bounded whatever the size of the project. The
+/// incrementally instead of in full: a tree takes twenty to thirty times its source. Files
+/// that only their own rules fix need none (they are fixed during the scan, see
+/// [`Options::early_fixes`]); a typical generated app keeps every tree the others need; in a
+/// large project the files past the budget are parsed in full instead, so memory stays
+/// bounded whatever the size of the project. The
 /// trees of a fixed file's new text also hold the subtrees they share with the old one: on
 /// 2,000 generated files 256 KiB cost 11 MB at the peak and 64 KiB costs 3 MB, while a
 /// budget that kept every tree saved 0.4 s of 1.7 for 600 MB.
