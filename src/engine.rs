@@ -294,8 +294,49 @@ struct ScannedFile {
 /// A file's fixes made during its scan (see [`Options::early_fixes`]): the edits chosen, in
 /// order, and the next round's scan of the text they make, with its request scope.
 struct EarlyFix {
-    edits: Vec<Edit>,
+    edits: EditLog,
     next: Option<(bool, ScannedFile)>,
+}
+
+/// A sequence of edits written into one buffer: each edit's start, end and text length (four
+/// bytes each) and its text. Exact, and one allocation per file where the edits themselves
+/// take one per edit; every file the first run changes holds one until its fixes are made.
+struct EditLog(Vec<u8>);
+
+impl EditLog {
+    /// `None` if an offset does not fit in four bytes.
+    fn new<'e>(edits: impl Iterator<Item = &'e Edit>) -> Option<EditLog> {
+        let mut log = Vec::new();
+        for e in edits {
+            for n in [e.start, e.end, e.text.len()] {
+                log.extend_from_slice(&u32::try_from(n).ok()?.to_le_bytes());
+            }
+            log.extend_from_slice(e.text.as_bytes());
+        }
+        log.shrink_to_fit();
+        Some(EditLog(log))
+    }
+
+    /// Whether `edits` are exactly the edits written here, in the same order.
+    fn holds<'e>(&self, edits: impl Iterator<Item = &'e Edit>) -> bool {
+        let mut rest = &self.0[..];
+        for e in edits {
+            for n in [e.start, e.end, e.text.len()] {
+                let Ok(n) = u32::try_from(n) else {
+                    return false;
+                };
+                let Some(tail) = rest.strip_prefix(&n.to_le_bytes()[..]) else {
+                    return false;
+                };
+                rest = tail;
+            }
+            let Some(tail) = rest.strip_prefix(e.text.as_bytes()) else {
+                return false;
+            };
+            rest = tail;
+        }
+        rest.is_empty()
+    }
 }
 
 struct Engine<'a> {
@@ -715,14 +756,15 @@ impl<'a> Engine<'a> {
         if chosen.is_empty() {
             return None;
         }
-        let edits: Vec<Edit> = chosen.into_iter().flat_map(|(_, p)| p.edits).collect();
-        let fixed = apply_edits(text, edits.iter());
+        let edits = || chosen.iter().flat_map(|(_, p)| &p.edits);
+        let log = EditLog::new(edits())?;
+        let fixed = apply_edits(text, edits());
         let tree = lang
-            .reparse(tree, &text_edits(text, edits.iter()), &fixed)
+            .reparse(tree, &text_edits(text, edits()), &fixed)
             .ok()
             .filter(|t| !has_syntax_error(t))?;
         let next = self.prescan(path, tree, &fixed);
-        Some(Box::new(EarlyFix { edits, next }))
+        Some(Box::new(EarlyFix { edits: log, next }))
     }
 
     /// The next round's scan of a changed file, on the tree that verified the change.
@@ -929,14 +971,9 @@ impl<'a> Engine<'a> {
                     }
                     // The scan's early fix stands when it chose exactly these edits: the text,
                     // and so its verification and its next scan, are the same.
-                    if let Some(early) = early.filter(|early| {
-                        chosen
-                            .iter()
-                            .flat_map(|(_, p)| &p.edits)
-                            .eq(early.edits.iter())
-                    }) {
-                        let early = *early;
-                        let body = apply_edits(text.body, early.edits.iter());
+                    let edits = || chosen.iter().flat_map(|(_, p)| &p.edits);
+                    if let Some(early) = early.filter(|early| early.edits.holds(edits())) {
+                        let body = apply_edits(text.body, edits());
                         let fixed = FixedFile::new(
                             path,
                             text.bom,
@@ -1550,5 +1587,28 @@ mod tests {
             "{text}"
         );
         assert_eq!((text, findings), harden(false));
+    }
+
+    #[test]
+    fn an_edit_log_holds_exactly_its_edits_in_order() {
+        let edits = [
+            Edit::insert(4, "ab"),
+            Edit::replace(6..8, ""),
+            Edit::insert(9, "c"),
+        ];
+        let log = EditLog::new(edits.iter()).unwrap();
+        assert!(log.holds(edits.iter()));
+        assert!(!log.holds(edits[..2].iter()), "fewer edits");
+        assert!(!log.holds(edits.iter().rev()), "another order");
+        let moved = [
+            Edit::insert(4, "ab"),
+            Edit::replace(6..8, ""),
+            Edit::insert(10, "c"),
+        ];
+        assert!(!log.holds(moved.iter()), "another place");
+        // The text's length is written, so no text runs into the next edit's offsets.
+        let joined = [Edit::insert(4, "abc"), Edit::replace(6..8, "")];
+        assert!(!log.holds(joined.iter()), "another text");
+        assert!(EditLog::new([Edit::insert(1 << 32, "x")].iter()).is_none());
     }
 }
