@@ -680,15 +680,19 @@ impl Pass for RowLevelSecurity {
             "left_out": left_out,
             "left_out_by": left_out_by,
         });
-        let mut content = match crate::templates::render("sql/rls.sql", &data) {
+        let header = match crate::templates::render("sql/rls.sql", &data) {
             Ok(c) => c,
             Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
         };
-        content.push_str(&rendered);
-        drop(rendered);
+        // The tables' part is the bulk (15 MB for 11,835 tables): the header goes in front of
+        // it in its own buffer, where appending it to the header held both at once.
+        rendered.insert_str(0, &header);
+        let mut content = rendered;
         if migration.breakpoints {
             content = with_breakpoints(&content);
         }
+        // Kept until the run ends: no spare capacity.
+        content.shrink_to_fit();
         let path = migration.path;
         out.new_files.push(NewFile {
             rule: rule.into(),
