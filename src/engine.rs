@@ -759,10 +759,7 @@ impl<'a> Engine<'a> {
         let edits = || chosen.iter().flat_map(|(_, p)| &p.edits);
         let log = EditLog::new(edits())?;
         let fixed = apply_edits(text, edits());
-        let tree = lang
-            .reparse(tree, &text_edits(text, edits()), &fixed)
-            .ok()
-            .filter(|t| !has_syntax_error(t))?;
+        let tree = clean_reparse(lang, tree, text, edits(), &fixed)?;
         let next = self.prescan(path, tree, &fixed);
         Some(Box::new(EarlyFix { edits: log, next }))
     }
@@ -1225,10 +1222,8 @@ fn fix_file(
     let all = apply_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
     let first: Result<Option<Tree>, ()> = match (&check, &old_tree) {
         (Check::Source(lang), Some(old)) => {
-            let edits = text_edits(body, chosen.iter().flat_map(|(_, p)| &p.edits));
-            lang.reparse(old, &edits, &all)
-                .ok()
-                .filter(|t| !has_syntax_error(t))
+            let edits = chosen.iter().flat_map(|(_, p)| &p.edits);
+            clean_reparse(*lang, old, body, edits, &all)
                 .map(Some)
                 .ok_or(())
         }
@@ -1454,6 +1449,20 @@ fn apply_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> String 
     }
     out.push_str(&body[at..]);
     out
+}
+
+/// The tree of `new`, `body` after `edits`, reparsed incrementally from `old` (the tree of
+/// `body`), if it has no syntax error.
+fn clean_reparse<'e>(
+    lang: Lang,
+    old: &Tree,
+    body: &str,
+    edits: impl Iterator<Item = &'e Edit>,
+    new: &str,
+) -> Option<Tree> {
+    lang.reparse(old, &text_edits(body, edits), new)
+        .ok()
+        .filter(|t| !has_syntax_error(t))
 }
 
 /// The tree of `text` if it parses without a syntax error.
