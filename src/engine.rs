@@ -319,23 +319,7 @@ impl EditLog {
 
     /// Whether `edits` are exactly the edits written here, in the same order.
     fn holds<'e>(&self, edits: impl Iterator<Item = &'e Edit>) -> bool {
-        let mut rest = &self.0[..];
-        for e in edits {
-            for n in [e.start, e.end, e.text.len()] {
-                let Ok(n) = u32::try_from(n) else {
-                    return false;
-                };
-                let Some(tail) = rest.strip_prefix(&n.to_le_bytes()[..]) else {
-                    return false;
-                };
-                rest = tail;
-            }
-            let Some(tail) = rest.strip_prefix(e.text.as_bytes()) else {
-                return false;
-            };
-            rest = tail;
-        }
-        rest.is_empty()
+        EditLog::new(edits).is_some_and(|other| other.0 == self.0)
     }
 }
 
