@@ -74,7 +74,10 @@ impl Drop for Db {
 
 /// Hardens the project; returns its own migrations (in order) and casehard's.
 fn harden(dir: &Path) -> (Vec<String>, String, Workspace) {
-    let ws = load_dir(dir, &LoadOptions::default()).unwrap();
+    harden_workspace(load_dir(dir, &LoadOptions::default()).unwrap())
+}
+
+fn harden_workspace(ws: Workspace) -> (Vec<String>, String, Workspace) {
     let own: Vec<String> = casehard::schema::sql::migration_files(&ws)
         .iter()
         .map(|f| ws.text(f).unwrap().body.to_string())
@@ -482,19 +485,24 @@ fn prisma_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     );
 }
 
+/// drizzle-kit's journal `journal` with one more entry, `tag`, as `drizzle-kit generate` adds
+/// it with the new table's SQL file.
+fn journal_with(journal: &str, idx: usize, tag: &str) -> String {
+    let at = journal.rfind('}').unwrap();
+    let at = journal[..at].rfind('}').unwrap() + 1;
+    format!(
+        "{},\n    {{\n      \"idx\": {idx},\n      \"version\": \"7\",\n      \"when\": 1733184000000,\n      \"tag\": \"{tag}\",\n      \"breakpoints\": true\n    }}{}",
+        &journal[..at],
+        &journal[at..]
+    )
+}
+
 #[test]
 fn drizzle_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/drizzle"));
     let journal =
         String::from_utf8(hardened.files["drizzle/meta/_journal.json"].bytes.clone()).unwrap();
-    // What `drizzle-kit generate` writes for a new table: the SQL file and a journal entry.
-    let at = journal.rfind('}').unwrap();
-    let at = journal[..at].rfind('}').unwrap() + 1;
-    let journal = format!(
-        "{},\n    {{\n      \"idx\": 2,\n      \"version\": \"7\",\n      \"when\": 1733184000000,\n      \"tag\": \"0002_labels\",\n      \"breakpoints\": true\n    }}{}",
-        &journal[..at],
-        &journal[at..]
-    );
+    let journal = journal_with(&journal, 2, "0002_labels");
     grows(
         "tests/fixtures/rls/drizzle",
         &[
@@ -508,6 +516,49 @@ fn drizzle_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
         "\"acme-label\"",
         "\"acme-task\"",
     );
+}
+
+/// PostgreSQL cuts identifiers at 63 bytes: for a table whose name is that long, policy names
+/// spelled in full would all be cut alike and the second `create policy` would fail.
+#[test]
+fn a_table_with_a_long_name_gets_all_its_policies() {
+    let table = "acme-organization_membership_invitation_acceptance_record";
+    let dir = manifest_dir().join("tests/fixtures/rls/drizzle");
+    let mut ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    let journal = String::from_utf8(ws.files["drizzle/meta/_journal.json"].bytes.clone()).unwrap();
+    ws.insert(
+        "drizzle/meta/_journal.json".into(),
+        journal_with(&journal, 1, "0001_invitations").into_bytes(),
+        0o644,
+    );
+    ws.insert(
+        "drizzle/0001_invitations.sql".into(),
+        format!("CREATE TABLE IF NOT EXISTS \"{table}\" (\n\t\"id\" serial PRIMARY KEY NOT NULL,\n\t\"owner_id\" varchar(255) NOT NULL\n);\n").into_bytes(),
+        0o644,
+    );
+    let (own, ours, hardened) = harden_workspace(ws);
+    assert!(ours.contains(table), "{ours}");
+    let db = PlainDb::new("long_names");
+    db.apply(&own, &ours);
+    let policies = db
+        .sql(&format!(
+            "select string_agg(cmd || ' ' || policyname, ', ' order by cmd) from pg_policies where tablename = '{table}'"
+        ))
+        .unwrap();
+    assert_eq!(
+        policies.lines().last().unwrap().matches(", ").count(),
+        3,
+        "{policies}"
+    );
+    db.sql(&format!("insert into \"acme-user\" (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x'); insert into \"{table}\" (owner_id) values ('{A}'), ('{B}')")).unwrap();
+    owner_checks(
+        &db,
+        &format!("\"{table}\""),
+        "owner_id",
+        &format!("insert into \"{table}\" (owner_id) values ('{{owner}}')"),
+    );
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
 }
 
 #[test]

@@ -204,13 +204,29 @@ fn policy(
     check: Option<String>,
 ) -> serde_json::Value {
     json!({
-        "name": ident(&format!("casehard_{}_{suffix}", table.name)),
+        "name": ident(&policy_name(&table.name, suffix)),
         "command": command,
         "to": to,
         "using": using.unwrap_or_default(),
         "check": check.unwrap_or_default(),
         "restrictive": false,
     })
+}
+
+/// PostgreSQL cuts identifiers to this many bytes (`NAMEDATALEN - 1`), with a notice.
+const MAX_IDENTIFIER: usize = 63;
+
+/// `casehard_<table>_<suffix>`, with the table's part shortened (at a character boundary) so
+/// the whole fits in an identifier. PostgreSQL would otherwise cut the name itself, and for a
+/// long table name all of its policies would end alike and the second one would fail as a
+/// duplicate; policy names are per table, so the suffix alone keeps them apart.
+fn policy_name(table: &str, suffix: &str) -> String {
+    let room = MAX_IDENTIFIER.saturating_sub("casehard__".len() + suffix.len());
+    let mut end = table.len().min(room);
+    while !table.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("casehard_{}_{suffix}", &table[..end])
 }
 
 /// Whoever signs in as an admin: the role in the JWT's `app_metadata`, which only the server
@@ -941,6 +957,28 @@ mod tests {
         assert_eq!(ident("user"), "\"user\"");
         assert_eq!(ident("my\"t"), "\"my\"\"t\"");
         assert_eq!(ident("acme_post"), "acme_post");
+    }
+
+    #[test]
+    fn policy_names_fit_in_an_identifier_and_keep_their_suffix() {
+        assert_eq!(policy_name("posts", "select"), "casehard_posts_select");
+        let long = "organization_membership_invitation_acceptance_records";
+        for suffix in ["select", "insert", "update", "delete"] {
+            let name = policy_name(long, suffix);
+            assert_eq!(name.len(), MAX_IDENTIFIER, "{name}");
+            assert!(name.starts_with("casehard_organization_membership_invitation_"));
+            assert!(name.ends_with(&format!("_{suffix}")), "{name}");
+        }
+        // A name of exactly the limit is left whole; a character is never split.
+        let exact = "t".repeat(MAX_IDENTIFIER - "casehard__select".len());
+        assert_eq!(policy_name(&exact, "select").len(), MAX_IDENTIFIER);
+        assert!(policy_name(&exact, "select").contains(&exact));
+        let wide = "é".repeat(40);
+        let name = policy_name(&wide, "select");
+        assert!(
+            name.len() <= MAX_IDENTIFIER && name.ends_with("é_select"),
+            "{name}"
+        );
     }
 
     #[test]
