@@ -102,7 +102,65 @@ struct BodyRead {
     variable: String,
     /// `json()`: the replacement must parse the verified payload itself.
     json: bool,
+    /// The statement around the read, kept as written (see [`Around`]).
+    around: Around,
     indent: String,
+}
+
+/// A declaration's text before and after the expression that reads the body: the read is
+/// replaced and the rest kept, so `let`, a type annotation, `as Stripe.Event` and the
+/// statement's own semicolon stay as the app wrote them.
+#[derive(Debug)]
+struct Around {
+    before: String,
+    after: String,
+}
+
+impl Around {
+    /// `read` and the parentheses right around it, which its replacement does not need.
+    fn new(text: &str, statement: &std::ops::Range<usize>, read: &N) -> Around {
+        let mut read = read.clone();
+        while let Some(p) = read
+            .parent()
+            .filter(|p| p.kind() == "parenthesized_expression")
+        {
+            read = p;
+        }
+        let read = read.range();
+        Around {
+            before: text[statement.start..read.start].to_string(),
+            after: text[read.end..statement.end].to_string(),
+        }
+    }
+    /// The declaration with `value` where the read was.
+    fn with(&self, value: &str) -> String {
+        format!("{}{value}{}", self.before, self.after)
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    name.chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `expr` without the parentheses, type assertions and `!` around it: the `await req.json()`
+/// in `(await req.json()) as Stripe.Event`.
+fn unwrapped(expr: N<'_>) -> N<'_> {
+    let mut e = expr;
+    while matches!(
+        e.kind().as_ref(),
+        "parenthesized_expression"
+            | "as_expression"
+            | "satisfies_expression"
+            | "non_null_expression"
+    ) {
+        let inner = e.children().find(|c| c.is_named());
+        match inner {
+            Some(inner) => e = inner,
+            None => break,
+        }
+    }
+    e
 }
 
 /// `const event = JSON.parse(...)` in a verified handler: where the guard goes.
@@ -134,8 +192,8 @@ enum Shape {
 struct NodeRead {
     statement: std::ops::Range<usize>,
     variable: String,
-    /// The declaration's type annotation, kept (`: Stripe.Event`), or empty.
-    annotation: String,
+    /// The statement around the read, kept as written.
+    around: Around,
     request: String,
     response: String,
     /// Where `async ` goes when the handler is not async yet.
@@ -316,11 +374,11 @@ impl Pass for StripeSignature {
         for (path, file) in &files {
             for read in &file.reads {
                 let i = &read.indent;
-                let payload = if read.json {
-                    format!("const {} = JSON.parse(verified.payload){s}", read.variable)
+                let payload = read.around.with(if read.json {
+                    "JSON.parse(verified.payload)"
                 } else {
-                    format!("const {} = verified.payload{s}", read.variable)
-                };
+                    "verified.payload"
+                });
                 let text = format!(
                     "const verified = await {HELPER}({}){s}\n{i}if (!verified.ok) return verified.response{s}\n{i}{payload}",
                     read.request
@@ -544,15 +602,13 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     );
 }
 
-/// `const <name> = <value>` inside a function (a handler, never module level): its name, its
-/// value and the indentation of its line.
+/// `const <name> = <value>` inside a function (a handler, never module level): its name (an
+/// identifier or a destructuring pattern), its value and the indentation of its line.
 fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> {
     let declarator = decl
         .children()
         .find(|c| c.kind() == "variable_declarator")?;
-    let name = declarator
-        .child_in("name")
-        .filter(|n| n.kind() == "identifier")?;
+    let name = declarator.child_in("name")?;
     let value = declarator.child_in("value")?;
     decl.ancestors().find(|a| {
         matches!(
@@ -573,6 +629,9 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
 /// `await stripe.webhooks.constructEventAsync(...)` in a handler.
 fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
     let (variable, value, indent) = local_const(decl, text)?;
+    if !is_identifier(&variable) {
+        return None;
+    }
     let response = match shape {
         Shape::Route | Shape::Edge => None,
         _ => Some(handler_params(decl)?.1),
@@ -600,10 +659,14 @@ fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
 /// `const x = await req.text()` (or `.json()`) in a handler, with the request's name.
 fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
     let (variable, value, indent) = local_const(decl, text)?;
+    let value = unwrapped(value);
     if value.kind() != "await_expression" {
         return None;
     }
-    let call = value.children().find(|c| c.kind() == "call_expression")?;
+    let call = unwrapped(value.children().find(|c| c.is_named())?);
+    if call.kind() != "call_expression" {
+        return None;
+    }
     let func = call
         .child_in("function")
         .filter(|f| f.kind() == "member_expression")?;
@@ -624,6 +687,7 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
         return None;
     }
     Some(BodyRead {
+        around: Around::new(text, &decl.range(), &value),
         statement: decl.range(),
         request,
         variable,
@@ -664,6 +728,7 @@ fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
     let (variable, value, indent) = local_const(decl, text)?;
     let (request, response, make_async) = handler_params(decl)?;
     let body = format!("{request}.body");
+    let value = unwrapped(value);
     let reads_body = value.text() == body
         || (value.kind() == "call_expression"
             && value.child_in("function")?.text() == "JSON.parse"
@@ -675,17 +740,10 @@ fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
     if !reads_body {
         return None;
     }
-    let declarator = decl
-        .children()
-        .find(|c| c.kind() == "variable_declarator")?;
-    let annotation = declarator
-        .child_in("type")
-        .map(|t| t.text().to_string())
-        .unwrap_or_default();
     Some(NodeRead {
+        around: Around::new(text, &decl.range(), &value),
         statement: decl.range(),
         variable,
-        annotation,
         request,
         response,
         make_async,
@@ -773,14 +831,11 @@ fn node_handlers(
     };
     for (n, read) in file.node_reads.iter().enumerate() {
         let i = &read.indent;
-        let annotation = if read.annotation.is_empty() {
-            String::new()
-        } else {
-            read.annotation.clone()
-        };
         let replacement = format!(
-            "const verified = await {NODE_HELPER}({}, {}){s}\n{i}if (!verified) return{s}\n{i}const {}{annotation} = JSON.parse(verified.payload){s}",
-            read.request, read.response, read.variable
+            "const verified = await {NODE_HELPER}({}, {}){s}\n{i}if (!verified) return{s}\n{i}{}",
+            read.request,
+            read.response,
+            read.around.with("JSON.parse(verified.payload)")
         );
         let mut edits = vec![Edit::replace(read.statement.clone(), replacement)];
         if let Some(at) = read.make_async {
