@@ -66,6 +66,27 @@ pub fn string_value(node: &N) -> Option<String> {
     Some(t[1..t.len().saturating_sub(1)].to_string())
 }
 
+/// `expr` without the parentheses, type assertions and `!` around it: the `await req.json()` in
+/// `(await req.json()) as Stripe.Event`, the call in `await (req.json() as T)` (as tree-sitter
+/// reads `await req.json() as T`).
+pub fn unwrapped(expr: N<'_>) -> N<'_> {
+    let mut e = expr;
+    while matches!(
+        e.kind().as_ref(),
+        "parenthesized_expression"
+            | "as_expression"
+            | "satisfies_expression"
+            | "non_null_expression"
+    ) {
+        let inner = e.children().find(|c| c.is_named());
+        match inner {
+            Some(inner) => e = inner,
+            None => break,
+        }
+    }
+    e
+}
+
 /// A call's arguments, comments left out.
 pub fn call_args<'a>(call: &N<'a>) -> Vec<N<'a>> {
     call.child_in("arguments")

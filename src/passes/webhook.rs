@@ -7,8 +7,8 @@
 //! templates/nextjs/stripe-webhook.ts.hbs) that fails closed; the rest of the handler, its
 //! `switch` on event types included, stays as it was.
 
-use crate::lang::Fields;
 use crate::lang::Lang;
+use crate::lang::{unwrapped, Fields};
 use crate::passes::clients::{self, Kind};
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
@@ -138,29 +138,10 @@ impl Around {
     }
 }
 
+/// A plain name, not a destructuring pattern.
 fn is_identifier(name: &str) -> bool {
     name.chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-}
-
-/// `expr` without the parentheses, type assertions and `!` around it: the `await req.json()`
-/// in `(await req.json()) as Stripe.Event`.
-fn unwrapped(expr: N<'_>) -> N<'_> {
-    let mut e = expr;
-    while matches!(
-        e.kind().as_ref(),
-        "parenthesized_expression"
-            | "as_expression"
-            | "satisfies_expression"
-            | "non_null_expression"
-    ) {
-        let inner = e.children().find(|c| c.is_named());
-        match inner {
-            Some(inner) => e = inner,
-            None => break,
-        }
-    }
-    e
 }
 
 /// `const event = JSON.parse(...)` in a verified handler: where the guard goes.

@@ -1,7 +1,7 @@
 //! `schema/mass-assignment`: request data written whole into a database row.
 
-use crate::lang::Fields;
 use crate::lang::Lang;
+use crate::lang::{unwrapped, Fields};
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
@@ -597,6 +597,8 @@ fn is_request_data(expr: &N, bindings: &Bindings, depth: usize) -> bool {
             )
         }
         "await_expression" => expr.children().find(|c| c.is_named()).is_some_and(|inner| {
+            // tree-sitter reads `await req.json() as T` as `await (req.json() as T)`.
+            let inner = unwrapped(inner);
             inner.kind() == "call_expression"
                 && inner.child_in("function").is_some_and(|f| {
                     f.kind() == "member_expression"
@@ -633,11 +635,24 @@ fn bound_to_request_data(at: &N, name: &str, bindings: &Bindings) -> bool {
         .iter()
         .filter(|d| scope.start <= d.range().start && d.range().end <= scope.end)
         .any(|d| {
-            d.child_in("name")
-                .is_some_and(|n| n.kind() == "identifier" && n.text() == name)
+            d.child_in("name").is_some_and(|n| binds_whole(&n, name))
                 && d.child_in("value")
                     .is_some_and(|v| is_request_data(&v, bindings, 1))
         })
+}
+
+/// Whether the declared `pattern` binds `name` to the whole value or, as the rest of an object
+/// pattern (`const { id, ...rest } = body`), to all of it but the keys named before.
+fn binds_whole(pattern: &N, name: &str) -> bool {
+    match pattern.kind().as_ref() {
+        "identifier" => pattern.text() == name,
+        "object_pattern" => pattern.children().any(|c| {
+            c.kind() == "rest_pattern"
+                && c.children()
+                    .any(|i| i.kind() == "identifier" && i.text() == name)
+        }),
+        _ => false,
+    }
 }
 
 /// `input` inside `.input(z.any()).mutation(({ input }) => ...)` and the like.
