@@ -66,11 +66,11 @@ impl Default for AuthBasics {
         AuthBasics {
             meta: [
                 meta(COOKIE_FLAGS, "Auth cookies are HttpOnly, Secure and SameSite=strict", Severity::Error, Applicability::Review,
-                    "Finds auth cookies (a name with session, token, auth, jwt, sid, refresh or access) set with `res.cookie`, `cookies().set` or `response.cookies.set`, and express-session / cookie-session configuration, and adds whichever of `httpOnly: true`, `secure: true` and `sameSite: \"strict\"` is missing (and an eight-hour `maxAge` on a session cookie without one). `sameSite: \"none\"` on an auth cookie is reported.",
+                    "Finds auth cookies (a name with session, token, auth, jwt, sid, refresh or access) set with `res.cookie`, `cookies().set` or `response.cookies.set`, and express-session / cookie-session configuration, and adds whichever of `httpOnly: true`, `secure: true` and `sameSite: \"strict\"` is missing (and an eight-hour `maxAge` on a session cookie without one); a literal `httpOnly: false` or `secure: false` becomes `true`. `sameSite: \"none\"` on an auth cookie is reported.",
                     "A script injected anywhere on the site reads a cookie without HttpOnly; one without Secure travels over plain HTTP; without SameSite=strict the browser sends it with requests other sites start, which is what CSRF needs.",
                     "res.cookie(\"session\", token);",
                     "res.cookie(\"session\", token, { httpOnly: true, secure: true, sameSite: \"strict\" });",
-                    "Review: a SameSite=strict session cookie is not sent when a user follows a link from another site to yours, so they land signed out on that first page.",
+                    "Review: a SameSite=strict session cookie is not sent when a user follows a link from another site to yours, so they land signed out on that first page. A Secure cookie travels only over HTTPS (browsers count http://localhost as secure); express-session behind a proxy that ends TLS sets it only once the app trusts the proxy (`app.set(\"trust proxy\", 1)`).",
                     &["CWE-1004: Sensitive Cookie Without 'HttpOnly' Flag", "CWE-614: Sensitive Cookie in HTTPS Session Without 'Secure' Attribute", "CWE-352: Cross-Site Request Forgery"]),
                 meta(SECRET_FALLBACK, "Secrets have no hard-coded fallback", Severity::Error, Applicability::Review,
                     "Finds `process.env.<SECRET> || \"...\"` (or `??`) for variables named like a secret, key, token, salt or password, and makes a missing value throw where it is read instead of silently using the string in the code.",
@@ -148,6 +148,11 @@ enum Change {
         props: Vec<(&'static str, Value)>,
         /// The argument goes before another one (`, { ... }` vs `{ ... }, `).
         before_next: bool,
+    },
+    /// Turn `httpOnly: false` and `secure: false` (the `false`s at `off`) on, and make `add`.
+    TurnOn {
+        off: Vec<(String, Range<usize>)>,
+        add: Option<Box<Change>>,
     },
     /// Replace a fallback with a throw.
     ThrowIfMissing {
@@ -244,6 +249,42 @@ fn missing_flags(options: Option<&N>, session: bool) -> (Vec<(&'static str, Valu
     (add, same_site_none)
 }
 
+/// Where an options object switches `httpOnly` or `secure` off with a literal `false`.
+fn switched_off(options: Option<&N>) -> Vec<(String, Range<usize>)> {
+    options
+        .map(props)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| (k == "httpOnly" || k == "secure") && v.kind() == "false")
+        .map(|(k, v)| (k, v.range()))
+        .collect()
+}
+
+/// `add` (if any), and the switched-off flags at `off` turned on; `None` when neither.
+fn turn_on(add: Option<Change>, off: Vec<(String, Range<usize>)>) -> Option<Change> {
+    if off.is_empty() {
+        return add;
+    }
+    Some(Change::TurnOn {
+        off,
+        add: add.map(Box::new),
+    })
+}
+
+/// What a finding's message adds when flags were switched off.
+fn turned_on_note(change: &Option<Change>) -> String {
+    let Some(Change::TurnOn { off, .. }) = change else {
+        return String::new();
+    };
+    let names: Vec<String> = off.iter().map(|(k, _)| format!("`{k}: false`")).collect();
+    let verb = if names.len() == 1 {
+        "becomes"
+    } else {
+        "become"
+    };
+    format!("; {} {verb} `true`", names.join(" and "))
+}
+
 /// Names bound to Next.js's cookie store: `const store = await cookies()`.
 fn cookie_stores(text: &str) -> Vec<String> {
     text.match_indices("cookies()")
@@ -305,20 +346,22 @@ fn cookie_call(call: &N, stores: &[String]) -> Option<Found> {
             change: None,
         });
     }
-    let change = match &options {
-        Some(object) => add_props(object, add)?,
-        None if add.is_empty() => return None,
-        None => Change::AddArgument {
+    let add = match &options {
+        Some(object) => add_props(object, add),
+        None if add.is_empty() => None,
+        None => Some(Change::AddArgument {
             at: last.range().end,
             props: add,
             before_next: false,
-        },
+        }),
     };
+    let change = turn_on(add, switched_off(options.as_ref()));
+    let note = turned_on_note(&change);
     Some(Found {
         rule: COOKIE_FLAGS,
         at: call.range(),
-        message: format!("auth cookie `{name}` is set without HttpOnly, Secure and SameSite=strict all in place: scripts can read it, plain HTTP carries it, other sites' requests send it; the missing flags are added"),
-        change: Some(change),
+        message: format!("auth cookie `{name}` is set without HttpOnly, Secure and SameSite=strict all in place: scripts can read it, plain HTTP carries it, other sites' requests send it; the missing flags are added{note}"),
+        change: Some(change?),
     })
 }
 
@@ -353,7 +396,10 @@ fn session_config(call: &N) -> Option<Found> {
         match config_props.iter().find(|(k, _)| k == "cookie") {
             Some((_, cookie)) if cookie.kind() == "object" => {
                 let (add, none) = missing_flags(Some(cookie), true);
-                (add_props(cookie, add), none)
+                (
+                    turn_on(add_props(cookie, add), switched_off(Some(cookie))),
+                    none,
+                )
             }
             Some(_) => return None,
             None => {
@@ -367,7 +413,10 @@ fn session_config(call: &N) -> Option<Found> {
         }
     } else {
         let (add, none) = missing_flags(Some(config), true);
-        (add_props(config, add), none)
+        (
+            turn_on(add_props(config, add), switched_off(Some(config))),
+            none,
+        )
     };
     if none {
         return Some(Found {
@@ -377,11 +426,12 @@ fn session_config(call: &N) -> Option<Found> {
             change: None,
         });
     }
+    let note = turned_on_note(&target);
     let change = target?;
     Some(Found {
         rule: COOKIE_FLAGS,
         at: call.range(),
-        message: format!("the `{callee}` cookie lacks some of HttpOnly, Secure, SameSite=strict and a short lifetime; the missing options are added (an eight-hour maxAge where there was none)"),
+        message: format!("the `{callee}` cookie lacks some of HttpOnly, Secure, SameSite=strict and a short lifetime; the missing options are added (an eight-hour maxAge where there was none){note}"),
         change: Some(change),
     })
 }
@@ -659,7 +709,7 @@ impl Pass for AuthBasics {
                 let edits = f
                     .change
                     .as_ref()
-                    .map(|c| vec![render(c, style)])
+                    .map(|c| render(c, style))
                     .unwrap_or_default();
                 out.proposals.push(Proposal {
                     rule: f.rule.into(),
@@ -710,8 +760,16 @@ fn props_text(props: &[(&'static str, Value)], style: &Style) -> String {
         .join(", ")
 }
 
-fn render(change: &Change, style: &Style) -> Edit {
-    match change {
+fn render(change: &Change, style: &Style) -> Vec<Edit> {
+    let edit = match change {
+        Change::TurnOn { off, add } => {
+            let mut edits: Vec<Edit> = off
+                .iter()
+                .map(|(_, r)| Edit::replace(r.clone(), "true"))
+                .collect();
+            edits.extend(add.iter().flat_map(|a| render(a, style)));
+            return edits;
+        }
         Change::AddProps {
             at,
             nonempty,
@@ -757,5 +815,6 @@ fn render(change: &Change, style: &Style) -> Edit {
                 style.string(&format!("{name} is not set"))
             ),
         ),
-    }
+    };
+    vec![edit]
 }
