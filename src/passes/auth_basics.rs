@@ -73,7 +73,7 @@ impl Default for AuthBasics {
                     "Review: a SameSite=strict session cookie is not sent when a user follows a link from another site to yours, so they land signed out on that first page. A Secure cookie travels only over HTTPS (browsers count http://localhost as secure); express-session behind a proxy that ends TLS sets it only once the app trusts the proxy (`app.set(\"trust proxy\", 1)`).",
                     &["CWE-1004: Sensitive Cookie Without 'HttpOnly' Flag", "CWE-614: Sensitive Cookie in HTTPS Session Without 'Secure' Attribute", "CWE-352: Cross-Site Request Forgery"]),
                 meta(SECRET_FALLBACK, "Secrets have no hard-coded fallback", Severity::Error, Applicability::Review,
-                    "Finds `process.env.<SECRET> || \"...\"` (or `??`) for variables named like a secret, key, token, salt or password, and makes a missing value throw where it is read instead of silently using the string in the code.",
+                    "Finds `process.env.<SECRET> || \"...\"` (or `??`, or `process.env.<SECRET> ? process.env.<SECRET> : \"...\"`) for variables named like a secret, key, token, salt or password, and makes a missing value throw where it is read instead of silently using the string in the code.",
                     "The fallback is in the repository and in every copy of the generated app: anyone can sign sessions or tokens the app accepts, as soon as one deploy forgets the variable.",
                     "const secret = process.env.SESSION_SECRET || \"dev-secret\";",
                     "const secret = process.env.SESSION_SECRET || (() => { throw new Error(\"SESSION_SECRET is not set\") })();",
@@ -453,11 +453,20 @@ fn object_text(props: &[(&'static str, Value)]) -> String {
 const SECRET_WORDS: &[&str] = &["SECRET", "KEY", "TOKEN", "SALT", "PASSWORD", "PEPPER"];
 
 fn secret_fallback(node: &N) -> Option<Found> {
-    let operator = node.child_in("operator")?.text().to_string();
-    if operator != "||" && operator != "??" {
-        return None;
-    }
-    let (left, right) = (node.child_in("left")?, node.child_in("right")?);
+    let (left, right) = if node.kind() == "ternary_expression" {
+        // `process.env.X ? process.env.X : "..."`: the same fallback, spelled out.
+        let (condition, then) = (node.child_in("condition")?, node.child_in("consequence")?);
+        if condition.text() != then.text() {
+            return None;
+        }
+        (condition, node.child_in("alternative")?)
+    } else {
+        let operator = node.child_in("operator")?.text().to_string();
+        if operator != "||" && operator != "??" {
+            return None;
+        }
+        (node.child_in("left")?, node.child_in("right")?)
+    };
     let name = left.text().strip_prefix("process.env.")?.to_string();
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return None;
@@ -660,7 +669,7 @@ impl Pass for AuthBasics {
         &self.meta
     }
     fn kinds(&self) -> &'static [&'static str] {
-        &["call_expression", "binary_expression"]
+        &["call_expression", "binary_expression", "ternary_expression"]
     }
     fn wants(&self, _path: &str, text: &str) -> bool {
         text.contains("cookie")
@@ -687,6 +696,9 @@ impl Pass for AuthBasics {
         for b in file.nodes("binary_expression") {
             found.extend(secret_fallback(b));
             found.extend(plaintext_password(b));
+        }
+        for t in file.nodes("ternary_expression") {
+            found.extend(secret_fallback(t));
         }
         (!found.is_empty()).then(|| Box::new(FileFacts { found }) as Facts)
     }
