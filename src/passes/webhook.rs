@@ -117,16 +117,22 @@ struct Around {
 }
 
 impl Around {
-    /// `read` and the parentheses right around it, which its replacement does not need.
-    fn new(text: &str, statement: &std::ops::Range<usize>, read: &N) -> Around {
-        let mut read = read.clone();
-        while let Some(p) = read
+    /// Around `read` and the parentheses right around it, which its replacement does not need;
+    /// or around only `read`'s text up to `up_to`, when `read` goes on past it (tree-sitter
+    /// reads `await req.json() as T` as `await (req.json() as T)`: the ` as T` is kept).
+    fn new(text: &str, statement: &std::ops::Range<usize>, read: &N, up_to: usize) -> Around {
+        let mut node = read.clone();
+        while let Some(p) = node
             .parent()
             .filter(|p| p.kind() == "parenthesized_expression")
         {
-            read = p;
+            node = p;
         }
-        let read = read.range();
+        let read = if up_to < read.range().end {
+            read.range().start..up_to
+        } else {
+            node.range()
+        };
         Around {
             before: text[statement.start..read.start].to_string(),
             after: text[read.end..statement.end].to_string(),
@@ -668,7 +674,7 @@ fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
         return None;
     }
     Some(BodyRead {
-        around: Around::new(text, &decl.range(), &value),
+        around: Around::new(text, &decl.range(), &value, call.range().end),
         statement: decl.range(),
         request,
         variable,
@@ -722,7 +728,7 @@ fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
         return None;
     }
     Some(NodeRead {
-        around: Around::new(text, &decl.range(), &value),
+        around: Around::new(text, &decl.range(), &value, value.range().end),
         statement: decl.range(),
         variable,
         request,
