@@ -144,12 +144,6 @@ impl Around {
     }
 }
 
-/// A plain name, not a destructuring pattern.
-fn is_identifier(name: &str) -> bool {
-    name.chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-}
-
 /// `const event = JSON.parse(...)` in a verified handler: where the guard goes.
 #[derive(Debug)]
 struct EventDecl {
@@ -591,7 +585,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
 
 /// `const <name> = <value>` inside a function (a handler, never module level): its name (an
 /// identifier or a destructuring pattern), its value and the indentation of its line.
-fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> {
+fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(N<'a>, N<'a>, String)> {
     let declarator = decl
         .children()
         .find(|c| c.kind() == "variable_declarator")?;
@@ -609,16 +603,17 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(String, N<'a>, String)> 
         .chars()
         .take_while(|c| c.is_whitespace())
         .collect();
-    Some((name.text().to_string(), value, indent))
+    Some((name, value, indent))
 }
 
 /// `const event = JSON.parse(...)`, `stripe.webhooks.constructEvent(...)` or
 /// `await stripe.webhooks.constructEventAsync(...)` in a handler.
 fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
-    let (variable, value, indent) = local_const(decl, text)?;
-    if !is_identifier(&variable) {
+    let (name, value, indent) = local_const(decl, text)?;
+    if name.kind() != "identifier" {
         return None;
     }
+    let variable = name.text().to_string();
     let response = match shape {
         Shape::Route | Shape::Edge => None,
         _ => Some(handler_params(decl)?.1),
@@ -645,7 +640,8 @@ fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
 
 /// `const x = await req.text()` (or `.json()`) in a handler, with the request's name.
 fn body_read(decl: &N, text: &str) -> Option<BodyRead> {
-    let (variable, value, indent) = local_const(decl, text)?;
+    let (name, value, indent) = local_const(decl, text)?;
+    let variable = name.text().to_string();
     let value = unwrapped(value);
     if value.kind() != "await_expression" {
         return None;
@@ -712,7 +708,8 @@ fn handler_params(node: &N) -> Option<(String, String, Option<usize>)> {
 /// `const event = req.body` or `const event = JSON.parse(req.body...)` in a `(req, res)`
 /// handler.
 fn node_read(decl: &N, text: &str) -> Option<NodeRead> {
-    let (variable, value, indent) = local_const(decl, text)?;
+    let (name, value, indent) = local_const(decl, text)?;
+    let variable = name.text().to_string();
     let (request, response, make_async) = handler_params(decl)?;
     let body = format!("{request}.body");
     let value = unwrapped(value);

@@ -612,10 +612,10 @@ fn is_request_data(expr: &N, bindings: &Bindings, depth: usize) -> bool {
         "parenthesized_expression"
         | "as_expression"
         | "satisfies_expression"
-        | "non_null_expression" => expr
-            .children()
-            .find(|c| c.is_named())
-            .is_some_and(|i| is_request_data(&i, bindings, depth)),
+        | "non_null_expression" => {
+            let inner = unwrapped(expr.clone());
+            inner.kind() != expr.kind() && is_request_data(&inner, bindings, depth)
+        }
         "identifier" if depth == 0 => {
             let name = expr.text();
             (name == "input" && loose_trpc_input(expr))
