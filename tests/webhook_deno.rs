@@ -6,9 +6,8 @@
 mod harness;
 
 use harness::*;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const FIXTURE: &str = "tests/fixtures/rules/webhook/stripe-signature/invalid-edge";
 const FUNCTION: &str = "supabase/functions/stripe-webhook/index.ts";
@@ -51,55 +50,28 @@ const send = async (body, header) => {
 /// (where the Stripe SDK is installed); returns the statuses and the events the function
 /// granted credits for.
 fn run(dir: &Path, deno: &Path, tools: &Path, secret: Option<&str>) -> (Vec<String>, Vec<String>) {
-    std::fs::write(dir.join("serve.ts"), SERVE).unwrap();
-    let mut server = Command::new(deno);
-    server
-        .args([
-            "run",
-            "--allow-net",
-            "--allow-env",
-            "--allow-read",
-            "--allow-write",
-            "serve.ts",
-        ])
-        .current_dir(dir)
-        .env("DENO_DIR", dir.join(".deno-cache"))
-        .env("NO_COLOR", "1")
-        .env("STRIPE_SECRET_KEY", "sk_test_casehard")
-        .env_remove("STRIPE_WEBHOOK_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(s) = secret {
-        server.env("STRIPE_WEBHOOK_SECRET", s);
-    }
-    let mut child = server.spawn().expect("deno runs");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port = loop {
-        match lines.next() {
-            Some(Ok(line)) if line.starts_with("port ") => break line[5..].to_string(),
-            Some(Ok(_)) => continue,
-            _ => {
-                let _ = child.kill();
-                let mut err = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-                panic!("the function did not start:\n{err}");
-            }
-        }
-    };
+    let server = DenoServer::start(
+        dir,
+        deno,
+        SERVE,
+        &[
+            ("STRIPE_SECRET_KEY", Some("sk_test_casehard")),
+            ("STRIPE_WEBHOOK_SECRET", secret),
+        ],
+    );
     let out = Command::new("node")
-        .args(["send.cjs", &port])
+        .args(["send.cjs", &server.port])
         .current_dir(tools)
         .output()
         .expect("node runs");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let printed = server.stop();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let granted = lines
-        .map_while(Result::ok)
+    let granted = printed
+        .iter()
         .filter(|l| l.starts_with("granted "))
         .map(|l| l.split(' ').nth(1).unwrap_or("").to_string())
         .collect();
@@ -129,39 +101,12 @@ fn the_hardened_edge_function_verifies_under_deno() {
     assert_eq!(fix.code, 0, "{}", fix.stderr);
 
     // Deno from the npm registry; the Stripe SDK for it (npm:stripe) and for the sender.
-    for dir in [original.path(), hardened.path()] {
-        std::fs::write(dir.join("deno.json"), r#"{ "nodeModulesDir": "auto" }"#).unwrap();
-    }
-    let tools = tempfile::tempdir().unwrap();
-    std::fs::write(tools.path().join("package.json"), r#"{ "private": true }"#).unwrap();
-    let (ok, log) = run_program(
-        tools.path(),
-        "npm",
-        &[
-            "install",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-            "deno@2.9.6",
-            "stripe@17.4.0",
-        ],
-    );
-    assert!(ok, "npm install:\n{log}");
-    let deno = tools.path().join("node_modules/@deno/linux-x64-glibc/deno");
+    let (tools, deno) = deno_tools();
     std::fs::write(tools.path().join("send.cjs"), SEND).unwrap();
-    // Deno would install the app's npm packages from package.json; the function needs none.
     for dir in [original.path(), hardened.path()] {
-        std::fs::remove_file(dir.join("package.json")).unwrap();
+        deno_project(dir);
     }
-    let (ok, log) = run_program(
-        hardened.path(),
-        deno.to_str().unwrap(),
-        &["check", FUNCTION],
-    );
-    assert!(
-        ok,
-        "the hardened function does not type-check under Deno:\n{log}"
-    );
+    deno_check(hardened.path(), &deno, &[FUNCTION]);
 
     let (before, granted) = run(
         original.path(),

@@ -11,7 +11,7 @@ use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
-    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+    facts_of, helper_file, helper_for, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
@@ -172,8 +172,10 @@ impl Pass for HmacTiming {
         }
         let ws = project.workspace;
         let style = &project.stack.style;
-        let helper = helper_path(ws, "signatures.ts");
+        let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
+            let helper = helper_for(ws, path, "signatures.ts");
+            helpers.insert(helper.clone());
             for (n, c) in file.comparisons.iter().enumerate() {
                 let matched = format!("{MATCH}({}, {})", c.left, c.right);
                 let check = match &file.timestamp {
@@ -230,13 +232,15 @@ impl Pass for HmacTiming {
                 });
             }
         }
-        out.new_files.extend(helper_file(
-            project,
-            HMAC_TIMING,
-            &helper,
-            "webhook/signatures.ts",
-            json!({}),
-            format!("{helper}: constant-time signature comparison and the replay window"),
-        ));
+        for helper in helpers {
+            out.new_files.extend(helper_file(
+                project,
+                HMAC_TIMING,
+                &helper,
+                "webhook/signatures.ts",
+                json!({}),
+                format!("{helper}: constant-time signature comparison and the replay window"),
+            ));
+        }
     }
 }

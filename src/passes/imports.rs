@@ -152,13 +152,18 @@ pub fn add_named_imports(
 /// How the module at `path` names the module at `target`: through the project's source alias
 /// (`~/lib/x`) when the project uses one, else relatively (`../lib/x`).
 pub fn specifier(ws: &Workspace, alias: Option<&str>, path: &str, target: &str) -> String {
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    if crate::passes::is_edge_function(path) {
+        // Deno resolves a module by its full path, extension included, and knows no alias.
+        return relative_path(dir, target);
+    }
     let under_alias = match crate::stack::alias_root(ws) {
         "" => Some(target),
         root => target.strip_prefix(root).and_then(|r| r.strip_prefix('/')),
     };
     match (alias, under_alias) {
         (Some(alias), Some(rest)) => format!("{alias}{}", strip_module_ext(rest)),
-        _ => relative_specifier(path.rsplit_once('/').map_or("", |(d, _)| d), target),
+        _ => relative_specifier(dir, target),
     }
 }
 
@@ -173,7 +178,11 @@ pub fn import_edit(facts: &ImportFacts, stmt: &str) -> Edit {
 
 /// `./x` or `../lib/x` from `dir` to `target` (extension and `/index` dropped).
 pub fn relative_specifier(dir: &str, target: &str) -> String {
-    let target = strip_module_ext(target);
+    relative_path(dir, strip_module_ext(target))
+}
+
+/// `./x.ts` or `../lib/x.ts`: the path from `dir` to `target`, as it is.
+fn relative_path(dir: &str, target: &str) -> String {
     let from: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
     let to: Vec<&str> = target.split('/').collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
@@ -231,5 +240,32 @@ mod tests {
         let e = add_named_import(&ws, &facts, &style, "src/a.ts", "s", "src/v.ts").unwrap();
         assert_eq!(e.text, ", s");
         assert!(add_named_import(&ws, &facts, &style, "src/a.ts", "t", "src/v.ts").is_none());
+    }
+
+    #[test]
+    fn edge_functions_import_by_the_full_relative_path() {
+        let ws = Workspace::from_files([
+            (
+                "tsconfig.json",
+                r#"{ "compilerOptions": { "paths": { "@/*": ["./src/*"] } } }"#,
+            ),
+            ("src/a.ts", ""),
+        ])
+        .unwrap();
+        let shared = "supabase/functions/_shared/casehard-x.ts";
+        let edge = "supabase/functions/pay/index.ts";
+        assert_eq!(
+            specifier(&ws, Some("@/"), edge, shared),
+            "../_shared/casehard-x.ts"
+        );
+        assert_eq!(
+            specifier(&ws, None, edge, "supabase/functions/_shared/util/index.ts"),
+            "../_shared/util/index.ts"
+        );
+        // Everything else keeps the extension-less, aliased form.
+        assert_eq!(
+            specifier(&ws, Some("@/"), "src/a.ts", "src/lib/x.ts"),
+            "@/lib/x"
+        );
     }
 }

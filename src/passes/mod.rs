@@ -173,6 +173,22 @@ pub fn helper_path(ws: &Workspace, name: &str) -> String {
     }
 }
 
+/// Whether `path` is the code of a Supabase edge function: Deno, deployed a function folder at
+/// a time plus `supabase/functions/_shared`, and resolving imports by their full path.
+pub fn is_edge_function(path: &str) -> bool {
+    path.starts_with("supabase/functions/")
+}
+
+/// Where the helper module `name` goes for code in `importer`: edge functions can reach only
+/// `supabase/functions/_shared`, so theirs goes there; the rest share [`helper_path`].
+pub fn helper_for(ws: &Workspace, importer: &str, name: &str) -> String {
+    if is_edge_function(importer) {
+        format!("supabase/functions/_shared/casehard-{name}")
+    } else {
+        helper_path(ws, name)
+    }
+}
+
 /// A helper module rendered from `templates/<template>.hbs` in the project's style (`q`, `s`
 /// and `i`, plus `extra`), to create unless the project already has it.
 pub fn helper_file(

@@ -8,7 +8,7 @@ use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
-    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+    facts_of, helper_file, helper_for, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
@@ -152,8 +152,9 @@ impl Pass for OutboundIdempotency {
         if files.is_empty() {
             return;
         }
-        let helper = helper_path(ws, "stripe-idempotency.ts");
+        let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
+            let helper = helper_for(ws, path, "stripe-idempotency.ts");
             for (n, w) in file.writes.iter().enumerate() {
                 let mut edits = vec![Edit::replace(
                     w.resource.clone(),
@@ -166,6 +167,7 @@ impl Pass for OutboundIdempotency {
                         edits.insert(0, import);
                     }
                 }
+                helpers.insert(helper.clone());
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY_KEY.into(),
                     path: (*path).into(),
@@ -179,13 +181,15 @@ impl Pass for OutboundIdempotency {
                 });
             }
         }
-        out.new_files.extend(helper_file(
-            project,
-            IDEMPOTENCY_KEY,
-            &helper,
-            "payments/stripe-idempotency.ts",
-            json!({}),
-            format!("{helper}: idempotency keys for Stripe writes"),
-        ));
+        for helper in helpers {
+            out.new_files.extend(helper_file(
+                project,
+                IDEMPOTENCY_KEY,
+                &helper,
+                "payments/stripe-idempotency.ts",
+                json!({}),
+                format!("{helper}: idempotency keys for Stripe writes"),
+            ));
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
-    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+    facts_of, helper_file, helper_for, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
@@ -227,8 +227,12 @@ impl Pass for RateLimit {
         let ws = project.workspace;
         let style = &project.stack.style;
         let s = style.semi();
-        let helper = helper_path(ws, "rate-limit.ts");
+        let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
+            let helper = helper_for(ws, path, "rate-limit.ts");
+            if !file.handlers.is_empty() {
+                helpers.insert(helper.clone());
+            }
             for (n, h) in file.handlers.iter().enumerate() {
                 let i = &h.indent;
                 let mut edits = vec![Edit::insert(
@@ -298,16 +302,15 @@ impl Pass for RateLimit {
                 format!("{express_helper}: the attempt limiter for Express sign-in, sign-up and recovery routes"),
             ));
         }
-        if !files.iter().any(|(_, f)| !f.handlers.is_empty()) {
-            return;
+        for helper in helpers {
+            out.new_files.extend(helper_file(
+                project,
+                RATE_LIMIT,
+                &helper,
+                "auth/rate-limit.ts",
+                json!({}),
+                format!("{helper}: the attempt limiter for sign-in, sign-up and recovery routes"),
+            ));
         }
-        out.new_files.extend(helper_file(
-            project,
-            RATE_LIMIT,
-            &helper,
-            "auth/rate-limit.ts",
-            json!({}),
-            format!("{helper}: the attempt limiter for sign-in, sign-up and recovery routes"),
-        ));
     }
 }

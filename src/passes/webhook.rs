@@ -365,21 +365,13 @@ impl Pass for StripeSignature {
                     read.request
                 );
                 let mut edits = vec![Edit::replace(read.statement.clone(), text)];
-                if file.shape == Shape::Edge {
-                    // Deno resolves modules by their full path, extension included.
-                    if !file.imports.bound.iter().any(|b| b == HELPER) {
-                        let spec = format!(
-                            "{}.ts",
-                            imports::relative_specifier(
-                                crate::passes::deps::dir_of(path),
-                                EDGE_HELPER
-                            )
-                        );
-                        let stmt = format!("import {{ {HELPER} }} from {}{s}", style.string(&spec));
-                        edits.insert(0, imports::import_edit(&file.imports, &stmt));
-                    }
-                } else if let Some(import) =
-                    imports::add_named_import(ws, &file.imports, style, path, HELPER, &helper_path)
+                let helper = if file.shape == Shape::Edge {
+                    EDGE_HELPER
+                } else {
+                    &helper_path
+                };
+                if let Some(import) =
+                    imports::add_named_import(ws, &file.imports, style, path, HELPER, helper)
                 {
                     edits.insert(0, import);
                 }

@@ -504,3 +504,107 @@ pub fn prisma_generate_offline(dir: &Path) {
     );
     assert!(ok, "prisma generate in {} failed:\n{log}", dir.display());
 }
+
+/// Deno (from the npm registry, pinned) and the Stripe SDK for Node senders, installed in a
+/// temporary folder; the folder and the path of the `deno` binary.
+pub fn deno_tools() -> (tempfile::TempDir, PathBuf) {
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::write(tools.path().join("package.json"), r#"{ "private": true }"#).unwrap();
+    npm_install(tools.path(), &["deno@2.9.6", "stripe@17.4.0"]);
+    let deno = tools.path().join("node_modules/@deno/linux-x64-glibc/deno");
+    (tools, deno)
+}
+
+/// Prepares `dir` for Deno: npm packages (`npm:` specifiers) in a local `node_modules`, and no
+/// `package.json`, whose dependencies Deno would otherwise install (the functions need none).
+pub fn deno_project(dir: &Path) {
+    std::fs::write(dir.join("deno.json"), r#"{ "nodeModulesDir": "auto" }"#).unwrap();
+    let _ = std::fs::remove_file(dir.join("package.json"));
+}
+
+/// `deno check` of `files` in `dir`; panics with the type errors when it fails.
+pub fn deno_check(dir: &Path, deno: &Path, files: &[&str]) {
+    let mut args = vec!["check"];
+    args.extend_from_slice(files);
+    let out = deno_command(dir, deno)
+        .args(&args)
+        .output()
+        .expect("deno runs");
+    assert!(
+        out.status.success(),
+        "{} does not type-check under Deno:\n{}{}",
+        files.join(", "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn deno_command(dir: &Path, deno: &Path) -> Command {
+    let mut command = Command::new(deno);
+    command
+        .current_dir(dir)
+        .env("DENO_DIR", dir.join(".deno-cache"))
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// A Deno program serving HTTP: `script` is written to `dir/serve.ts` and must print
+/// `port <n>` once it listens (the rest of its output is kept for [`DenoServer::stop`]).
+pub struct DenoServer {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    pub port: String,
+}
+
+impl DenoServer {
+    pub fn start(
+        dir: &Path,
+        deno: &Path,
+        script: &str,
+        env: &[(&str, Option<&str>)],
+    ) -> DenoServer {
+        use std::io::BufRead;
+        std::fs::write(dir.join("serve.ts"), script).unwrap();
+        let mut command = deno_command(dir, deno);
+        command
+            .args([
+                "run",
+                "--allow-net",
+                "--allow-env",
+                "--allow-read",
+                "--allow-write",
+                "serve.ts",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            match value {
+                Some(v) => command.env(name, v),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command.spawn().expect("deno runs");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("port ") => break line[5..].to_string(),
+                Some(Ok(_)) => continue,
+                _ => {
+                    let _ = child.kill();
+                    let mut err = String::new();
+                    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err)
+                        .unwrap();
+                    panic!("the Deno server did not start:\n{err}");
+                }
+            }
+        };
+        DenoServer { child, lines, port }
+    }
+
+    /// Stops the server; what it printed after `port <n>`.
+    pub fn stop(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.lines.map_while(Result::ok).collect()
+    }
+}
