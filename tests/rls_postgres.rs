@@ -285,6 +285,69 @@ fn multi_migration_project_ends_deny_by_default() {
     assert_eq!(forced, "5", "every table has RLS forced");
 }
 
+/// A dropped `using (true)` policy that was the only one granting its command is replaced by
+/// the owner's: the table still works for the rows' owners. Before, profiles kept only its
+/// update policy and orders only its select policy, so users could not read their own
+/// profile or place an order.
+#[test]
+fn a_dropped_open_policy_leaves_its_command_to_the_owner() {
+    let (own, ours, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/supabase-lovable"));
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let db = Db::new("lovable");
+    apply(&db, &own, &ours, false);
+    // The app's trigger creates each profile at sign-up.
+    seed_users(&db, &[A, B]);
+    assert_eq!(
+        db.count("authenticated", Some(A), "select * from profiles"),
+        1,
+        "A reads A's own profile, and only it"
+    );
+    assert_eq!(db.count("anon", None, "select * from profiles"), 0);
+    let renamed = db.count_of(
+        "authenticated",
+        Some(A),
+        "with u as (update profiles set full_name = 'x' returning 1) select count(*) from u",
+    );
+    assert_eq!(renamed, 1, "the app's own update policy still holds");
+
+    db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into orders (user_id, amount) values ('{A}', 100)"),
+    )
+    .expect("A places A's own order");
+    let forged = db.as_user(
+        "authenticated",
+        Some(A),
+        &format!("insert into orders (user_id, amount) values ('{B}', 100)"),
+    );
+    assert!(
+        forged.unwrap_err().contains("row-level security"),
+        "A cannot place an order in B's name"
+    );
+    db.sql(&format!(
+        "insert into orders (user_id, amount) values ('{B}', 200)"
+    ))
+    .unwrap();
+    let paid = db.count_of(
+        "authenticated",
+        Some(A),
+        "with u as (update orders set status = 'paid' returning 1) select count(*) from u",
+    );
+    assert_eq!(paid, 1, "A can mark only A's own order paid");
+    assert_eq!(
+        db.sql(&format!("select status from orders where user_id = '{B}'"))
+            .unwrap(),
+        "pending"
+    );
+    assert_eq!(
+        db.count("authenticated", Some(B), "select * from orders"),
+        1,
+        "B reads B's order through the app's own policy"
+    );
+}
+
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));

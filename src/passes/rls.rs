@@ -582,10 +582,11 @@ impl Pass for RowLevelSecurity {
                         | Access::AdminOnly
                 )
             );
+            let dropped = |p: &sql::Policy| with_drops && p.allows_all && user_data && p.permissive;
             let drops: Vec<serde_json::Value> = t
                 .policies
                 .iter()
-                .filter(|p| with_drops && p.allows_all && user_data && p.permissive)
+                .filter(|p| dropped(p))
                 .map(|p| {
                     fixes.push(at(ALLOWS_ALL, &p.at, format!("policy \"{}\" on {} allows every row to everyone it applies to, on a table that holds user data; casehard's migration drops it", p.name, t.qualified()), Applicability::Review));
                     json!({ "name": ident(&p.name), "why": format!("\"{}\" said true (from {})", p.name, p.at.file) })
@@ -594,7 +595,7 @@ impl Pass for RowLevelSecurity {
             let rewrites: Vec<serde_json::Value> = t
                 .policies
                 .iter()
-                .filter(|p| sel.allows(USER_METADATA) && !(with_drops && p.allows_all && user_data && p.permissive))
+                .filter(|p| sel.allows(USER_METADATA) && !dropped(p))
                 .filter_map(|p| Some((p, p.user_metadata.as_ref()?)))
                 .filter_map(|(p, text)| {
                     let rewritten = text.replace("user_metadata", "app_metadata");
@@ -609,6 +610,23 @@ impl Pass for RowLevelSecurity {
             let remaining = t.policies.len() - drops.len();
             let policies = if with_policies && remaining == 0 {
                 policies_for(t, inference, &who)
+            } else if with_policies && !drops.is_empty() {
+                // A command only a dropped policy granted gets the owner's policy in its place:
+                // the table keeps working for the rows' owners, and the rest stays as written.
+                let grants = |p: &sql::Policy, command: &str| {
+                    p.permissive && (p.command == command || p.command == "all")
+                };
+                let replaced: Vec<&str> = ["select", "insert", "update", "delete"]
+                    .into_iter()
+                    .filter(|c| {
+                        t.policies.iter().any(|p| dropped(p) && grants(p, c))
+                            && !t.policies.iter().any(|p| !dropped(p) && grants(p, c))
+                    })
+                    .collect();
+                policies_for(t, inference, &who)
+                    .into_iter()
+                    .filter(|p| replaced.contains(&p["command"].as_str().unwrap_or_default()))
+                    .collect()
             } else {
                 vec![]
             };
