@@ -1,7 +1,8 @@
 //! A Supabase edge function's Stripe webhook under Deno (installed from the npm registry),
 //! before and after casehard: events signed with the Stripe SDK's test-header helper (in
-//! Node) are posted to the function served by Deno. Needs npm and the npm registry (`.ci/run`
-//! provides them); a missing one fails the test.
+//! Node) are posted to the function served by Deno: its signature check, and its guard against
+//! processing a redelivered event twice. Needs npm and the npm registry (`.ci/run` provides
+//! them); a missing one fails the test.
 
 mod harness;
 
@@ -146,4 +147,131 @@ fn the_hardened_edge_function_verifies_under_deno() {
         "no secret: every event is refused"
     );
     assert!(granted.is_empty());
+}
+
+const GUARDED: &str = "tests/fixtures/rules/webhook/idempotency/invalid-edge";
+
+/// Stands in for PostgREST at SUPABASE_URL (answering as it does: 201 for a new row, 409 with
+/// PostgreSQL's code 23505 for a duplicate key, or 503 with `EVENT_LOG_DOWN` set), prints each
+/// table write, then serves the function.
+const SERVE_WITH_POSTGREST: &str = r#"
+const seen = new Set<string>();
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+  const request = new Request(input, init);
+  const url = new URL(request.url);
+  if (url.hostname !== "supabase.test") return realFetch(input, init);
+  const body = await request.text();
+  console.log("postgrest", request.method, url.pathname);
+  if (url.pathname === "/rest/v1/processed_webhook_events") {
+    if (Deno.env.get("EVENT_LOG_DOWN")) return new Response("{}", { status: 503 });
+    const { id } = JSON.parse(body);
+    if (seen.has(id)) {
+      return new Response(JSON.stringify({ code: "23505", message: "duplicate key value violates unique constraint \"processed_webhook_events_pkey\"", details: null, hint: null }), { status: 409, headers: { "content-type": "application/json" } });
+    }
+    seen.add(id);
+    return new Response(null, { status: 201 });
+  }
+  return new Response(null, { status: 204 });
+};
+const serve = Deno.serve;
+// deno-lint-ignore no-explicit-any
+(Deno as any).serve = (handler: any) =>
+  serve({ port: 0, hostname: "127.0.0.1", onListen: ({ port }) => console.log("port", port) }, handler);
+await import("./supabase/functions/stripe-webhook/index.ts");
+"#;
+
+/// Delivers one genuine event twice, as Stripe does when it retries; prints the statuses.
+const SEND_TWICE: &str = r#"
+const Stripe = require("stripe");
+const url = `http://127.0.0.1:${process.argv[2]}/`;
+const secret = "whsec_casehard_test";
+const payload = JSON.stringify({ id: "evt_1", object: "event", type: "checkout.session.completed", data: { object: { id: "cs_1" } } });
+(async () => {
+  for (const delivery of ["first", "again"]) {
+    const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
+    const res = await fetch(url, { method: "POST", body: payload, headers: { "content-type": "application/json", "stripe-signature": header } });
+    await res.text();
+    console.log(delivery, res.status);
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// Serves the function in `dir` against the stand-in PostgREST and delivers the event twice;
+/// the statuses, and what the function printed (`granted <id>`, `postgrest <method> <path>`).
+fn deliver_twice(
+    dir: &Path,
+    deno: &Path,
+    tools: &Path,
+    log_down: bool,
+) -> (Vec<String>, Vec<String>) {
+    let server = DenoServer::start(
+        dir,
+        deno,
+        SERVE_WITH_POSTGREST,
+        &[
+            ("STRIPE_SECRET_KEY", Some("sk_test_casehard")),
+            ("STRIPE_WEBHOOK_SECRET", Some("whsec_casehard_test")),
+            ("SUPABASE_URL", Some("http://supabase.test")),
+            ("SUPABASE_SERVICE_ROLE_KEY", Some("service-role-key")),
+            ("EVENT_LOG_DOWN", log_down.then_some("1")),
+        ],
+    );
+    let statuses = run_node(tools, SEND_TWICE, &[&server.port], &[]);
+    (statuses, server.stop())
+}
+
+#[test]
+fn the_hardened_edge_function_processes_a_redelivered_event_once() {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(GUARDED), original.path());
+    let hardened = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(GUARDED), hardened.path());
+    let rule = "webhook/idempotency";
+    let fix = casehard(
+        hardened.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", rule],
+    );
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = casehard(hardened.path(), &["diff", ".", "--only", rule]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+
+    let (tools, deno) = deno_tools();
+    for dir in [original.path(), hardened.path()] {
+        deno_project(dir);
+    }
+    deno_check(hardened.path(), &deno, &[FUNCTION]);
+
+    let (before, printed) = deliver_twice(original.path(), &deno, tools.path(), false);
+    assert_eq!(before, ["first 200", "again 200"]);
+    assert_eq!(
+        printed.iter().filter(|l| l.starts_with("granted ")).count(),
+        2,
+        "the generated function processes the redelivery again: {printed:?}"
+    );
+
+    let (after, printed) = deliver_twice(hardened.path(), &deno, tools.path(), false);
+    assert_eq!(after, ["first 200", "again 200"]);
+    assert_eq!(
+        printed,
+        [
+            "postgrest POST /rest/v1/processed_webhook_events",
+            "granted evt_1",
+            "postgrest PATCH /rest/v1/orders",
+            "postgrest POST /rest/v1/processed_webhook_events",
+        ],
+        "recorded first, processed once, the redelivery answered without side effects"
+    );
+
+    // With the event log unreachable nothing is processed, and Stripe is told to retry.
+    let (down, printed) = deliver_twice(hardened.path(), &deno, tools.path(), true);
+    assert!(down.iter().all(|s| !s.ends_with(" 200")), "{down:?}");
+    assert!(
+        !printed.iter().any(|l| l.starts_with("granted ")),
+        "{printed:?}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::lang::{unwrapped, Fields};
 use crate::passes::clients::{self, Kind};
 use crate::passes::imports::{self, ImportFacts};
 use crate::passes::{
-    facts_of, helper_file, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
+    facts_of, helper_file, helper_for, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
@@ -75,7 +75,7 @@ impl Default for StripeSignature {
                 applicability: Applicability::Review,
                 origin: Origin::Pass("src/passes/webhook.rs"),
                 docs: Docs {
-                    what: "In a verified Stripe webhook handler, records the event id in a `processed_webhook_events` table before the handler's side effects, with one `insert ... on conflict do nothing`, and answers an id already recorded with 200 without processing it again. The table comes as a migration where the app keeps its migrations (Supabase today) and the helper uses the app's own Drizzle client. Where casehard cannot tell the database layer, the finding is manual.".into(),
+                    what: "In a verified Stripe webhook handler, records the event id in a `processed_webhook_events` table before the handler's side effects, with one `insert ... on conflict do nothing`, and answers an id already recorded with 200 without processing it again. The table comes as a migration where the app keeps its migrations, and the helper uses the app's own client (Drizzle, Prisma, a node-postgres pool) or, in a Supabase edge function, the function's service-role supabase-js client (a duplicate id is PostgreSQL's unique violation, 23505; any other failure throws, so nothing is processed unrecorded). Where casehard finds no such client, the finding is manual.".into(),
                     why: "Stripe delivers at least once and retries on any timeout; an attacker can also replay a genuine event inside the tolerance window. Without a record of processed ids, each delivery grants the credits, ships the order or extends the plan again.".into(),
                     before: "const event = JSON.parse(payload);
 switch (event.type) { /* grant credits */ }".into(),
@@ -153,6 +153,9 @@ struct EventDecl {
     /// The response object of a Node handler (`res`); `None` in a route handler that returns
     /// a `Response`.
     response: Option<String>,
+    /// In an edge function: the service-role supabase-js client declared before the event in
+    /// a scope that holds it, which records the event ids.
+    client: Option<String>,
 }
 
 /// Where a handler runs, which decides how it reads the raw body and answers.
@@ -295,9 +298,14 @@ impl Pass for StripeSignature {
         let decls = file.nodes("lexical_declaration");
         let is_verified = verified(file.text);
         let events: Vec<EventDecl> = if is_verified {
+            let clients = if shape == Shape::Edge {
+                service_clients(decls)
+            } else {
+                vec![]
+            };
             decls
                 .iter()
-                .filter_map(|d| event_decl(d, file.text, shape))
+                .filter_map(|d| event_decl(d, file.text, shape, &clients))
                 .collect()
         } else {
             vec![]
@@ -487,11 +495,40 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
     let style = &project.stack.style;
     let s = style.semi();
     let helper_path = helper_path(ws, "webhook-events.ts");
+    let edge_helper = helper_for(ws, EDGE_HELPER, "webhook-events.ts");
     let client = clients::of_app(ws, project.stack);
     let mut guarded = false;
+    let mut edge_guarded = false;
     for (path, file) in files {
         for event in &file.events {
             let at = event.end..event.end;
+            if let (Shape::Edge, Some(c)) = (file.shape, &event.client) {
+                edge_guarded = true;
+                let mut edits = vec![Edit::insert(
+                    event.end,
+                    format!(
+                        "\n{}if (!(await {GUARD}({c}, {}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
+                        event.indent, event.variable
+                    ),
+                )];
+                if let Some(import) =
+                    imports::add_named_import(ws, &file.imports, style, path, GUARD, &edge_helper)
+                {
+                    edits.insert(0, import);
+                }
+                out.proposals.push(Proposal {
+                    rule: IDEMPOTENCY.into(),
+                    path: (*path).into(),
+                    at,
+                    message: format!(
+                        "`{}` is processed again on every redelivery or replay; its id is now recorded first, through `{c}`, and a repeat is answered without side effects",
+                        event.variable
+                    ).into(),
+                    applicability: Applicability::Review,
+                    edits,
+                });
+                continue;
+            }
             if client.is_none() || file.shape == Shape::Edge {
                 out.proposals.push(Proposal {
                     rule: IDEMPOTENCY.into(),
@@ -539,6 +576,30 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             });
         }
     }
+    if edge_guarded {
+        out.new_files.extend(helper_file(
+            project,
+            IDEMPOTENCY,
+            &edge_helper,
+            "webhook/events-supabase.ts",
+            json!({}),
+            format!("{edge_helper}: records each webhook event id once, through the edge function's service-role client"),
+        ));
+    }
+    if guarded || edge_guarded {
+        crate::passes::server_tables_migration(
+            project,
+            crate::passes::ServerTables {
+                rule: IDEMPOTENCY,
+                table: "processed_webhook_events",
+                name: "webhook_events",
+                template: "sql/webhook_events.sql",
+                extra: json!({}),
+                what: "the table of processed webhook event ids",
+            },
+            out,
+        );
+    }
     let (Some(client), true) = (client, guarded) else {
         return;
     };
@@ -561,18 +622,6 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
             client.name
         ),
     ));
-    crate::passes::server_tables_migration(
-        project,
-        crate::passes::ServerTables {
-            rule: IDEMPOTENCY,
-            table: "processed_webhook_events",
-            name: "webhook_events",
-            template: "sql/webhook_events.sql",
-            extra: json!({}),
-            what: "the table of processed webhook event ids",
-        },
-        out,
-    );
 }
 
 /// `const <name> = <value>` inside a function (a handler, never module level): its name (an
@@ -600,7 +649,43 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(N<'a>, N<'a>, String)> {
 
 /// `const event = JSON.parse(...)`, `stripe.webhooks.constructEvent(...)` or
 /// `await stripe.webhooks.constructEventAsync(...)` in a handler.
-fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
+/// A supabase-js client made with the service-role key (`createClient(url,
+/// Deno.env.get("SUPABASE_SERVICE_ROLE_KEY") ?? "")`): its name, where its declaration ends
+/// and the block (or module) it is visible in.
+struct ServiceClient {
+    name: String,
+    declared: usize,
+    scope: std::ops::Range<usize>,
+}
+
+fn service_clients(decls: &[N]) -> Vec<ServiceClient> {
+    decls
+        .iter()
+        .filter(|d| d.text().contains("SERVICE_ROLE"))
+        .filter_map(|d| {
+            let declarator = d.children().find(|c| c.kind() == "variable_declarator")?;
+            let name = declarator.child_in("name")?;
+            let value = unwrapped(declarator.child_in("value")?);
+            let function = value.child_in("function")?;
+            if name.kind() != "identifier"
+                || value.kind() != "call_expression"
+                || function.text() != "createClient"
+            {
+                return None;
+            }
+            let scope = d
+                .ancestors()
+                .find(|a| matches!(a.kind().as_ref(), "statement_block" | "program"))?;
+            Some(ServiceClient {
+                name: name.text().to_string(),
+                declared: d.range().end,
+                scope: scope.range(),
+            })
+        })
+        .collect()
+}
+
+fn event_decl(decl: &N, text: &str, shape: Shape, clients: &[ServiceClient]) -> Option<EventDecl> {
     let (name, value, indent) = local_const(decl, text)?;
     if name.kind() != "identifier" {
         return None;
@@ -622,11 +707,21 @@ fn event_decl(decl: &N, text: &str, shape: Shape) -> Option<EventDecl> {
     let event = function == "JSON.parse"
         || function.ends_with(".constructEvent")
         || function.ends_with(".constructEventAsync");
-    event.then(|| EventDecl {
-        end: decl.range().end,
+    if !event {
+        return None;
+    }
+    let end = decl.range().end;
+    let client = clients
+        .iter()
+        .filter(|c| c.declared <= end && c.scope.contains(&end))
+        .max_by_key(|c| c.declared)
+        .map(|c| c.name.clone());
+    Some(EventDecl {
+        end,
         variable,
         indent,
         response,
+        client,
     })
 }
 
