@@ -348,6 +348,51 @@ fn a_dropped_open_policy_leaves_its_command_to_the_owner() {
     );
 }
 
+/// The event log an edge function's webhook guard writes through PostgREST: its migration
+/// applies after the app's, a repeated id fails with the unique violation (23505) the guard
+/// reads as a redelivery, and the API roles cannot touch the table.
+#[test]
+fn the_edge_event_log_applies_and_refuses_a_repeated_id() {
+    let dir = manifest_dir().join("tests/fixtures/rules/webhook/idempotency/invalid-edge");
+    let ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    let own: Vec<String> = casehard::schema::sql::migration_files(&ws)
+        .iter()
+        .map(|f| ws.text(f).unwrap().body.to_string())
+        .collect();
+    let outcome = run(ws, &only("webhook/idempotency"));
+    let (path, _) = outcome
+        .before
+        .iter()
+        .find(|(p, b)| b.is_created() && p.ends_with("_casehard_webhook_events.sql"))
+        .expect("the event log's migration");
+    let ours = outcome.workspace.text(path).unwrap().body.to_string();
+    let db = Db::new("eventlog");
+    apply(&db, &own, &ours, false);
+    db.sql("insert into processed_webhook_events (id) values ('evt_1')")
+        .unwrap();
+    // `unique_violation` is SQLSTATE 23505: the block succeeds only if the repeat raised it.
+    db.sql("do $$ begin insert into processed_webhook_events (id) values ('evt_1'); raise exception 'the repeated id was accepted'; exception when unique_violation then null; end $$")
+        .unwrap_or_else(|e| panic!("a repeated id must fail with 23505: {e}"));
+    assert_eq!(
+        db.count(
+            "authenticated",
+            Some(A),
+            "select * from processed_webhook_events"
+        ),
+        0,
+        "signed-in users read nothing of it"
+    );
+    let forged = db.as_user(
+        "anon",
+        None,
+        "insert into processed_webhook_events (id) values ('evt_2')",
+    );
+    assert!(
+        forged.unwrap_err().contains("row-level security"),
+        "anonymous callers cannot mark an event processed"
+    );
+}
+
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));
