@@ -99,6 +99,8 @@ pub struct Stack {
     pub zod: bool,
     pub package_manager: Option<PackageManager>,
     pub style: Style,
+    /// The project formats with Prettier: its settings decide the style of every file.
+    pub prettier: bool,
     /// Files that handle requests: route handlers, API routes, server actions, Express/Hono
     /// routes, tRPC routers, edge functions.
     pub request_handlers: BTreeSet<String>,
@@ -120,6 +122,18 @@ static IMPORT_FROM: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"]+)['"]"#).unwrap());
 
 impl Stack {
+    /// The style of code inserted into a file with `text`: the file's own quotes, semicolons and
+    /// indentation where it shows them, the project's where it does not, and the project's
+    /// Prettier settings over both (Prettier rewrites every file to them anyway).
+    pub fn style_of(&self, text: &str) -> Style {
+        if self.prettier {
+            return self.style.clone();
+        }
+        let mut votes = StyleVotes::default();
+        votes.count(text);
+        votes.over(&self.style)
+    }
+
     pub fn detect(ws: &Workspace) -> Stack {
         let deps = dependency_names(ws);
         let has = |name: &str| deps.contains(name);
@@ -195,7 +209,7 @@ impl Stack {
         s.stripe = has("stripe") || has("@stripe/stripe-js");
         s.zod = has("zod");
         s.package_manager = package_manager(ws);
-        s.style = detect_style(ws);
+        (s.style, s.prettier) = detect_style(ws);
         s.request_handlers = ws
             .sources()
             .filter(|(p, _)| ws.text(p).is_some_and(|t| is_request_handler(p, t.body)))
@@ -354,17 +368,32 @@ fn package_manager(ws: &Workspace) -> Option<PackageManager> {
 
 /// Reads quotes, semicolons and indentation from a prettier config when there is one, else
 /// from what the source files do most.
-fn detect_style(ws: &Workspace) -> Style {
-    let mut style = Style::default();
-    let mut single = 0usize;
-    let mut double = 0usize;
-    let mut semi = 0usize;
-    let mut bare = 0usize;
-    let mut indents: BTreeMap<String, usize> = BTreeMap::new();
+fn detect_style(ws: &Workspace) -> (Style, bool) {
+    let mut votes = StyleVotes::default();
     for (path, _) in ws.sources().take(400) {
         let Some(text) = ws.text(path) else { continue };
+        votes.count(text.body);
+    }
+    let mut style = votes.over(&Style::default());
+    let prettier = apply_prettier(ws, &mut style);
+    (style, prettier)
+}
+
+/// What a body of code says about its style: quotes and semicolons of its import lines, and
+/// the indentation of the first line inside each block.
+#[derive(Default)]
+struct StyleVotes {
+    single: usize,
+    double: usize,
+    semi: usize,
+    bare: usize,
+    indents: BTreeMap<String, usize>,
+}
+
+impl StyleVotes {
+    fn count(&mut self, text: &str) {
         let mut prev_opens = false;
-        for line in text.body.lines() {
+        for line in text.lines() {
             let t = line.trim_end_matches('\r');
             let trimmed = t.trim_start();
             if trimmed.starts_with("import ")
@@ -373,39 +402,44 @@ fn detect_style(ws: &Workspace) -> Style {
                     || trimmed.starts_with("import \""))
             {
                 if trimmed.contains(" from '") || trimmed.starts_with("import '") {
-                    single += 1;
+                    self.single += 1;
                 } else if trimmed.contains(" from \"") || trimmed.starts_with("import \"") {
-                    double += 1;
+                    self.double += 1;
                 }
                 if trimmed.ends_with(';') {
-                    semi += 1;
+                    self.semi += 1;
                 } else if trimmed.ends_with('\'') || trimmed.ends_with('"') {
-                    bare += 1;
+                    self.bare += 1;
                 }
             }
             if prev_opens && !trimmed.is_empty() {
                 let lead = &t[..t.len() - trimmed.len()];
                 if !lead.is_empty() {
-                    *indents.entry(lead.to_string()).or_default() += 1;
+                    *self.indents.entry(lead.to_string()).or_default() += 1;
                 }
             }
             prev_opens = t.ends_with('{') && t.len() == trimmed.len();
         }
     }
-    if single + double > 0 {
-        style.quote = if single > double { '\'' } else { '"' };
+
+    /// `base` with what the votes decide; a question without votes keeps `base`'s answer.
+    fn over(self, base: &Style) -> Style {
+        let mut style = base.clone();
+        if self.single + self.double > 0 {
+            style.quote = if self.single > self.double { '\'' } else { '"' };
+        }
+        if self.semi + self.bare > 0 {
+            style.semicolons = self.semi >= self.bare;
+        }
+        if let Some((indent, _)) = self.indents.into_iter().max_by_key(|(_, n)| *n) {
+            style.indent = indent;
+        }
+        style
     }
-    if semi + bare > 0 {
-        style.semicolons = semi >= bare;
-    }
-    if let Some((indent, _)) = indents.into_iter().max_by_key(|(_, n)| *n) {
-        style.indent = indent;
-    }
-    apply_prettier(ws, &mut style);
-    style
 }
 
-fn apply_prettier(ws: &Workspace, style: &mut Style) {
+/// Applies the project's Prettier settings; whether it has any.
+fn apply_prettier(ws: &Workspace, style: &mut Style) -> bool {
     let from_file = [".prettierrc", ".prettierrc.json"].iter().find_map(|p| {
         ws.text(p)
             .and_then(|t| serde_json::from_str::<serde_json::Value>(t.body).ok())
@@ -415,7 +449,7 @@ fn apply_prettier(ws: &Workspace, style: &mut Style) {
         .and_then(|t| serde_json::from_str::<serde_json::Value>(t.body).ok())
         .and_then(|v| v.get("prettier").cloned());
     let Some(cfg) = from_file.or(from_package) else {
-        return;
+        return false;
     };
     if let Some(b) = cfg.get("singleQuote").and_then(|v| v.as_bool()) {
         style.quote = if b { '\'' } else { '"' };
@@ -428,6 +462,7 @@ fn apply_prettier(ws: &Workspace, style: &mut Style) {
     } else if let Some(n) = cfg.get("tabWidth").and_then(|v| v.as_u64()) {
         style.indent = " ".repeat(n as usize);
     }
+    true
 }
 
 #[cfg(test)]
@@ -485,7 +520,7 @@ mod tests {
             "import { a } from 'a'\nimport b from 'b'\nfunction f() {\n    return 1\n}\n",
         )])
         .unwrap();
-        let s = detect_style(&ws);
+        let (s, _) = detect_style(&ws);
         assert_eq!(s.quote, '\'');
         assert!(!s.semicolons);
         assert_eq!(s.indent, "    ");
@@ -501,9 +536,37 @@ mod tests {
             ),
         ])
         .unwrap();
-        let s = detect_style(&ws);
+        let (s, prettier) = detect_style(&ws);
         assert_eq!(s.quote, '"');
         assert!(s.semicolons);
         assert_eq!(s.indent, "    ");
+        assert!(prettier);
+        // Prettier rewrites every file to its settings: a file's own habits do not count.
+        let stack = Stack::detect(&ws);
+        assert_eq!(stack.style_of("import { a } from 'a'\n"), s);
+    }
+
+    #[test]
+    fn a_file_shows_its_own_style_where_it_has_evidence() {
+        let ws = Workspace::from_files([
+            (
+                "a.ts",
+                "import { a } from \"a\";\nimport { b } from \"b\";\n",
+            ),
+            (
+                "b.ts",
+                "import { c } from \"c\";\nfunction f() {\n  return 1;\n}\n",
+            ),
+        ])
+        .unwrap();
+        let stack = Stack::detect(&ws);
+        assert_eq!((stack.style.quote, stack.style.semicolons), ('"', true));
+        let own = stack.style_of("import { a } from 'a'\nfunction f() {\n    return 1\n}\n");
+        assert_eq!(
+            (own.quote, own.semicolons, own.indent.as_str()),
+            ('\'', false, "    ")
+        );
+        // No imports and no blocks: nothing to go by but the project.
+        assert_eq!(stack.style_of("export const x = 1\n"), stack.style);
     }
 }

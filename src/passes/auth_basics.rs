@@ -709,8 +709,8 @@ impl Pass for AuthBasics {
         facts: &BTreeMap<String, Facts>,
         out: &mut PassOutput,
     ) {
-        let style = &project.stack.style;
         for (path, file) in facts_of::<FileFacts>(facts) {
+            let style = &project.style_of(path);
             // JWT decoding outside request-handling code (a client reading its own token's
             // expiry) decides nothing on the server.
             let handles_requests = project.stack.request_input.contains(path);

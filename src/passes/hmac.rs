@@ -171,9 +171,9 @@ impl Pass for HmacTiming {
             return;
         }
         let ws = project.workspace;
-        let style = &project.stack.style;
         let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
+            let style = &project.style_of(path);
             let helper = helper_for(ws, path, "signatures.ts");
             helpers.insert(helper.clone());
             for (n, c) in file.comparisons.iter().enumerate() {

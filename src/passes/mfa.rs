@@ -347,6 +347,7 @@ impl Pass for Mfa {
         match ws.text(&middleware).map(|t| t.body.to_string()) {
             Some(text) if text.contains(&format!("{entry}(")) => return,
             Some(text) => {
+                let style = &project.stack.style_of(&text);
                 let file = facts_of::<MiddlewareFacts>(facts)
                     .find(|(p, _)| *p == middleware)
                     .map(|(_, f)| f);

@@ -201,7 +201,6 @@ impl Pass for ExpressMfa {
             return;
         };
         let ws = project.workspace;
-        let style = &stack.style;
         let manual = |out: &mut PassOutput, why: String| {
             out.proposals.push(Proposal {
                 rule: EXPRESS_TOTP.into(),
@@ -258,6 +257,7 @@ impl Pass for ExpressMfa {
         let helper = helper_path(ws, "mfa.ts");
 
         for (path, file) in &files {
+            let style = &project.style_of(path);
             let mut edits: Vec<Edit> = file
                 .sites
                 .iter()

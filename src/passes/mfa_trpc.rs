@@ -258,7 +258,7 @@ impl Pass for TrpcMfa {
             return;
         };
         let ws = project.workspace;
-        let style = &stack.style;
+        let style = &project.style_of(path);
         let s = style.semi();
         let first = &file.admin[0];
         let manual = |out: &mut PassOutput, why: &str| {

@@ -73,6 +73,17 @@ pub struct ProjectView<'a> {
     pub selection: &'a crate::rules::Selection,
 }
 
+impl ProjectView<'_> {
+    /// The style of code inserted into the existing file `path` (see [`Stack::style_of`]); the
+    /// project's for a file it does not have.
+    pub fn style_of(&self, path: &str) -> crate::stack::Style {
+        match self.workspace.text(path) {
+            Some(text) => self.stack.style_of(text.body),
+            None => self.stack.style.clone(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct PassOutput {
     pub proposals: Vec<Proposal>,

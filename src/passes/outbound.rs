@@ -144,7 +144,6 @@ impl Pass for OutboundIdempotency {
         out: &mut PassOutput,
     ) {
         let ws = project.workspace;
-        let style = &project.stack.style;
         // Only code that runs for a request (handlers, server actions, what they import).
         let files: Vec<(&str, &FileFacts)> = facts_of::<FileFacts>(facts)
             .filter(|(p, _)| project.stack.request_input.contains(*p))
@@ -155,6 +154,7 @@ impl Pass for OutboundIdempotency {
         let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
             let helper = helper_for(ws, path, "stripe-idempotency.ts");
+            let style = &project.style_of(path);
             for (n, w) in file.writes.iter().enumerate() {
                 let mut edits = vec![Edit::replace(
                     w.resource.clone(),

@@ -225,10 +225,10 @@ impl Pass for RateLimit {
             return;
         }
         let ws = project.workspace;
-        let style = &project.stack.style;
-        let s = style.semi();
         let mut helpers = std::collections::BTreeSet::new();
         for (path, file) in &files {
+            let style = &project.style_of(path);
+            let s = style.semi();
             let helper = helper_for(ws, path, "rate-limit.ts");
             if !file.handlers.is_empty() {
                 helpers.insert(helper.clone());
@@ -265,6 +265,7 @@ impl Pass for RateLimit {
         }
         let express_helper = helper_path(ws, "rate-limit-express.ts");
         for (path, file) in files.iter().filter(|(_, f)| !f.express.is_empty()) {
+            let style = &project.style_of(path);
             for (n, (route, at)) in file.express.iter().enumerate() {
                 let mut edits = vec![Edit::insert(
                     *at,

@@ -802,7 +802,6 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         }
         return;
     };
-    let style = &project.stack.style;
     let dir = crate::passes::deps::dir_of(&client.path);
     let helper = if dir.is_empty() {
         "casehard-rls.ts".to_string()
@@ -837,6 +836,7 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
     if client.kind == Kind::Prisma && file.is_some() {
         for (path, f) in facts_of::<RlsFacts>(facts) {
             let Some(w) = &f.wiring else { continue };
+            let style = &project.style_of(path);
             let mut edits = vec![crate::plan::Edit::insert(
                 w.at,
                 format!("\n{}db: dbFor(ctx.session.user.id),", w.indent),

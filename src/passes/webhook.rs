@@ -359,8 +359,9 @@ impl Pass for StripeSignature {
         let ws = project.workspace;
         let style = &project.stack.style;
         let helper_path = helper_path(ws, "stripe-webhook.ts");
-        let s = style.semi();
         for (path, file) in &files {
+            let style = &project.style_of(path);
+            let s = style.semi();
             for read in &file.reads {
                 let i = &read.indent;
                 let payload = read.around.with(if read.json {
@@ -492,14 +493,14 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
         return;
     }
     let ws = project.workspace;
-    let style = &project.stack.style;
-    let s = style.semi();
     let helper_path = helper_path(ws, "webhook-events.ts");
     let edge_helper = helper_for(ws, EDGE_HELPER, "webhook-events.ts");
     let client = clients::of_app(ws, project.stack);
     let mut guarded = false;
     let mut edge_guarded = false;
     for (path, file) in files {
+        let style = &project.style_of(path);
+        let s = style.semi();
         for event in &file.events {
             let at = event.end..event.end;
             if let (Shape::Edge, Some(c)) = (file.shape, &event.client) {
@@ -895,7 +896,7 @@ fn node_handlers(
     out: &mut PassOutput,
 ) {
     let ws = project.workspace;
-    let style = &project.stack.style;
+    let style = &project.style_of(path);
     let s = style.semi();
     let Some(text) = ws.text(path).map(|t| t.body) else {
         return;

@@ -230,7 +230,7 @@ impl Pass for MassAssignment {
                 if let Some(import) = imports::add_named_import(
                     project.workspace,
                     &file.imports,
-                    &project.stack.style,
+                    &project.style_of(path),
                     path,
                     &decl.name,
                     schema_path,
