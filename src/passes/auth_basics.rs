@@ -271,10 +271,11 @@ fn turn_on(add: Option<Change>, off: Vec<(String, Range<usize>)>) -> Option<Chan
     })
 }
 
-/// What a finding's message adds when flags were switched off.
-fn turned_on_note(change: &Option<Change>) -> String {
-    let Some(Change::TurnOn { off, .. }) = change else {
-        return String::new();
+/// What a finding's message says is done: `added` (the missing flags are added) and the flags
+/// switched off that are turned on; only the latter when nothing is missing.
+fn what_is_done(change: &Option<Change>, added: &str) -> String {
+    let Some(Change::TurnOn { off, add }) = change else {
+        return added.to_string();
     };
     let names: Vec<String> = off.iter().map(|(k, _)| format!("`{k}: false`")).collect();
     let verb = if names.len() == 1 {
@@ -282,7 +283,11 @@ fn turned_on_note(change: &Option<Change>) -> String {
     } else {
         "become"
     };
-    format!("; {} {verb} `true`", names.join(" and "))
+    let turned = format!("{} {verb} `true`", names.join(" and "));
+    match add {
+        Some(_) => format!("{added}; {turned}"),
+        None => turned,
+    }
 }
 
 /// Names bound to Next.js's cookie store: `const store = await cookies()`.
@@ -356,11 +361,11 @@ fn cookie_call(call: &N, stores: &[String]) -> Option<Found> {
         }),
     };
     let change = turn_on(add, switched_off(options.as_ref()));
-    let note = turned_on_note(&change);
+    let done = what_is_done(&change, "the missing flags are added");
     Some(Found {
         rule: COOKIE_FLAGS,
         at: call.range(),
-        message: format!("auth cookie `{name}` is set without HttpOnly, Secure and SameSite=strict all in place: scripts can read it, plain HTTP carries it, other sites' requests send it; the missing flags are added{note}"),
+        message: format!("auth cookie `{name}` is set without HttpOnly, Secure and SameSite=strict all in place: scripts can read it, plain HTTP carries it, other sites' requests send it; {done}"),
         change: Some(change?),
     })
 }
@@ -426,12 +431,15 @@ fn session_config(call: &N) -> Option<Found> {
             change: None,
         });
     }
-    let note = turned_on_note(&target);
+    let done = what_is_done(
+        &target,
+        "the missing options are added (an eight-hour maxAge where there was none)",
+    );
     let change = target?;
     Some(Found {
         rule: COOKIE_FLAGS,
         at: call.range(),
-        message: format!("the `{callee}` cookie lacks some of HttpOnly, Secure, SameSite=strict and a short lifetime; the missing options are added (an eight-hour maxAge where there was none){note}"),
+        message: format!("the `{callee}` cookie lacks some of HttpOnly, Secure, SameSite=strict and a short lifetime; {done}"),
         change: Some(change),
     })
 }
