@@ -65,28 +65,9 @@ fn checkouts(dir: &Path, deno: &Path) -> Vec<String> {
 
 #[test]
 fn the_hardened_edge_checkout_sends_idempotency_keys_under_deno() {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), hardened.path());
-    let rule = "payments/idempotency-key";
-    let fix = casehard(
-        hardened.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", rule],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", ".", "--only", rule]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
+    let (original, hardened) = original_and_fixed(FIXTURE, "payments/idempotency-key");
 
-    let (_tools, deno) = deno_tools();
-    for dir in [original.path(), hardened.path()] {
-        deno_project(dir);
-    }
-    deno_check(hardened.path(), &deno, &[FUNCTION]);
+    let (_tools, deno) = deno_for(original.path(), hardened.path(), FUNCTION);
 
     // The SDK gives every POST a random key of its own (for its retries): each checkout is a
     // new one to Stripe, a double click included.

@@ -85,29 +85,11 @@ fn run(dir: &Path, deno: &Path, tools: &Path, secret: Option<&str>) -> (Vec<Stri
 
 #[test]
 fn the_hardened_edge_function_verifies_under_deno() {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(FIXTURE), hardened.path());
-    let fix = casehard(
-        hardened.path(),
-        &[
-            "fix",
-            ".",
-            "--allow-no-vcs",
-            "--only",
-            "webhook/stripe-signature",
-        ],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let (original, hardened) = original_and_fixed(FIXTURE, "webhook/stripe-signature");
 
     // Deno from the npm registry; the Stripe SDK for it (npm:stripe) and for the sender.
-    let (tools, deno) = deno_tools();
+    let (tools, deno) = deno_for(original.path(), hardened.path(), FUNCTION);
     std::fs::write(tools.path().join("send.cjs"), SEND).unwrap();
-    for dir in [original.path(), hardened.path()] {
-        deno_project(dir);
-    }
-    deno_check(hardened.path(), &deno, &[FUNCTION]);
 
     let (before, granted) = run(
         original.path(),
@@ -223,28 +205,9 @@ fn deliver_twice(
 
 #[test]
 fn the_hardened_edge_function_processes_a_redelivered_event_once() {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(GUARDED), original.path());
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(GUARDED), hardened.path());
-    let rule = "webhook/idempotency";
-    let fix = casehard(
-        hardened.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", rule],
-    );
-    assert_eq!(fix.code, 0, "{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", ".", "--only", rule]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
+    let (original, hardened) = original_and_fixed(GUARDED, "webhook/idempotency");
 
-    let (tools, deno) = deno_tools();
-    for dir in [original.path(), hardened.path()] {
-        deno_project(dir);
-    }
-    deno_check(hardened.path(), &deno, &[FUNCTION]);
+    let (tools, deno) = deno_for(original.path(), hardened.path(), FUNCTION);
 
     let (before, printed) = deliver_twice(original.path(), &deno, tools.path(), false);
     assert_eq!(before, ["first 200", "again 200"]);

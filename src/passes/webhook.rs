@@ -503,64 +503,54 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
         let s = style.semi();
         for event in &file.events {
             let at = event.end..event.end;
-            if let (Shape::Edge, Some(c)) = (file.shape, &event.client) {
-                edge_guarded = true;
-                let mut edits = vec![Edit::insert(
-                    event.end,
-                    format!(
-                        "\n{}if (!(await {GUARD}({c}, {}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
-                        event.indent, event.variable
-                    ),
-                )];
-                if let Some(import) =
-                    imports::add_named_import(ws, &file.imports, style, path, GUARD, &edge_helper)
-                {
-                    edits.insert(0, import);
+            // The guard's arguments, its module and how the message names the recorder.
+            let (args, helper, through) = match (file.shape, &event.client, &client) {
+                (Shape::Edge, Some(c), _) => {
+                    edge_guarded = true;
+                    (
+                        format!("{c}, {}.id", event.variable),
+                        &edge_helper,
+                        format!(", through `{c}`,"),
+                    )
                 }
-                out.proposals.push(Proposal {
-                    rule: IDEMPOTENCY.into(),
-                    path: (*path).into(),
-                    at,
-                    message: format!(
-                        "`{}` is processed again on every redelivery or replay; its id is now recorded first, through `{c}`, and a repeat is answered without side effects",
-                        event.variable
-                    ).into(),
-                    applicability: Applicability::Review,
-                    edits,
-                });
-                continue;
-            }
-            if client.is_none() || file.shape == Shape::Edge {
-                out.proposals.push(Proposal {
-                    rule: IDEMPOTENCY.into(),
-                    path: (*path).into(),
-                    at,
-                    message: format!(
-                        "`{0}` is processed every time it is delivered; record `{0}.id` (insert ... on conflict do nothing) before the side effects and skip ids already seen",
-                        event.variable
-                    ).into(),
-                    applicability: Applicability::Manual,
-                    edits: vec![],
-                });
-                continue;
-            }
-            guarded = true;
-            let i = &event.indent;
+                (Shape::Edge, None, _) | (_, _, None) => {
+                    out.proposals.push(Proposal {
+                        rule: IDEMPOTENCY.into(),
+                        path: (*path).into(),
+                        at,
+                        message: format!(
+                            "`{0}` is processed every time it is delivered; record `{0}.id` (insert ... on conflict do nothing) before the side effects and skip ids already seen",
+                            event.variable
+                        ).into(),
+                        applicability: Applicability::Manual,
+                        edits: vec![],
+                    });
+                    continue;
+                }
+                _ => {
+                    guarded = true;
+                    (
+                        format!("{}.id", event.variable),
+                        &helper_path,
+                        String::new(),
+                    )
+                }
+            };
+            let answer = match &event.response {
+                None => "Response.json({ received: true, duplicate: true })".to_string(),
+                Some(res) => {
+                    format!("{res}.status(200).json({{ received: true, duplicate: true }})")
+                }
+            };
             let mut edits = vec![Edit::insert(
                 event.end,
-                match &event.response {
-                    None => format!(
-                        "\n{i}if (!(await {GUARD}({}.id))) return Response.json({{ received: true, duplicate: true }}){s}",
-                        event.variable
-                    ),
-                    Some(res) => format!(
-                        "\n{i}if (!(await {GUARD}({}.id))) return {res}.status(200).json({{ received: true, duplicate: true }}){s}",
-                        event.variable
-                    ),
-                },
+                format!(
+                    "\n{}if (!(await {GUARD}({args}))) return {answer}{s}",
+                    event.indent
+                ),
             )];
             if let Some(import) =
-                imports::add_named_import(ws, &file.imports, style, path, GUARD, &helper_path)
+                imports::add_named_import(ws, &file.imports, style, path, GUARD, helper)
             {
                 edits.insert(0, import);
             }
@@ -569,7 +559,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
                 path: (*path).into(),
                 at,
                 message: format!(
-                    "`{}` is processed again on every redelivery or replay; its id is now recorded first and a repeat is answered without side effects",
+                    "`{}` is processed again on every redelivery or replay; its id is now recorded first{through} and a repeat is answered without side effects",
                     event.variable
                 ).into(),
                 applicability: Applicability::Review,

@@ -448,6 +448,27 @@ pub fn hardened(fixture: &str, rules: &str, packages: &[&str]) -> tempfile::Temp
 }
 
 /// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
+/// fixed, a second run empty); nothing installed.
+pub fn original_and_fixed(fixture: &str, rules: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), original.path());
+    let fixed = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), fixed.path());
+    let fix = casehard(
+        fixed.path(),
+        &["fix", ".", "--allow-no-vcs", "--only", rules],
+    );
+    assert_eq!(fix.code, 0, "every finding is fixed:\n{}", fix.stderr);
+    let again = casehard(fixed.path(), &["diff", ".", "--only", rules]);
+    assert_eq!(
+        again.code, 0,
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
+    (original, fixed)
+}
+
+/// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
 /// fixed, a second run empty); the hardened copy's npm dependencies (and `packages`) are
 /// installed and shared with the original, so both run on the same packages.
 pub fn before_and_after(
@@ -520,6 +541,16 @@ pub fn deno_tools() -> (tempfile::TempDir, PathBuf) {
 pub fn deno_project(dir: &Path) {
     std::fs::write(dir.join("deno.json"), r#"{ "nodeModulesDir": "auto" }"#).unwrap();
     let _ = std::fs::remove_file(dir.join("package.json"));
+}
+
+/// Deno for a generated project and its hardened copy (see [`deno_tools`], [`deno_project`]),
+/// with the hardened `function` type-checked; the tools' folder and the `deno` binary.
+pub fn deno_for(original: &Path, hardened: &Path, function: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tools, deno) = deno_tools();
+    deno_project(original);
+    deno_project(hardened);
+    deno_check(hardened, &deno, &[function]);
+    (tools, deno)
 }
 
 /// `deno check` of `files` in `dir`; panics with the type errors when it fails.
