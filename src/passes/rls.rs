@@ -588,7 +588,14 @@ impl Pass for RowLevelSecurity {
                 .iter()
                 .filter(|p| dropped(p))
                 .map(|p| {
-                    fixes.push(at(ALLOWS_ALL, &p.at, format!("policy \"{}\" on {} allows every row to everyone it applies to, on a table that holds user data; casehard's migration drops it", p.name, t.qualified()), Applicability::Review));
+                    let public = if matches!(p.command.as_str(), "select" | "all")
+                        && !matches!(inference.access, Some(Access::AdminOnly))
+                    {
+                        format!(" (if everyone is meant to read it, list it in casehard.toml: [rls] public_read = [\"{}\"])", t.name)
+                    } else {
+                        String::new()
+                    };
+                    fixes.push(at(ALLOWS_ALL, &p.at, format!("policy \"{}\" on {} allows every row to everyone it applies to, on a table that holds user data; casehard's migration drops it{public}", p.name, t.qualified()), Applicability::Review));
                     json!({ "name": ident(&p.name), "why": format!("\"{}\" said true (from {})", p.name, p.at.file) })
                 })
                 .collect();
