@@ -427,31 +427,9 @@ pub fn write_tsconfig(dir: &Path, include: &[&str]) {
     std::fs::write(dir.join("tsconfig.json"), config.to_string()).unwrap();
 }
 
-/// A copy of `fixture` fixed by casehard with `rules` only (every finding fixed, a second run
-/// empty), with its npm dependencies (and `packages`) installed.
-pub fn hardened(fixture: &str, rules: &str, packages: &[&str]) -> tempfile::TempDir {
-    let hardened = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(fixture), hardened.path());
-    let fix = casehard(
-        hardened.path(),
-        &["fix", ".", "--allow-no-vcs", "--only", rules],
-    );
-    assert_eq!(fix.code, 0, "every finding is fixed:\n{}", fix.stderr);
-    let again = casehard(hardened.path(), &["diff", ".", "--only", rules]);
-    assert_eq!(
-        again.code, 0,
-        "a second run changes nothing:\n{}",
-        again.stdout
-    );
-    npm_install(hardened.path(), packages);
-    hardened
-}
-
-/// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding
-/// fixed, a second run empty); nothing installed.
-pub fn original_and_fixed(fixture: &str, rules: &str) -> (tempfile::TempDir, tempfile::TempDir) {
-    let original = tempfile::tempdir().unwrap();
-    copy_dir(&manifest_dir().join(fixture), original.path());
+/// A copy of `fixture` fixed by casehard with `rules` only: every finding fixed, a second run
+/// empty.
+fn fixed_copy(fixture: &str, rules: &str) -> tempfile::TempDir {
     let fixed = tempfile::tempdir().unwrap();
     copy_dir(&manifest_dir().join(fixture), fixed.path());
     let fix = casehard(
@@ -465,7 +443,21 @@ pub fn original_and_fixed(fixture: &str, rules: &str) -> (tempfile::TempDir, tem
         "a second run changes nothing:\n{}",
         again.stdout
     );
-    (original, fixed)
+    fixed
+}
+
+/// [`fixed_copy`] with its npm dependencies (and `packages`) installed.
+pub fn hardened(fixture: &str, rules: &str, packages: &[&str]) -> tempfile::TempDir {
+    let hardened = fixed_copy(fixture, rules);
+    npm_install(hardened.path(), packages);
+    hardened
+}
+
+/// Two copies of `fixture`: as it is, and [`fixed_copy`]; nothing installed.
+pub fn original_and_fixed(fixture: &str, rules: &str) -> (tempfile::TempDir, tempfile::TempDir) {
+    let original = tempfile::tempdir().unwrap();
+    copy_dir(&manifest_dir().join(fixture), original.path());
+    (original, fixed_copy(fixture, rules))
 }
 
 /// Two copies of `fixture`: as it is, and fixed by casehard with `rules` only (every finding

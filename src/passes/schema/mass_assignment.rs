@@ -179,6 +179,7 @@ impl Pass for MassAssignment {
         let tables = drizzle::TableIndex::new(files.iter().map(|(_, f)| &*f.drizzle));
         let index = SchemaIndex::new(&files);
         for (path, file) in &files {
+            let style = project.style_of(path);
             for sink in &file.sinks {
                 let table_vars: Vec<&str> = match &sink.target {
                     Target::Drizzle(v) => vec![v.as_str()],
@@ -230,7 +231,7 @@ impl Pass for MassAssignment {
                 if let Some(import) = imports::add_named_import(
                     project.workspace,
                     &file.imports,
-                    &project.style_of(path),
+                    &style,
                     path,
                     &decl.name,
                     schema_path,
