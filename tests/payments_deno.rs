@@ -13,8 +13,7 @@ use std::path::Path;
 const FIXTURE: &str = "tests/fixtures/rules/payments/idempotency-key/invalid-edge";
 const FUNCTION: &str = "supabase/functions/create-checkout/index.ts";
 
-/// Answers Stripe's API in-process (printing `stripe <method> <path> <idempotency key>`), patches
-/// `Deno.serve` onto a free port, then loads the function.
+/// Answers Stripe's API in-process, printing `stripe <method> <path> <idempotency key>`.
 const SERVE: &str = r#"
 const realFetch = globalThis.fetch;
 globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -27,11 +26,6 @@ globalThis.fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     headers: { "content-type": "application/json" },
   });
 };
-const serve = Deno.serve;
-// deno-lint-ignore no-explicit-any
-(Deno as any).serve = (handler: any) =>
-  serve({ port: 0, hostname: "127.0.0.1", onListen: ({ port }) => console.log("port", port) }, handler);
-await import("./supabase/functions/create-checkout/index.ts");
 "#;
 
 /// Serves the function in `dir`, checks out as cus_a twice and as cus_b once; what Stripe's
@@ -41,6 +35,7 @@ fn checkouts(dir: &Path, deno: &Path) -> Vec<String> {
         dir,
         deno,
         SERVE,
+        FUNCTION,
         &[("STRIPE_SECRET_KEY", Some("sk_test_casehard"))],
     );
     let checkout = r#"

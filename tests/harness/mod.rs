@@ -571,8 +571,16 @@ fn deno_command(dir: &Path, deno: &Path) -> Command {
     command
 }
 
-/// A Deno program serving HTTP: `script` is written to `dir/serve.ts` and must print
-/// `port <n>` once it listens (the rest of its output is kept for [`DenoServer::stop`]).
+/// Patches `Deno.serve` onto a free port of 127.0.0.1, printing `port <n>` once it listens.
+const SERVE_ON_A_FREE_PORT: &str = r#"const serve = Deno.serve;
+// deno-lint-ignore no-explicit-any
+(Deno as any).serve = (handler: any) =>
+  serve({ port: 0, hostname: "127.0.0.1", onListen: ({ port }) => console.log("port", port) }, handler);
+"#;
+
+/// The edge function `function` (a path in `dir`) served by Deno on a free port, after
+/// `prelude` (code that stands in for what the function calls), from `dir/serve.ts`; what it
+/// prints after `port <n>` is kept for [`DenoServer::stop`].
 pub struct DenoServer {
     child: std::process::Child,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
@@ -583,10 +591,12 @@ impl DenoServer {
     pub fn start(
         dir: &Path,
         deno: &Path,
-        script: &str,
+        prelude: &str,
+        function: &str,
         env: &[(&str, Option<&str>)],
     ) -> DenoServer {
         use std::io::BufRead;
+        let script = format!("{prelude}\n{SERVE_ON_A_FREE_PORT}await import(\"./{function}\");\n");
         std::fs::write(dir.join("serve.ts"), script).unwrap();
         let mut command = deno_command(dir, deno);
         command
