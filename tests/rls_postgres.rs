@@ -393,6 +393,56 @@ fn the_edge_event_log_applies_and_refuses_a_repeated_id() {
     );
 }
 
+/// A security-definer function that looks names up on the caller's search_path reads the
+/// caller's own tables: a role with a schema of its own makes itself an admin through
+/// `has_role` until casehard's migration fixes the function's search_path. The sign-up
+/// trigger, whose body names `profiles` unqualified, still creates profiles after it.
+#[test]
+fn a_definer_function_no_longer_reads_the_caller_s_tables() {
+    let dir = manifest_dir().join("tests/fixtures/rules/rls/definer-search-path/invalid");
+    let (own, ours, hardened) = harden(&dir);
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let db = Db::new("definer");
+    for m in &own {
+        db.sql(m)
+            .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+    }
+    seed_users(&db, &[A]);
+    db.sql("do $$ begin create role casehard_mallory nologin; exception when duplicate_object then null; end $$; create schema mallory authorization casehard_mallory;")
+        .unwrap();
+    let attack = format!(
+        "begin; set local role casehard_mallory; set local search_path = mallory, public; \
+         create table mallory.user_roles (user_id uuid, role public.app_role); \
+         insert into mallory.user_roles values ('{A}', 'admin'); \
+         select public.has_role('{A}', 'admin'); rollback;"
+    );
+    let answer = |db: &Db| db.sql(&attack).unwrap().lines().last().unwrap().to_string();
+    assert_eq!(
+        answer(&db),
+        "t",
+        "before: has_role reads the caller's user_roles"
+    );
+    db.sql(&ours)
+        .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
+    assert_eq!(
+        answer(&db),
+        "f",
+        "after: has_role reads public.user_roles only"
+    );
+    seed_users(&db, &[B]);
+    assert_eq!(
+        db.sql("select count(*) from public.profiles").unwrap(),
+        "2",
+        "the sign-up trigger still creates each profile"
+    );
+    assert_eq!(
+        db.sql("select proconfig::text from pg_proc where proname = 'handle_new_user'")
+            .unwrap(),
+        "{\"search_path=public, extensions, pg_temp\"}"
+    );
+}
+
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));

@@ -27,6 +27,7 @@ pub const NO_OWNER: &str = "rls/no-owner";
 pub const UNPARSED: &str = "rls/unparsed-sql";
 pub const BYPASS: &str = "rls/bypass-role";
 pub const USER_METADATA: &str = "rls/user-metadata";
+pub const DEFINER: &str = "rls/definer-search-path";
 
 /// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
 const PLATFORM_SCHEMAS: &[&str] = &[
@@ -50,7 +51,7 @@ const UID: &str = "(select auth.uid())";
 const SETTING: &str = "nullif(current_setting('app.user_id', true), '')";
 
 pub struct RowLevelSecurity {
-    meta: [RuleMeta; 8],
+    meta: [RuleMeta; 9],
 }
 
 // One argument per documentation field: a struct literal per rule would say the same at length.
@@ -134,6 +135,12 @@ impl Default for RowLevelSecurity {
                     "create policy \"admins read all\" on public.orders for select using ((auth.jwt() -> 'user_metadata' ->> 'role') = 'admin');",
                     "drop policy if exists \"admins read all\" on public.orders;\ncreate policy \"admins read all\" on public.orders for select using ((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin');",
                     "Review: set the role in app_metadata for the real admins (server side, with the service role) before applying, or they lose access."),
+                meta(DEFINER, "Functions that run as their owner fix their search_path", Severity::Warning, Applicability::Review,
+                    "Finds functions and procedures the migrations create `security definer` without their own `search_path` (as generators write the sign-up trigger and `has_role`), and fixes it in casehard's migration: `alter function ... set search_path = public, pg_temp` (on Supabase `public, extensions, pg_temp`, the schemas the API's callers had), so the names in the body resolve where the author meant, temporary objects last.",
+                    "A security-definer function runs with its owner's rights, usually a role that bypasses row-level security, but looks up the unqualified names in its body on the caller's search_path: a caller who puts a schema of their own first has the function read their `user_roles` table or call their `lower()` with the owner's rights.",
+                    "create function public.has_role(_user_id uuid, _role text) returns boolean language sql security definer as $$ select exists (select 1 from user_roles where user_id = _user_id and role = _role) $$;",
+                    "alter function public.has_role(uuid, text) set search_path = public, extensions, pg_temp;",
+                    "Review: a body that relied on another schema of the caller's path for an unqualified name now fails where it reaches it; qualify such names (`extensions.gen_random_bytes`)."),
             ],
         }
     }
@@ -479,7 +486,7 @@ impl Pass for RowLevelSecurity {
             unmigrated,
             unread,
         } = schema(ws, project.stack, facts);
-        if model.tables.is_empty() && model.issues.is_empty() {
+        if model.tables.is_empty() && model.issues.is_empty() && model.routines.is_empty() {
             return;
         }
         for issue in &model.issues {
@@ -694,13 +701,27 @@ impl Pass for RowLevelSecurity {
             }
             tables += 1;
         }
-        if tables == 0 {
+        let search_path = match dialect {
+            Dialect::Supabase => "public, extensions, pg_temp",
+            Dialect::Postgres => "public, pg_temp",
+        };
+        let functions: Vec<serde_json::Value> = model
+            .routines
+            .values()
+            .filter(|r| sel.allows(DEFINER) && r.definer && !r.search_path)
+            .filter(|r| !PLATFORM_SCHEMAS.contains(&r.schema.as_str()))
+            .map(|r| {
+                fixes.push(at(DEFINER, &r.at, format!("{} {} runs as its owner (security definer) but looks up the names in its body on the caller's search_path, so a caller who puts a schema of their own first has it use their tables and functions with its owner's rights; casehard's migration sets its search_path to {search_path}", r.kind, r.signature), Applicability::Review));
+                json!({ "kind": r.kind, "signature": r.signature, "from": r.at.file })
+            })
+            .collect();
+        if tables == 0 && functions.is_empty() {
             if dialect == Dialect::Postgres && with_policies && policies_on_setting(ws, &model) {
                 wire_client(project, facts, out);
             }
             return;
         }
-        let rule = [POLICIES, ALLOWS_ALL, DISABLED, USER_METADATA]
+        let rule = [POLICIES, ALLOWS_ALL, DISABLED, USER_METADATA, DEFINER]
             .into_iter()
             .find(|r| sel.allows(r))
             .unwrap_or(POLICIES);
@@ -716,6 +737,7 @@ impl Pass for RowLevelSecurity {
         };
         let data = json!({
             "rule": rule,
+            "tables": tables > 0,
             "supabase": dialect == Dialect::Supabase,
             "apply": migration.apply,
             "left_out": left_out,
@@ -728,6 +750,13 @@ impl Pass for RowLevelSecurity {
         // The tables' part is the bulk (15 MB for 11,835 tables): the header goes in front of
         // it in its own buffer, where appending it to the header held both at once.
         rendered.insert_str(0, &header);
+        if !functions.is_empty() {
+            let data = json!({ "functions": functions, "search_path": search_path });
+            match crate::templates::render("sql/definer-functions.sql", &data) {
+                Ok(part) => rendered.push_str(&part),
+                Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
+            }
+        }
         let mut content = rendered;
         if migration.breakpoints {
             content = with_breakpoints(&content);
@@ -737,10 +766,11 @@ impl Pass for RowLevelSecurity {
         let path = migration.path;
         out.new_files.push(NewFile {
             rule: rule.into(),
-            message: format!(
-                "{path}: row-level security and owner policies for {} table(s)",
-                tables
-            ),
+            message: match (tables, functions.len()) {
+                (t, 0) => format!("{path}: row-level security and owner policies for {t} table(s)"),
+                (0, f) => format!("{path}: a fixed search_path for {f} security-definer function(s)"),
+                (t, f) => format!("{path}: row-level security and owner policies for {t} table(s), a fixed search_path for {f} security-definer function(s)"),
+            },
             path,
             content,
             fixes,

@@ -81,6 +81,25 @@ pub struct Issue {
     pub kind: IssueKind,
 }
 
+/// A function or procedure the migrations create, as far as its rights go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routine {
+    /// `function` or `procedure`, as `alter` names it.
+    pub kind: &'static str,
+    /// Its schema (`public` when the name is unqualified).
+    pub schema: String,
+    /// Schema-qualified name and argument types, as `alter function` takes them:
+    /// `public.has_role(uuid, text)`.
+    pub signature: String,
+    /// `security definer`: it runs with its owner's rights, whoever calls it.
+    pub definer: bool,
+    /// It sets its own `search_path`; without one, the names in its body resolve in the
+    /// caller's.
+    pub search_path: bool,
+    /// The statement that created it.
+    pub at: Loc,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     /// `schema.table` → table.
@@ -91,6 +110,8 @@ pub struct Model {
     /// Tables some migration creates (a table the app's ORM schema defines but no migration
     /// creates is one the app pushes).
     pub created: std::collections::BTreeSet<String>,
+    /// Functions and procedures by signature.
+    pub routines: BTreeMap<String, Routine>,
 }
 
 /// Migration files in the order their tool applies them: loose schema files first, then each
@@ -583,8 +604,78 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata:
                     }
                 }
             }
+            Ok(
+                kind @ (ObjectType::ObjectFunction
+                | ObjectType::ObjectProcedure
+                | ObjectType::ObjectRoutine),
+            ) => {
+                for object in &s.objects {
+                    let Some(NodeEnum::ObjectWithArgs(func)) = object.node.as_ref() else {
+                        continue;
+                    };
+                    let key = if func.args_unspecified {
+                        routines_named(model, &func.objname).next()
+                    } else {
+                        signature(kind, &func.objname, func.objargs.clone()).map(|(_, k)| k)
+                    };
+                    if let Some(key) = key {
+                        model.routines.remove(&key);
+                    }
+                }
+            }
             _ => {}
         },
+        NodeEnum::CreateFunctionStmt(s) => {
+            let kind = if s.is_procedure {
+                ObjectType::ObjectProcedure
+            } else {
+                ObjectType::ObjectFunction
+            };
+            let args = s.parameters.iter().filter_map(|p| match p.node.as_ref() {
+                Some(NodeEnum::FunctionParameter(p)) if identifies(p.mode) => {
+                    p.arg_type.clone().map(|t| wrap(NodeEnum::TypeName(t)))
+                }
+                _ => None,
+            });
+            let Some((schema, signature)) = signature(kind, &s.funcname, args.collect()) else {
+                return;
+            };
+            // `create or replace` defines the whole function again: what it leaves out is reset.
+            let mut routine = Routine {
+                kind: if s.is_procedure {
+                    "procedure"
+                } else {
+                    "function"
+                },
+                schema,
+                signature: signature.clone(),
+                definer: false,
+                search_path: false,
+                at,
+            };
+            set_attributes(&mut routine, &s.options);
+            model.routines.insert(signature, routine);
+        }
+        NodeEnum::AlterFunctionStmt(s) => {
+            let Some(func) = &s.func else { return };
+            let key = if func.args_unspecified {
+                // `alter function name ...` names the one function of that name.
+                let mut named = routines_named(model, &func.objname);
+                match (named.next(), named.next()) {
+                    (Some(key), None) => key,
+                    _ => return,
+                }
+            } else {
+                let kind = ObjectType::try_from(s.objtype).unwrap_or(ObjectType::ObjectFunction);
+                match signature(kind, &func.objname, func.objargs.clone()) {
+                    Some((_, key)) => key,
+                    None => return,
+                }
+            };
+            if let Some(routine) = model.routines.get_mut(&key) {
+                set_attributes(routine, &s.actions);
+            }
+        }
         NodeEnum::CreateRoleStmt(s) => bypassing_role(model, &s.role, &s.options, at),
         NodeEnum::AlterRoleStmt(s) => {
             let role = s
@@ -595,6 +686,87 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata:
             bypassing_role(model, &role, &s.options, at)
         }
         _ => {}
+    }
+}
+
+fn wrap(n: NodeEnum) -> pg_query::protobuf::Node {
+    pg_query::protobuf::Node { node: Some(n) }
+}
+
+/// Whether a parameter of this mode is part of the signature (`out` and `table` columns are not).
+fn identifies(mode: i32) -> bool {
+    use pg_query::protobuf::FunctionParameterMode as M;
+    !matches!(M::try_from(mode), Ok(M::FuncParamOut | M::FuncParamTable))
+}
+
+/// (schema, `schema.name(types)`) of a function or procedure, written by the Postgres
+/// deparser, so names and types are quoted and spelled as `alter function` reads them.
+fn signature(
+    kind: ObjectType,
+    names: &[pg_query::protobuf::Node],
+    args: Vec<pg_query::protobuf::Node>,
+) -> Option<(String, String)> {
+    let mut objname = names.to_vec();
+    if objname.len() == 1 {
+        let public = pg_query::protobuf::String {
+            sval: "public".into(),
+        };
+        objname.insert(0, wrap(NodeEnum::String(public)));
+    }
+    let schema = strings(&objname).first()?.clone();
+    let drop = pg_query::protobuf::DropStmt {
+        objects: vec![wrap(NodeEnum::ObjectWithArgs(
+            pg_query::protobuf::ObjectWithArgs {
+                objname,
+                objargs: args,
+                ..Default::default()
+            },
+        ))],
+        remove_type: kind as i32,
+        behavior: pg_query::protobuf::DropBehavior::DropRestrict as i32,
+        ..Default::default()
+    };
+    let text = NodeEnum::DropStmt(drop).deparse().ok()?;
+    let signature = text.splitn(3, ' ').nth(2)?.to_string();
+    Some((schema, signature))
+}
+
+/// The signatures of the routines called `names` (schema-qualified or in `public`).
+fn routines_named<'m>(
+    model: &'m Model,
+    names: &[pg_query::protobuf::Node],
+) -> impl Iterator<Item = String> + 'm {
+    let prefix = signature(ObjectType::ObjectFunction, names, vec![])
+        .map(|(_, s)| s.trim_end_matches("()").to_string() + "(")
+        .unwrap_or_default();
+    model
+        .routines
+        .keys()
+        .filter(move |k| !prefix.is_empty() && k.starts_with(&prefix))
+        .cloned()
+}
+
+/// Applies `security definer|invoker` and `set|reset search_path` options or actions.
+fn set_attributes(routine: &mut Routine, options: &[pg_query::protobuf::Node]) {
+    use pg_query::protobuf::VariableSetKind as K;
+    for option in options {
+        let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
+            continue;
+        };
+        match (
+            d.defname.as_str(),
+            d.arg.as_ref().and_then(|a| a.node.as_ref()),
+        ) {
+            ("security", Some(NodeEnum::Boolean(b))) => routine.definer = b.boolval,
+            ("security", Some(NodeEnum::Integer(i))) => routine.definer = i.ival != 0,
+            ("set", Some(NodeEnum::VariableSetStmt(v))) => match K::try_from(v.kind) {
+                Ok(K::VarResetAll) => routine.search_path = false,
+                Ok(K::VarReset) if v.name == "search_path" => routine.search_path = false,
+                _ if v.name == "search_path" => routine.search_path = true,
+                _ => {}
+            },
+            _ => {}
+        }
     }
 }
 
@@ -819,5 +991,65 @@ mod tests {
         let m = model(&[("schema.sql", "create table a (id int); create table b (id int); create policy p on b using (true); drop policy p on b; drop table a;")]);
         assert!(!m.tables.contains_key("public.a"));
         assert!(m.tables["public.b"].policies.is_empty());
+    }
+
+    /// (signature, definer, search_path) of each routine.
+    fn routines(m: &Model) -> Vec<(String, bool, bool)> {
+        m.routines
+            .values()
+            .map(|r| (r.signature.clone(), r.definer, r.search_path))
+            .collect()
+    }
+
+    #[test]
+    fn security_definer_routines_are_known_with_their_search_path() {
+        let m = model(&[(
+            "schema.sql",
+            "create function has_role(_user uuid, _role text, out ok boolean) language sql stable security definer as $$ select true $$;
+             create or replace function public.handle_new_user() returns trigger language plpgsql security definer set search_path = '' as $$ begin return new; end $$;
+             create function \"Odd Name\"(n int) returns int language sql as $$ select n $$;
+             create procedure app.tidy() language sql security definer as $$ select 1 $$;",
+        )]);
+        assert_eq!(
+            routines(&m),
+            [
+                ("app.tidy()".to_string(), true, false),
+                ("public.\"Odd Name\"(int)".to_string(), false, false),
+                ("public.handle_new_user()".to_string(), true, true),
+                ("public.has_role(uuid, text)".to_string(), true, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn later_statements_change_a_routine_s_rights_and_search_path() {
+        let create = "create function f(a uuid) returns int language sql security definer as $$ select 1 $$;
+            create function g() returns int language sql security definer as $$ select 1 $$;
+            create function h() returns int language sql security definer set search_path = public as $$ select 1 $$;
+            create function k() returns int language sql security definer as $$ select 1 $$;";
+        let m = model(&[(
+            "schema.sql",
+            &format!(
+                "{create}
+             alter function public.f(uuid) set search_path = public, pg_temp;
+             alter function g security invoker;
+             alter function h() reset search_path;
+             drop function k;"
+            ),
+        )]);
+        assert_eq!(
+            routines(&m),
+            [
+                ("public.f(uuid)".to_string(), true, true),
+                ("public.g()".to_string(), false, false),
+                ("public.h()".to_string(), true, false),
+            ]
+        );
+        // `create or replace` without `security definer` makes it an ordinary function again.
+        let m = model(&[(
+            "schema.sql",
+            &format!("{create} create or replace function f(a uuid) returns int language sql as $$ select 2 $$;"),
+        )]);
+        assert!(!m.routines["public.f(uuid)"].definer);
     }
 }
