@@ -443,6 +443,89 @@ fn a_definer_function_no_longer_reads_the_caller_s_tables() {
     );
 }
 
+/// Storage policies whose only condition is the bucket: before casehard's migration anyone
+/// uploads and anyone replaces or deletes another user's files; after it uploads need a
+/// signed-in user, and only a file's owner (owner_id) changes or deletes it. Reads stay open.
+#[test]
+fn storage_files_are_changed_only_by_their_owner() {
+    let dir = manifest_dir().join("tests/fixtures/rules/rls/storage-open-write/invalid");
+    let (own, ours, hardened) = harden(&dir);
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let db = Db::new("storage");
+    for m in &own {
+        db.sql(m)
+            .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+    }
+    let upload = |who: Option<&str>, bucket: &str, name: &str| {
+        let role = if who.is_some() {
+            "authenticated"
+        } else {
+            "anon"
+        };
+        let owner = who.map_or("null".to_string(), |w| format!("'{w}'"));
+        db.as_user(
+            role,
+            who,
+            &format!("insert into storage.objects (bucket_id, name, owner_id) values ('{bucket}', '{name}', {owner})"),
+        )
+    };
+    let changed = |who: &str, what: &str| {
+        db.count_of(
+            "authenticated",
+            Some(who),
+            &format!("with c as ({what} returning 1) select count(*) from c"),
+        )
+    };
+    let rename_a = "update storage.objects set name = 'x' where name = 'a.png'";
+    upload(None, "avatars", "anon-before.png").expect("before: anyone uploads");
+    upload(Some(A), "avatars", "a.png").unwrap();
+    assert_eq!(changed(B, rename_a), 1, "before: B renames A's avatar");
+    db.sql("update storage.objects set name = 'a.png' where name = 'x'")
+        .unwrap();
+
+    db.sql(&ours)
+        .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
+    let refused = upload(None, "avatars", "anon-after.png");
+    assert!(
+        refused.unwrap_err().contains("row-level security"),
+        "after: signed-out uploads are refused"
+    );
+    upload(Some(B), "avatars", "b.png").expect("after: B uploads an avatar");
+    assert_eq!(changed(B, rename_a), 0, "after: B cannot rename A's avatar");
+    assert_eq!(changed(A, rename_a), 1, "after: A renames A's own avatar");
+    upload(Some(A), "documents", "a.pdf").expect("after: A uploads a document");
+    let delete_doc = "delete from storage.objects where name = 'a.pdf'";
+    assert_eq!(
+        changed(B, delete_doc),
+        0,
+        "after: B cannot delete A's document"
+    );
+    assert_eq!(
+        db.count(
+            "authenticated",
+            Some(B),
+            "select * from storage.objects where bucket_id = 'documents'"
+        ),
+        1,
+        "after: signed-in users still read documents, as the app's policy allowed"
+    );
+    assert_eq!(
+        changed(A, delete_doc),
+        1,
+        "after: A deletes A's own document"
+    );
+    assert_eq!(
+        db.count(
+            "anon",
+            None,
+            "select * from storage.objects where bucket_id = 'avatars'"
+        ),
+        3,
+        "avatars stay publicly readable"
+    );
+}
+
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));

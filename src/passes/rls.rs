@@ -28,6 +28,7 @@ pub const UNPARSED: &str = "rls/unparsed-sql";
 pub const BYPASS: &str = "rls/bypass-role";
 pub const USER_METADATA: &str = "rls/user-metadata";
 pub const DEFINER: &str = "rls/definer-search-path";
+pub const STORAGE: &str = "rls/storage-open-write";
 
 /// Schemas Supabase owns; the app's tables live elsewhere (mostly `public`).
 const PLATFORM_SCHEMAS: &[&str] = &[
@@ -51,7 +52,7 @@ const UID: &str = "(select auth.uid())";
 const SETTING: &str = "nullif(current_setting('app.user_id', true), '')";
 
 pub struct RowLevelSecurity {
-    meta: [RuleMeta; 9],
+    meta: [RuleMeta; 10],
 }
 
 // One argument per documentation field: a struct literal per rule would say the same at length.
@@ -141,6 +142,12 @@ impl Default for RowLevelSecurity {
                     "create function public.has_role(_user_id uuid, _role text) returns boolean language sql security definer as $$ select exists (select 1 from user_roles where user_id = _user_id and role = _role) $$;",
                     "alter function public.has_role(uuid, text) set search_path = public, extensions, pg_temp;",
                     "Review: a body that relied on another schema of the caller's path for an unqualified name now fails where it reaches it; qualify such names (`extensions.gen_random_bytes`)."),
+                meta(STORAGE, "Only a file's owner changes it in Storage", Severity::Error, Applicability::Review,
+                    "Finds policies on Supabase Storage's `storage.objects` that let people write files that are not theirs: uploads open to signed-out callers, and updates and deletes (or `for all`) whose conditions never name the user — as in \"Anyone can upload an avatar\" with only `bucket_id = 'avatars'`. casehard's migration drops each and writes its replacement with the same conditions: uploads `to authenticated`, updates and deletes `to authenticated` and only where `owner_id = (select auth.uid()::text)` (Storage sets the owner to the uploader), reads of a `for all` policy as they were.",
+                    "With only the bucket in the condition, anyone holding the anon key — shipped in every browser bundle — can upload into the bucket, and replace or delete every user's files.",
+                    "create policy \"Anyone can update an avatar\" on storage.objects for update using (bucket_id = 'avatars');",
+                    "drop policy if exists \"Anyone can update an avatar\" on storage.objects;\nCREATE POLICY casehard_objects_update_anyone_can_update_an_avatar ON storage.objects FOR UPDATE TO authenticated USING (bucket_id = 'avatars' AND owner_id = (SELECT auth.uid()::text));",
+                    "Review: files uploaded with the service key (or in the dashboard) have no owner and can then be changed only by the server; anonymous uploads, if the app meant them, need a policy of their own."),
             ],
         }
     }
@@ -486,7 +493,11 @@ impl Pass for RowLevelSecurity {
             unmigrated,
             unread,
         } = schema(ws, project.stack, facts);
-        if model.tables.is_empty() && model.issues.is_empty() && model.routines.is_empty() {
+        if model.tables.is_empty()
+            && model.issues.is_empty()
+            && model.routines.is_empty()
+            && model.storage_policies.is_empty()
+        {
             return;
         }
         for issue in &model.issues {
@@ -715,16 +726,54 @@ impl Pass for RowLevelSecurity {
                 json!({ "kind": r.kind, "signature": r.signature, "from": r.at.file })
             })
             .collect();
-        if tables == 0 && functions.is_empty() {
+        let mut storage: Vec<serde_json::Value> = Vec::new();
+        let open = model.storage_policies.iter().filter(|p| p.open_write());
+        for p in open.filter(|_| sel.allows(STORAGE) && dialect == Dialect::Supabase) {
+            let slug: String = p
+                .name
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let name = |command: &str| policy_name("objects", &format!("{command}_{slug}"));
+            let creates = match p.narrowed(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    out.proposals.push(at(STORAGE, &p.at, format!("policy \"{}\" on storage.objects lets people write files that are not theirs, and casehard could not write its replacement ({e})", p.name), Applicability::Manual));
+                    continue;
+                }
+            };
+            let (who, instead) = if p.command == "insert" {
+                (
+                    "anyone upload into the bucket, signed in or not",
+                    "uploads by signed-in users",
+                )
+            } else {
+                (
+                    "anyone it applies to change or delete every file in the bucket",
+                    "changes and deletions by the file's owner (owner_id) only",
+                )
+            };
+            fixes.push(at(STORAGE, &p.at, format!("policy \"{}\" on storage.objects lets {who}; casehard's migration replaces it with the same conditions and {instead}", p.name), Applicability::Review));
+            storage.push(json!({ "name": ident(&p.name), "from": p.at.file, "who": who, "creates": creates }));
+        }
+        if tables == 0 && functions.is_empty() && storage.is_empty() {
             if dialect == Dialect::Postgres && with_policies && policies_on_setting(ws, &model) {
                 wire_client(project, facts, out);
             }
             return;
         }
-        let rule = [POLICIES, ALLOWS_ALL, DISABLED, USER_METADATA, DEFINER]
-            .into_iter()
-            .find(|r| sel.allows(r))
-            .unwrap_or(POLICIES);
+        let rule = [
+            POLICIES,
+            ALLOWS_ALL,
+            DISABLED,
+            USER_METADATA,
+            DEFINER,
+            STORAGE,
+        ]
+        .into_iter()
+        .find(|r| sel.allows(r))
+        .unwrap_or(POLICIES);
         let first = model
             .tables
             .values()
@@ -735,9 +784,23 @@ impl Pass for RowLevelSecurity {
             Ok(m) => m,
             Err(e) => return fail(out, &first, e),
         };
+        let what = [
+            (tables > 0, "row-level security for the app's tables"),
+            (
+                !functions.is_empty(),
+                "search_path for the functions that run as their owner",
+            ),
+            (!storage.is_empty(), "who may write to Storage buckets"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| *what)
+        .collect::<Vec<_>>()
+        .join("; ");
         let data = json!({
             "rule": rule,
             "tables": tables > 0,
+            "what": what,
             "supabase": dialect == Dialect::Supabase,
             "apply": migration.apply,
             "left_out": left_out,
@@ -757,6 +820,15 @@ impl Pass for RowLevelSecurity {
                 Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
             }
         }
+        if !storage.is_empty() {
+            match crate::templates::render(
+                "sql/storage-policies.sql",
+                &json!({ "policies": storage }),
+            ) {
+                Ok(part) => rendered.push_str(&part),
+                Err(e) => return fail(out, &first, format!("cannot write the migration: {e}")),
+            }
+        }
         let mut content = rendered;
         if migration.breakpoints {
             content = with_breakpoints(&content);
@@ -766,11 +838,25 @@ impl Pass for RowLevelSecurity {
         let path = migration.path;
         out.new_files.push(NewFile {
             rule: rule.into(),
-            message: match (tables, functions.len()) {
-                (t, 0) => format!("{path}: row-level security and owner policies for {t} table(s)"),
-                (0, f) => format!("{path}: a fixed search_path for {f} security-definer function(s)"),
-                (t, f) => format!("{path}: row-level security and owner policies for {t} table(s), a fixed search_path for {f} security-definer function(s)"),
-            },
+            message: format!(
+                "{path}: {}",
+                [
+                    (
+                        tables,
+                        "row-level security and owner policies for {} table(s)"
+                    ),
+                    (
+                        functions.len(),
+                        "a fixed search_path for {} security-definer function(s)"
+                    ),
+                    (storage.len(), "{} Storage policies narrowed"),
+                ]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| what.replace("{}", &n.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+            ),
             path,
             content,
             fixes,

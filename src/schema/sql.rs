@@ -100,6 +100,134 @@ pub struct Routine {
     pub at: Loc,
 }
 
+/// A policy on Supabase Storage's `storage.objects`, the platform's table to which an app's
+/// migrations only add policies (which buckets who may read and write).
+#[derive(Clone, Debug)]
+pub struct StoragePolicy {
+    pub name: String,
+    /// all, select, insert, update, delete.
+    pub command: String,
+    /// The statement as parsed, to be written again with narrower terms.
+    pub stmt: pg_query::protobuf::CreatePolicyStmt,
+    pub at: Loc,
+}
+
+impl StoragePolicy {
+    /// Whether it lets people write files that are not theirs: a write whose expressions never
+    /// name the user (`auth.uid()`, `auth.jwt()`, the object's `owner_id`), so that an `insert`
+    /// open to `anon` (or to everyone) takes uploads from anyone, and an `update`, `delete` or
+    /// `all` lets whoever it applies to overwrite or delete every file in the bucket.
+    pub fn open_write(&self) -> bool {
+        let s = &self.stmt;
+        let mentions = |names: &[&str]| {
+            [&s.qual, &s.with_check].iter().any(|n| {
+                serde_json::to_string(n)
+                    .is_ok_and(|j| names.iter().any(|k| j.contains(&format!("\"{k}\""))))
+            })
+        };
+        if !s.permissive || mentions(&["uid", "jwt", "owner", "owner_id"]) {
+            return false;
+        }
+        match s.cmd_name.as_str() {
+            // `auth.role() = 'authenticated'` keeps uploads to signed-in users.
+            "insert" => applies_to_anon(&s.roles) && !mentions(&["role"]),
+            "update" | "delete" | "all" => true,
+            _ => false,
+        }
+    }
+
+    /// The statements that take its place, written by the Postgres deparser: reads as it
+    /// allowed them (for `all`), uploads within what it allowed by signed-in users only, and
+    /// changes and deletions within what it allowed by the file's owner only. `name` names the
+    /// policy for a command.
+    pub fn narrowed(&self, name: impl Fn(&str) -> String) -> Result<Vec<String>, String> {
+        use pg_query::protobuf::{BoolExpr, BoolExprType, Node, RoleSpec, RoleSpecType};
+        let owner = owner_is_user()?;
+        let and = |a: Option<Box<Node>>| -> Option<Box<Node>> {
+            Some(Box::new(match a {
+                None => owner.clone(),
+                Some(a) => wrap(NodeEnum::BoolExpr(Box::new(BoolExpr {
+                    boolop: BoolExprType::AndExpr as i32,
+                    args: vec![*a, owner.clone()],
+                    ..Default::default()
+                }))),
+            }))
+        };
+        let authenticated = vec![wrap(NodeEnum::RoleSpec(RoleSpec {
+            roletype: RoleSpecType::RolespecCstring as i32,
+            rolename: "authenticated".into(),
+            location: -1,
+        }))];
+        let commands: &[&str] = match self.stmt.cmd_name.as_str() {
+            "all" => &["select", "insert", "update", "delete"],
+            "insert" => &["insert"],
+            "update" => &["update"],
+            "delete" => &["delete"],
+            _ => &[],
+        };
+        let mut out = Vec::new();
+        for command in commands {
+            let mut stmt = self.stmt.clone();
+            stmt.policy_name = name(command);
+            stmt.cmd_name = command.to_string();
+            match *command {
+                "select" => stmt.with_check = None,
+                "insert" => {
+                    stmt.roles = authenticated.clone();
+                    stmt.with_check = stmt.with_check.or(stmt.qual.take());
+                }
+                "update" => {
+                    stmt.roles = authenticated.clone();
+                    stmt.qual = and(stmt.qual);
+                    stmt.with_check = stmt.with_check.and_then(|w| and(Some(w)));
+                }
+                _ => {
+                    stmt.roles = authenticated.clone();
+                    stmt.qual = and(stmt.qual);
+                    stmt.with_check = None;
+                }
+            }
+            let text = NodeEnum::CreatePolicyStmt(Box::new(stmt))
+                .deparse()
+                .map_err(|e| e.to_string())?;
+            out.push(text);
+        }
+        Ok(out)
+    }
+}
+
+/// `owner_id = (select auth.uid()::text)`: the object's owner, which Storage sets to the
+/// uploader's id, is the signed-in user (evaluated once per query).
+fn owner_is_user() -> Result<pg_query::protobuf::Node, String> {
+    let parsed = pg_query::parse("select where owner_id = (select auth.uid()::text)")
+        .map_err(|e| e.to_string())?;
+    let stmt = parsed
+        .protobuf
+        .stmts
+        .into_iter()
+        .next()
+        .and_then(|r| r.stmt);
+    match stmt.and_then(|s| s.node) {
+        Some(NodeEnum::SelectStmt(s)) => s
+            .where_clause
+            .map(|w| *w)
+            .ok_or_else(|| "no owner check".to_string()),
+        _ => Err("no owner check".into()),
+    }
+}
+
+/// Whether a policy's `to` reaches signed-out callers: no `to` (everyone), `public` or `anon`.
+fn applies_to_anon(roles: &[pg_query::protobuf::Node]) -> bool {
+    use pg_query::protobuf::RoleSpecType;
+    roles.is_empty()
+        || roles.iter().any(|r| match r.node.as_ref() {
+            Some(NodeEnum::RoleSpec(r)) => {
+                r.roletype == RoleSpecType::RolespecPublic as i32 || r.rolename == "anon"
+            }
+            _ => false,
+        })
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     /// `schema.table` → table.
@@ -112,6 +240,8 @@ pub struct Model {
     pub created: std::collections::BTreeSet<String>,
     /// Functions and procedures by signature.
     pub routines: BTreeMap<String, Routine>,
+    /// Policies on `storage.objects`, in the order they were created.
+    pub storage_policies: Vec<StoragePolicy>,
 }
 
 /// Migration files in the order their tool applies them: loose schema files first, then each
@@ -417,6 +547,9 @@ fn statement_start(sql: &str, mut at: usize) -> usize {
     }
 }
 
+/// Supabase Storage's table of stored files.
+pub const STORAGE_OBJECTS: &str = "storage.objects";
+
 fn qualified(rv: &RangeVar) -> String {
     let schema = if rv.schemaname.is_empty() {
         "public"
@@ -562,6 +695,16 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata:
         }
         NodeEnum::CreatePolicyStmt(s) => {
             let Some(rv) = &s.table else { return };
+            if qualified(rv) == STORAGE_OBJECTS {
+                model.storage_policies.retain(|p| p.name != s.policy_name);
+                model.storage_policies.push(StoragePolicy {
+                    name: s.policy_name.clone(),
+                    command: s.cmd_name.clone(),
+                    stmt: (**s).clone(),
+                    at,
+                });
+                return;
+            }
             let Some(table) = model.tables.get_mut(&qualified(rv)) else {
                 return;
             };
@@ -600,6 +743,9 @@ fn apply(model: &mut Model, node: &NodeEnum, at: Loc, text: &str, user_metadata:
                         };
                         if let Some(t) = model.tables.get_mut(&key) {
                             t.policies.retain(|p| &p.name != policy);
+                        }
+                        if key == STORAGE_OBJECTS {
+                            model.storage_policies.retain(|p| &p.name != policy);
                         }
                     }
                 }
@@ -1051,5 +1197,56 @@ mod tests {
             &format!("{create} create or replace function f(a uuid) returns int language sql as $$ select 2 $$;"),
         )]);
         assert!(!m.routines["public.f(uuid)"].definer);
+    }
+
+    #[test]
+    fn storage_writes_are_open_when_no_condition_names_the_user() {
+        let m = model(&[(
+            "schema.sql",
+            "create policy up on storage.objects for insert with check (bucket_id = 'a');
+             create policy up_signed on storage.objects for insert with check (bucket_id = 'a' and auth.role() = 'authenticated');
+             create policy up_auth on storage.objects for insert to authenticated with check (bucket_id = 'a');
+             create policy del on storage.objects for delete to authenticated using (bucket_id = 'a');
+             create policy del_own on storage.objects for delete using (bucket_id = 'a' and owner_id = auth.uid()::text);
+             create policy narrow on storage.objects as restrictive for update using (bucket_id = 'a');
+             create policy everyone on storage.objects for all to public using (true);
+             create policy read on storage.objects for select using (true);
+             create policy gone on storage.objects for update using (true);
+             drop policy gone on storage.objects;",
+        )]);
+        let open: Vec<&str> = m
+            .storage_policies
+            .iter()
+            .filter(|p| p.open_write())
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(open, ["up", "del", "everyone"]);
+        let everyone = m
+            .storage_policies
+            .iter()
+            .find(|p| p.name == "everyone")
+            .unwrap();
+        let narrowed = everyone.narrowed(|c| format!("p_{c}")).unwrap();
+        assert_eq!(narrowed.len(), 4);
+        assert!(
+            narrowed[0].contains("FOR SELECT TO public USING (true)"),
+            "{}",
+            narrowed[0]
+        );
+        assert!(
+            narrowed[1].contains("FOR INSERT TO authenticated WITH CHECK (true)"),
+            "{}",
+            narrowed[1]
+        );
+        assert!(
+            narrowed[3].contains(
+                "FOR DELETE TO authenticated USING (true AND owner_id = (SELECT auth.uid()::text))"
+            ),
+            "{}",
+            narrowed[3]
+        );
+        for statement in narrowed {
+            pg_query::parse(&statement).unwrap();
+        }
     }
 }
