@@ -17,6 +17,7 @@ pub mod mfa_trpc;
 pub mod outbound;
 pub mod rate_limit;
 pub mod rls;
+pub mod routes;
 pub mod schema;
 pub mod webhook;
 

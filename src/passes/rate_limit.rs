@@ -2,9 +2,9 @@
 //! limit. Each exported POST (PUT, PATCH) handler of such a route starts by counting the
 //! attempt with an injected limiter and answering 429 past the limit.
 
-use crate::lang::Fields;
 use crate::lang::Lang;
 use crate::passes::imports::{self, ImportFacts};
+use crate::passes::routes;
 use crate::passes::{
     facts_of, helper_file, helper_for, helper_path, Facts, FileView, Pass, PassOutput, ProjectView,
 };
@@ -71,27 +71,12 @@ struct FileFacts {
 
 /// `app.post("/login", handler)` (or `router.post`) on a credential or recovery path.
 fn express_route(call: &N) -> Option<(String, usize)> {
-    let func = call.child_in("function")?;
-    if func.kind() != "member_expression" {
-        return None;
-    }
-    let method = func.child_in("property")?.text().to_string();
-    if !matches!(method.as_str(), "post" | "put" | "patch") {
-        return None;
-    }
-    let args = crate::lang::call_args(call);
-    let (first, second) = (args.first()?, args.get(1)?);
-    if first.kind() != "string" {
-        return None;
-    }
-    let path = first.text().to_string();
-    let inner = path
-        .trim_matches(|c| c == '"' || c == '\'' || c == '`')
-        .to_lowercase();
+    let (_, path, at) = routes::express_route(call, &["post", "put", "patch"])?;
+    let inner = path.to_lowercase();
     let auth = inner
         .split('/')
         .any(|s| AUTH_ROUTE_WORDS.iter().any(|w| s.contains(w)));
-    (auth && !inner.contains("webhook")).then(|| (inner, second.range().start))
+    (auth && !inner.contains("webhook")).then(|| (inner, at))
 }
 
 fn auth_route(path: &str) -> Option<String> {
@@ -109,51 +94,17 @@ fn auth_route(path: &str) -> Option<String> {
         })
 }
 
-/// An exported `POST`/`PUT`/`PATCH` handler: `export async function POST(req) { ... }` or
-/// `export const POST = async (req) => { ... }`.
+/// An exported `POST`/`PUT`/`PATCH` handler with a request parameter and a statement.
 fn handler(node: &N, text: &str) -> Option<Handler> {
-    let (name, function) = match node.kind().as_ref() {
-        "function_declaration" => (node.child_in("name")?.text().to_string(), node.clone()),
-        "variable_declarator" => {
-            let value = node.child_in("value")?;
-            if value.kind() != "arrow_function" {
-                return None;
-            }
-            (node.child_in("name")?.text().to_string(), value)
-        }
-        _ => return None,
-    };
-    if !matches!(name.as_str(), "POST" | "PUT" | "PATCH") {
+    let h = routes::exported_handler(node, text, &["POST", "PUT", "PATCH"], "")?;
+    if !h.statements {
         return None;
     }
-    // Exported: the declaration sits in an export statement.
-    node.ancestors().find(|a| a.kind() == "export_statement")?;
-    let request = function
-        .child_in("parameters")?
-        .children()
-        .filter(|p| p.is_named())
-        .find_map(|p| {
-            let pattern = p.child_in("pattern").unwrap_or(p);
-            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
-        })?;
-    let body = function.child_in("body")?;
-    if body.kind() != "statement_block" {
-        return None;
-    }
-    let first = body
-        .children()
-        .find(|c| c.is_named() && c.kind() != "comment")?;
-    let start = first.range().start;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let indent = text[line_start..start]
-        .chars()
-        .take_while(|c| c.is_whitespace())
-        .collect();
     Some(Handler {
-        at: body.range().start + 1,
-        request,
-        indent,
-        name,
+        at: h.at,
+        request: h.params.first()?.clone(),
+        indent: h.indent,
+        name: h.name,
     })
 }
 
