@@ -2,10 +2,10 @@
 //! whole catalog, installed from the npm registry, compiled with its own TypeScript and run
 //! under Node against the real PostgreSQL with the app's migrations and casehard's applied.
 //! Before: a password alone reaches the admin plane, one admin changes roles alone, forged
-//! webhooks grant credits. After: the admin plane needs a fresh TOTP verification, a role
-//! change waits for a second admin, every action is an audit record, forged webhooks are
-//! refused. Needs npm, the registry and PostgreSQL (`.ci/run` provides them; a missing one
-//! fails the test).
+//! webhooks grant credits, a debug route answers. After: the admin plane needs a fresh TOTP
+//! verification, a role change waits for a second admin, every action is an audit record,
+//! forged webhooks are refused, the debug route is 404. Needs npm, the registry and
+//! PostgreSQL (`.ci/run` provides them; a missing one fails the test).
 
 mod harness;
 
@@ -56,6 +56,8 @@ async function main() {
   const login = async (who) => (await call(who, "POST", "/api/login", { username: who, password: who + "-pw" })).status;
 
   say("login-alice", await login("alice"));
+  // A debug route left in: it answers in development only once hardened (NODE_ENV is unset here).
+  say("debug-session", (await call("alice", "GET", "/api/debug/session")).status);
   say("admin-list", (await call("alice", "GET", "/api/admin/users")).status);
 
   if (hardened) {
@@ -172,6 +174,7 @@ fn the_hardened_express_app_needs_totp_a_second_admin_and_signed_webhooks() {
         before,
         [
             "login-alice 200",
+            "debug-session 200",
             "admin-list 200",
             "role-change 200 admin",
             "webhook-forged 200 100",
@@ -211,6 +214,7 @@ fn the_hardened_express_app_needs_totp_a_second_admin_and_signed_webhooks() {
         after,
         [
             "login-alice 200",
+            "debug-session 404",
             "admin-list 403",
             "enroll 200",
             "verify-wrong 401",

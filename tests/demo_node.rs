@@ -1,8 +1,8 @@
 //! The demo app under Node. The hardened copy installs from its pinned manifest and lockfile,
-//! type-checks with its own TypeScript wherever the generated one did, and its Stripe webhook
-//! handler, run, rejects forged and replayed events and processes a redelivered one once (on
-//! the real PostgreSQL). Needs npm, the npm registry and PostgreSQL; `.ci/run` provides them,
-//! and a missing one fails these tests.
+//! type-checks with its own TypeScript wherever the generated one did, its debug route answers
+//! only in development, and its Stripe webhook handler, run, rejects forged and replayed events
+//! and processes a redelivered one once (on the real PostgreSQL). Needs npm, the npm registry
+//! and PostgreSQL; `.ci/run` provides them, and a missing one fails these tests.
 
 mod harness;
 
@@ -43,7 +43,61 @@ fn the_hardened_demo_installs_and_type_checks() {
     );
     let (ok, log) = tsc(hardened.path());
     assert!(ok, "the hardened demo no longer type-checks:\n{log}");
+
+    // The debug route the generator left in answers everywhere before, in development only after.
+    let debug = |dir: &Path| {
+        compile(dir, &["src/app/api/debug/route.ts"]);
+        run_node(dir, &format!("{ALIASES}{DEBUG}"), &[], &[])
+    };
+    assert_eq!(
+        debug(generated.path()),
+        ["unset 200", "production 200", "development 200"]
+    );
+    assert_eq!(
+        debug(hardened.path()),
+        ["unset 404", "production 404", "development 200"]
+    );
 }
+
+/// Calls the compiled debug route's `GET` with NODE_ENV unset, `production` and `development`.
+const DEBUG: &str = r#"
+const { GET } = require(path.join(out, "src/app/api/debug/route.js"));
+(async () => {
+  for (const env of [undefined, "production", "development"]) {
+    if (env === undefined) delete process.env.NODE_ENV; else process.env.NODE_ENV = env;
+    console.log((env || "unset") + " " + (await GET()).status);
+  }
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+
+/// Compiles `files` of the app with its own TypeScript into CommonJS under `out/`.
+fn compile(app: &Path, files: &[&str]) {
+    let config = serde_json::json!({
+        "extends": "./tsconfig.json",
+        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "incremental": false, "plugins": [] },
+        "include": [],
+        "files": files,
+    });
+    std::fs::write(app.join("tsconfig.run.json"), config.to_string()).unwrap();
+    let (ok, log) = run_program(
+        app,
+        "node",
+        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
+    );
+    assert!(ok, "compiling {files:?} failed:\n{log}");
+}
+
+/// Resolves the app's `@/` imports to the compiled `out/src`.
+const ALIASES: &str = r#"
+const Module = require("module");
+const path = require("path");
+const out = path.resolve("out");
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request.startsWith("@/")) request = path.join(out, "src", request.slice(2));
+  return resolve.call(this, request, ...rest);
+};
+"#;
 
 /// Compiles the demo's Stripe webhook route with the app's own TypeScript into CommonJS and
 /// runs it under Node with crafted requests; prints one status per line.
@@ -59,28 +113,9 @@ fn run_webhook(app: &Path, node_modules: &Path, database_url: Option<&str>) -> V
     if app.join("src/lib/casehard/stripe-webhook.ts").exists() {
         files.push("src/lib/casehard/stripe-webhook.ts");
     }
-    let config = serde_json::json!({
-        "extends": "./tsconfig.json",
-        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "incremental": false, "plugins": [] },
-        "include": [],
-        "files": files,
-    });
-    std::fs::write(app.join("tsconfig.run.json"), config.to_string()).unwrap();
-    let (ok, log) = run_program(
-        app,
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
-    );
-    assert!(ok, "compiling the webhook route failed:\n{log}");
-    let script = r#"
-const Module = require("module");
-const path = require("path");
-const out = path.resolve("out");
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  if (request.startsWith("@/")) request = path.join(out, "src", request.slice(2));
-  return resolve.call(this, request, ...rest);
-};
+    compile(app, &files);
+    let script = ALIASES.to_string()
+        + r#"
 const Stripe = require("stripe");
 const { POST } = require(path.join(out, "src/app/api/webhooks/stripe/route.js"));
 const secret = "whsec_casehard_test";

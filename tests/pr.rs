@@ -67,6 +67,7 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "package-lock.json",
             "package.json",
             "src/app/actions/profile.ts",
+            "src/app/api/debug/route.ts",
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
             "src/app/api/webhooks/stripe/route.ts",

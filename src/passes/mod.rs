@@ -8,6 +8,7 @@
 pub mod auth_basics;
 pub mod clients;
 pub mod deps;
+pub mod dev_route;
 pub mod hmac;
 pub mod imports;
 pub mod mfa;
@@ -133,6 +134,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(outbound::OutboundIdempotency::default()),
         Box::new(auth_basics::AuthBasics::default()),
         Box::new(rate_limit::RateLimit::default()),
+        Box::new(dev_route::DevRoute::default()),
         Box::new(mfa::Mfa::default()),
         Box::new(mfa_express::ExpressMfa::default()),
         Box::new(mfa_trpc::TrpcMfa::default()),

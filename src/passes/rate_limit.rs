@@ -76,7 +76,7 @@ fn express_route(call: &N) -> Option<(String, usize)> {
     let auth = inner
         .split('/')
         .any(|s| AUTH_ROUTE_WORDS.iter().any(|w| s.contains(w)));
-    (auth && !inner.contains("webhook")).then(|| (inner, at))
+    (auth && !inner.contains("webhook")).then_some((inner, at))
 }
 
 fn auth_route(path: &str) -> Option<String> {

@@ -20,6 +20,8 @@ pub struct Handler {
     pub indent: String,
     /// The body holds a statement (not only comments).
     pub statements: bool,
+    /// The body, braces included.
+    pub body: std::ops::Range<usize>,
 }
 
 /// An exported handler among `names` (`default` for `export default function`):
@@ -75,6 +77,7 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str], unit: &str) -> Opt
         params,
         indent,
         statements: first.is_some(),
+        body: body.range(),
     })
 }
 

@@ -1,0 +1,247 @@
+//! `debug/dev-route`: debug, seed, test and env routes that answer in production. Generators
+//! leave them behind (a route that dumps `process.env`, one that reseeds the database, a
+//! "dev login"); each handler now answers only in development and 404 everywhere else.
+
+use crate::lang::{Fields, Lang};
+use crate::passes::routes::{self, Handler};
+use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
+use crate::rules::RuleMeta;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
+use std::collections::BTreeMap;
+
+pub const DEV_ROUTE: &str = "debug/dev-route";
+/// Route path segments of development-only routes: the word itself, with leading underscores
+/// (`_debug`), or followed by `-` or `_` (`dev-login`, `test_email`).
+const DEV_WORDS: &[&str] = &["debug", "dev", "seed", "test", "env", "dump"];
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+const EXPRESS_METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "all", "use"];
+/// What a guarded handler tests: development only, so a missing NODE_ENV denies too.
+const DEVELOPMENT: &str = "process.env.NODE_ENV !== \"development\"";
+
+pub struct DevRoute {
+    meta: [RuleMeta; 1],
+}
+
+impl Default for DevRoute {
+    fn default() -> Self {
+        DevRoute {
+            meta: [crate::passes::rule_meta(
+                "src/passes/dev_route.rs",
+                Area::Ops,
+                DEV_ROUTE,
+                "Debug, seed and test routes answer only in development",
+                Severity::Error,
+                Applicability::Review,
+                [
+                    "Finds route handlers on debug, dev, seed, test, env and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
+                    "These routes are written to make development easy — dump the environment, reseed or wipe the database, sign in as anyone — and ship with the app, where anyone who guesses the path can call them.",
+                    "export async function GET() {\n  return NextResponse.json({ env: process.env });\n}",
+                    "export async function GET() {\n  if (process.env.NODE_ENV !== \"development\") return new NextResponse(null, { status: 404 });\n  return NextResponse.json({ env: process.env });\n}",
+                    "Review: a route on such a path that production needs (a health check named `test`) stops answering there; move it to another path. Staging runs with NODE_ENV=production and is refused too.",
+                ],
+                &["CWE-489: Active Debug Code", "CWE-215: Insertion of Sensitive Information Into Debugging Code"],
+            )],
+        }
+    }
+}
+
+/// Whether a route path segment names a development-only route.
+fn dev_segment(segment: &str) -> bool {
+    let s = segment.trim_start_matches('_').to_lowercase();
+    DEV_WORDS.iter().any(|w| {
+        s == *w
+            || s.strip_prefix(w)
+                .is_some_and(|rest| rest.starts_with(['-', '_']))
+    })
+}
+
+/// The route of an App Router `route.ts` or a Pages Router API file on a development path,
+/// and whether it is the Pages Router's.
+fn dev_route(path: &str) -> Option<(String, bool)> {
+    let stem = path.rsplit_once('.').map_or(path, |(stem, _)| stem);
+    let (route, pages) = if let Some(i) = path.find("pages/api/") {
+        (&stem[i + "pages/".len()..], true)
+    } else {
+        let dir = stem.strip_suffix("/route")?;
+        (&dir[dir.find("app/").map_or(0, |i| i + 4)..], false)
+    };
+    route
+        .split('/')
+        .any(dev_segment)
+        .then(|| (route.trim_end_matches("/index").to_string(), pages))
+}
+
+/// Whether `node` sits in an `if` whose condition reads NODE_ENV (routes registered only
+/// outside production).
+fn inside_env_check(node: &Node<'_, StrDoc<Lang>>) -> bool {
+    node.ancestors().any(|a| {
+        a.kind() == "if_statement"
+            && a.child_in("condition")
+                .is_some_and(|c| c.text().contains("NODE_ENV"))
+    })
+}
+
+struct FileFacts {
+    route: String,
+    pages: bool,
+    handlers: Vec<Handler>,
+    /// Express routes: (method, path, where the guard goes: before the first handler).
+    express: Vec<(String, String, usize)>,
+    /// The file uses `NextResponse` (a handler typed to return one cannot return a `Response`).
+    next_response: bool,
+}
+
+impl Pass for DevRoute {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        &[
+            "function_declaration",
+            "variable_declarator",
+            "call_expression",
+        ]
+    }
+    fn wants(&self, path: &str, text: &str) -> bool {
+        let express =
+            text.contains("express") && DEV_WORDS.iter().any(|w| text.contains(&format!("/{w}")));
+        (dev_route(path).is_some() || express) && !path.contains("lib/casehard/")
+    }
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| !f.handlers.is_empty() || !f.express.is_empty())
+    }
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let (route, pages) = dev_route(file.path).unwrap_or_default();
+        let names: &[&str] = if pages { &["default"] } else { METHODS };
+        let handlers: Vec<Handler> = if route.is_empty() {
+            vec![]
+        } else {
+            file.nodes("function_declaration")
+                .iter()
+                .chain(file.nodes("variable_declarator"))
+                .filter_map(|n| routes::exported_handler(n, file.text, names, ""))
+                // An empty handler has nothing to keep from production.
+                .filter(|h| h.statements && !file.text[h.body.clone()].contains("NODE_ENV"))
+                .filter(|h| !pages || h.params.len() >= 2)
+                .collect()
+        };
+        let express: Vec<(String, String, usize)> = if file.text.contains("express") {
+            file.nodes("call_expression")
+                .iter()
+                .filter(|c| !c.text().contains("NODE_ENV") && !inside_env_check(c))
+                .filter_map(|c| routes::express_route(c, EXPRESS_METHODS))
+                .filter(|(_, path, _)| path.split('/').any(dev_segment))
+                .collect()
+        } else {
+            vec![]
+        };
+        (!handlers.is_empty() || !express.is_empty()).then(|| {
+            Box::new(FileFacts {
+                route,
+                pages,
+                handlers,
+                express,
+                next_response: file.text.contains("NextResponse"),
+            }) as Facts
+        })
+    }
+
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        for (path, file) in facts_of::<FileFacts>(facts) {
+            let style = &project.style_of(path);
+            let s = style.semi();
+            let q = style.quote;
+            let test = DEVELOPMENT.replace('"', &q.to_string());
+            for h in &file.handlers {
+                let i = &h.indent;
+                let guard = if file.pages {
+                    let unit = &style.indent;
+                    format!(
+                        "\n{i}if ({test}) {{\n{i}{unit}{}.status(404).end(){s}\n{i}{unit}return{s}\n{i}}}",
+                        h.params[1]
+                    )
+                } else {
+                    let response = if file.next_response {
+                        "NextResponse"
+                    } else {
+                        "Response"
+                    };
+                    format!("\n{i}if ({test}) return new {response}(null, {{ status: 404 }}){s}")
+                };
+                let name = if h.name == "default" {
+                    "the handler".to_string()
+                } else {
+                    format!("`{}`", h.name)
+                };
+                out.proposals.push(Proposal {
+                    rule: DEV_ROUTE.into(),
+                    path: path.into(),
+                    at: h.at..h.at,
+                    message: format!(
+                        "{name} of {} is a development route that answers in production too; it now answers only when NODE_ENV is development, and 404 elsewhere",
+                        file.route
+                    )
+                    .into(),
+                    applicability: Applicability::Review,
+                    edits: vec![Edit::insert(h.at, guard)],
+                });
+            }
+            for (method, route, at) in &file.express {
+                let guard = format!(
+                    "(_req, res, next) => ({} ? res.status(404).end() : next()), ",
+                    test
+                );
+                out.proposals.push(Proposal {
+                    rule: DEV_ROUTE.into(),
+                    path: path.into(),
+                    at: *at..*at,
+                    message: format!("the Express route `{method} {route}` is a development route that answers in production too; it now answers only when NODE_ENV is development, and 404 elsewhere").into(),
+                    applicability: Applicability::Review,
+                    edits: vec![Edit::insert(*at, guard)],
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_routes_are_known_by_a_whole_path_segment() {
+        for (path, route) in [
+            ("src/app/api/debug/route.ts", Some(("api/debug", false))),
+            (
+                "app/api/_debug/env/route.js",
+                Some(("api/_debug/env", false)),
+            ),
+            (
+                "app/(admin)/api/dev-login/route.ts",
+                Some(("(admin)/api/dev-login", false)),
+            ),
+            ("src/pages/api/seed.ts", Some(("api/seed", true))),
+            (
+                "pages/api/test_email/index.ts",
+                Some(("api/test_email", true)),
+            ),
+            ("app/api/testimonials/route.ts", None),
+            ("app/api/devices/route.ts", None),
+            ("app/api/auth/reset/route.ts", None),
+            ("app/api/environment/route.ts", None),
+            ("app/debug/page.tsx", None),
+        ] {
+            let got = dev_route(path);
+            assert_eq!(got.as_ref().map(|(r, p)| (r.as_str(), *p)), route, "{path}");
+        }
+    }
+}
