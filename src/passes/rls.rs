@@ -727,8 +727,10 @@ impl Pass for RowLevelSecurity {
             })
             .collect();
         let mut storage: Vec<serde_json::Value> = Vec::new();
+        // Storage exists only on Supabase.
+        let storage_rule = sel.allows(STORAGE) && dialect == Dialect::Supabase;
         let open = model.storage_policies.iter().filter(|p| p.open_write());
-        for p in open.filter(|_| sel.allows(STORAGE) && dialect == Dialect::Supabase) {
+        for p in open.filter(|_| storage_rule) {
             let slug: String = p
                 .name
                 .to_lowercase()
@@ -774,11 +776,15 @@ impl Pass for RowLevelSecurity {
         .into_iter()
         .find(|r| sel.allows(r))
         .unwrap_or(POLICIES);
+        // Where a failure to write the migration is reported: the first statement it answers.
         let first = model
             .tables
             .values()
+            .map(|t| &t.defined)
+            .chain(model.routines.values().map(|r| &r.at))
+            .chain(model.storage_policies.iter().map(|p| &p.at))
             .next()
-            .map(|t| t.defined.file.clone())
+            .map(|at| at.file.clone())
             .unwrap_or_default();
         let migration = match migrations::new_migration(ws, &target, "rls", &out.new_files) {
             Ok(m) => m,
