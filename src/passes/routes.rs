@@ -51,15 +51,7 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str], unit: &str) -> Opt
     if !names.contains(&name.as_str()) {
         return None;
     }
-    let params = function
-        .child_in("parameters")?
-        .children()
-        .filter(|p| p.is_named())
-        .filter_map(|p| {
-            let pattern = p.child_in("pattern").unwrap_or(p);
-            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
-        })
-        .collect();
+    let params = param_names(&function)?;
     let body = function.child_in("body")?;
     if body.kind() != "statement_block" {
         return None;
@@ -79,6 +71,21 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str], unit: &str) -> Opt
         statements: first.is_some(),
         body: body.range(),
     })
+}
+
+/// The names of a function's parameters that are plain identifiers (`req`, `res: Response`),
+/// in order; `None` when it has no parameter list.
+pub fn param_names(function: &N) -> Option<Vec<String>> {
+    let names = function
+        .child_in("parameters")?
+        .children()
+        .filter(|p| p.is_named())
+        .filter_map(|p| {
+            let pattern = p.child_in("pattern").unwrap_or(p);
+            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
+        })
+        .collect();
+    Some(names)
 }
 
 /// The whitespace that starts the line holding `at`.

@@ -766,15 +766,7 @@ fn handler_params(node: &N) -> Option<(String, String, Option<usize>)> {
             "function_declaration" | "arrow_function" | "function_expression"
         )
     })?;
-    let params: Vec<String> = function
-        .child_in("parameters")?
-        .children()
-        .filter(|p| p.is_named())
-        .filter_map(|p| {
-            let pattern = p.child_in("pattern").unwrap_or(p);
-            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
-        })
-        .collect();
+    let params = crate::passes::routes::param_names(&function)?;
     let [req, res, ..] = params.as_slice() else {
         return None;
     };
