@@ -1,4 +1,4 @@
-//! `debug/dev-route`: debug, seed, test and env routes that answer in production. Generators
+//! `debug/dev-route`: debug, seed and test routes that answer in production. Generators
 //! leave them behind (a route that dumps `process.env`, one that reseeds the database, a
 //! "dev login"); each handler now answers only in development and 404 everywhere else.
 
@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 
 pub const DEV_ROUTE: &str = "debug/dev-route";
 /// Route path segments of development-only routes: the word itself, with leading underscores
-/// (`_debug`), or followed by `-` or `_` (`dev-login`, `test_email`).
-const DEV_WORDS: &[&str] = &["debug", "dev", "seed", "test", "env", "dump"];
+/// (`_debug`), or followed by `-` or `_` (`dev-login`, `test_email`). Not `env` or `config`:
+/// apps serve their public runtime configuration there (a debug dump of the environment sits
+/// under `debug/`).
+const DEV_WORDS: &[&str] = &["debug", "dev", "seed", "test", "dump"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 const EXPRESS_METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "all", "use"];
 /// What a guarded handler tests: development only, so a missing NODE_ENV denies too.
@@ -35,7 +37,7 @@ impl Default for DevRoute {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "Finds route handlers on debug, dev, seed, test, env and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
+                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
                     "These routes are written to make development easy — dump the environment, reseed or wipe the database, sign in as anyone — and ship with the app, where anyone who guesses the path can call them.",
                     "export async function GET() {\n  return NextResponse.json({ env: process.env });\n}",
                     "export async function GET() {\n  if (process.env.NODE_ENV !== \"development\") return new NextResponse(null, { status: 404 });\n  return NextResponse.json({ env: process.env });\n}",
@@ -238,6 +240,7 @@ mod tests {
             ("app/api/devices/route.ts", None),
             ("app/api/auth/reset/route.ts", None),
             ("app/api/environment/route.ts", None),
+            ("app/api/env/route.ts", None),
             ("app/debug/page.tsx", None),
         ] {
             let got = dev_route(path);
