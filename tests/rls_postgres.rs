@@ -92,14 +92,29 @@ fn harden_workspace(ws: Workspace) -> (Vec<String>, String, Workspace) {
     (own, ours, outcome.workspace)
 }
 
-fn apply(db: &Db, own: &[String], ours: &str, app_may_fail: bool) {
+/// [`harden`], checking that a second run on the result changes nothing.
+fn harden_settled(dir: &Path) -> (Vec<String>, String, Workspace) {
+    let (own, ours, hardened) = harden(dir);
+    let again = run(hardened.clone(), &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    (own, ours, hardened)
+}
+
+/// The app's own migrations, each of which must apply.
+fn apply_own(db: &Db, own: &[String]) {
     for m in own {
-        if app_may_fail {
+        db.sql(m)
+            .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
+    }
+}
+
+fn apply(db: &Db, own: &[String], ours: &str, app_may_fail: bool) {
+    if app_may_fail {
+        for m in own {
             let _ = psql(&db.0, m, false);
-        } else {
-            db.sql(m)
-                .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
         }
+    } else {
+        apply_own(db, own);
     }
     db.sql(ours)
         .unwrap_or_else(|e| panic!("casehard's migration failed: {e}\n{ours}"));
@@ -291,9 +306,8 @@ fn multi_migration_project_ends_deny_by_default() {
 /// profile or place an order.
 #[test]
 fn a_dropped_open_policy_leaves_its_command_to_the_owner() {
-    let (own, ours, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/supabase-lovable"));
-    let again = run(hardened, &Default::default());
-    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let (own, ours, _) =
+        harden_settled(&manifest_dir().join("tests/fixtures/rls/supabase-lovable"));
     let db = Db::new("lovable");
     apply(&db, &own, &ours, false);
     // The app's trigger creates each profile at sign-up.
@@ -400,14 +414,9 @@ fn the_edge_event_log_applies_and_refuses_a_repeated_id() {
 #[test]
 fn a_definer_function_no_longer_reads_the_caller_s_tables() {
     let dir = manifest_dir().join("tests/fixtures/rules/rls/definer-search-path/invalid");
-    let (own, ours, hardened) = harden(&dir);
-    let again = run(hardened, &Default::default());
-    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let (own, ours, _) = harden_settled(&dir);
     let db = Db::new("definer");
-    for m in &own {
-        db.sql(m)
-            .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
-    }
+    apply_own(&db, &own);
     seed_users(&db, &[A]);
     db.sql("do $$ begin create role casehard_mallory nologin; exception when duplicate_object then null; end $$; create schema mallory authorization casehard_mallory;")
         .unwrap();
@@ -449,14 +458,9 @@ fn a_definer_function_no_longer_reads_the_caller_s_tables() {
 #[test]
 fn storage_files_are_changed_only_by_their_owner() {
     let dir = manifest_dir().join("tests/fixtures/rules/rls/storage-open-write/invalid");
-    let (own, ours, hardened) = harden(&dir);
-    let again = run(hardened, &Default::default());
-    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let (own, ours, _) = harden_settled(&dir);
     let db = Db::new("storage");
-    for m in &own {
-        db.sql(m)
-            .unwrap_or_else(|e| panic!("the app's own migration failed: {e}"));
-    }
+    apply_own(&db, &own);
     let upload = |who: Option<&str>, bucket: &str, name: &str| {
         let role = if who.is_some() {
             "authenticated"
@@ -528,9 +532,7 @@ fn storage_files_are_changed_only_by_their_owner() {
 
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
-    let (_, _, hardened) = harden(&manifest_dir().join("tests/fixtures/rls/social"));
-    let again = run(hardened.clone(), &Default::default());
-    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let (_, _, hardened) = harden_settled(&manifest_dir().join("tests/fixtures/rls/social"));
 
     let mut grown = hardened;
     grown.insert(
@@ -680,9 +682,7 @@ fn drizzle_app_with_prefixed_tables_reaches_only_its_own_rows() {
 /// Runs casehard on its own output (nothing changes), then after the app gained `added`
 /// (path, text, and any edit of an existing file): exactly one new migration, for it alone.
 fn grows(dir: &str, added: &[(&str, String)], expected: &str, new_table: &str, old_table: &str) {
-    let (_, _, hardened) = harden(&manifest_dir().join(dir));
-    let again = run(hardened.clone(), &Default::default());
-    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let (_, _, hardened) = harden_settled(&manifest_dir().join(dir));
     let mut grown = hardened;
     for (path, text) in added {
         grown.insert(path.to_string(), text.clone().into_bytes(), 0o644);
