@@ -17,6 +17,10 @@ pub const DEV_ROUTE: &str = "debug/dev-route";
 /// apps serve their public runtime configuration there (a debug dump of the environment sits
 /// under `debug/`).
 const DEV_WORDS: &[&str] = &["debug", "dev", "seed", "test", "dump"];
+/// Words an app may also use for its own resources (an exam's tests, a plant shop's seeds): as
+/// a bare segment they mark a development route only at the end of the path (`api/seed`), not
+/// when more follows (`api/test/[id]/results`).
+const RESOURCE_WORDS: &[&str] = &["dev", "seed", "test"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 const EXPRESS_METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "all", "use"];
 /// What a guarded handler tests: development only, so a missing NODE_ENV denies too.
@@ -37,7 +41,7 @@ impl Default for DevRoute {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
+                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`; bare `dev`, `seed` and `test` only as the path's last segment, since apps also name their own resources so) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
                     "These routes are written to make development easy — dump the environment, reseed or wipe the database, sign in as anyone — and ship with the app, where anyone who guesses the path can call them.",
                     "export async function GET() {\n  return NextResponse.json({ env: process.env });\n}",
                     "export async function GET() {\n  if (process.env.NODE_ENV !== \"development\") return new NextResponse(null, { status: 404 });\n  return NextResponse.json({ env: process.env });\n}",
@@ -49,13 +53,18 @@ impl Default for DevRoute {
     }
 }
 
-/// Whether a route path segment names a development-only route.
-fn dev_segment(segment: &str) -> bool {
-    let s = segment.trim_start_matches('_').to_lowercase();
-    DEV_WORDS.iter().any(|w| {
-        s == *w
-            || s.strip_prefix(w)
-                .is_some_and(|rest| rest.starts_with(['-', '_']))
+/// Whether a route path (`api/debug/users`) names a development-only route.
+fn dev_path(route: &str) -> bool {
+    let segments: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
+    segments.iter().enumerate().any(|(i, segment)| {
+        let s = segment.trim_start_matches('_').to_lowercase();
+        DEV_WORDS.iter().any(|w| {
+            let suffixed = s
+                .strip_prefix(w)
+                .is_some_and(|rest| rest.starts_with(['-', '_']));
+            let last = i + 1 == segments.len();
+            suffixed || (s == *w && (last || !RESOURCE_WORDS.contains(w)))
+        })
     })
 }
 
@@ -69,10 +78,8 @@ fn dev_route(path: &str) -> Option<(String, bool)> {
         let dir = stem.strip_suffix("/route")?;
         (&dir[dir.find("app/").map_or(0, |i| i + 4)..], false)
     };
-    route
-        .split('/')
-        .any(dev_segment)
-        .then(|| (route.trim_end_matches("/index").to_string(), pages))
+    let route = route.trim_end_matches("/index");
+    dev_path(route).then(|| (route.to_string(), pages))
 }
 
 /// Whether `node` sits in an `if` whose condition reads NODE_ENV (routes registered only
@@ -136,7 +143,7 @@ impl Pass for DevRoute {
                 .iter()
                 .filter(|c| !c.text().contains("NODE_ENV") && !inside_env_check(c))
                 .filter_map(|c| routes::express_route(c, EXPRESS_METHODS))
-                .filter(|(_, path, _)| path.split('/').any(dev_segment))
+                .filter(|(_, path, _)| dev_path(path))
                 .collect()
         } else {
             vec![]
@@ -241,6 +248,13 @@ mod tests {
             ("app/api/auth/reset/route.ts", None),
             ("app/api/environment/route.ts", None),
             ("app/api/env/route.ts", None),
+            ("app/api/test/[id]/results/route.ts", None),
+            ("pages/api/seed/varieties.ts", None),
+            (
+                "app/api/debug/[table]/route.ts",
+                Some(("api/debug/[table]", false)),
+            ),
+            ("pages/api/seed/index.ts", Some(("api/seed", true))),
             ("app/debug/page.tsx", None),
         ] {
             let got = dev_route(path);
