@@ -107,11 +107,7 @@ impl Pass for DevRoute {
         &self.meta
     }
     fn kinds(&self) -> &'static [&'static str] {
-        &[
-            "function_declaration",
-            "variable_declarator",
-            "call_expression",
-        ]
+        routes::KINDS
     }
     fn wants(&self, path: &str, text: &str) -> bool {
         let express =
@@ -129,10 +125,8 @@ impl Pass for DevRoute {
         let handlers: Vec<Handler> = if route.is_empty() {
             vec![]
         } else {
-            file.nodes("function_declaration")
-                .iter()
-                .chain(file.nodes("variable_declarator"))
-                .filter_map(|n| routes::exported_handler(n, file.text, names, ""))
+            routes::exported_handlers(file, names)
+                .into_iter()
                 // An empty handler has nothing to keep from production.
                 .filter(|h| h.statements && !file.text[h.body.clone()].contains("NODE_ENV"))
                 .filter(|h| !pages || h.params.len() >= 2)

@@ -71,21 +71,6 @@ struct FileFacts {
     imports: ImportFacts,
 }
 
-/// `x.use("/path", ...)`, `x.post("/path", ...)`: (method, path, arguments).
-fn route_call<'a>(call: &crate::lang::N<'a>) -> Option<(String, String, Vec<crate::lang::N<'a>>)> {
-    let func = call.child_in("function")?;
-    if func.kind() != "member_expression" {
-        return None;
-    }
-    let method = func.child_in("property")?.text().to_string();
-    if !METHODS.contains(&method.as_str()) {
-        return None;
-    }
-    let args = crate::lang::call_args(call);
-    let path = args.first().and_then(crate::lang::string_value)?;
-    Some((method, path, args))
-}
-
 fn on_plane(path: &str) -> bool {
     let lower = path.to_lowercase();
     !lower.contains("webhook")
@@ -148,7 +133,8 @@ impl Pass for ExpressMfa {
                 }
                 continue;
             }
-            let Some((method, path, args)) = route_call(call) else {
+            let Some((method, path, args)) = crate::passes::routes::route_call(call, METHODS)
+            else {
                 continue;
             };
             if method == "use" && path == "/mfa" {

@@ -95,14 +95,9 @@ fn leading_comments_start(node: &crate::lang::N, text: &str) -> usize {
 
 /// `createTRPCContext = async (opts) => { ...; return { ... } }`: where the new property goes.
 fn context_site(value: &crate::lang::N, text: &str) -> Option<(usize, String, String)> {
-    let param = value
-        .child_in("parameters")?
-        .children()
-        .filter(|p| p.is_named())
-        .find_map(|p| {
-            let pattern = p.child_in("pattern").unwrap_or(p);
-            (pattern.kind() == "identifier").then(|| pattern.text().to_string())
-        })?;
+    let param = crate::passes::routes::param_names(value)?
+        .into_iter()
+        .next()?;
     let object = value
         .child_in("body")?
         .dfs()

@@ -94,9 +94,8 @@ fn auth_route(path: &str) -> Option<String> {
         })
 }
 
-/// An exported `POST`/`PUT`/`PATCH` handler with a request parameter and a statement.
-fn handler(node: &N, text: &str) -> Option<Handler> {
-    let h = routes::exported_handler(node, text, &["POST", "PUT", "PATCH"], "")?;
+/// A handler with a request parameter and a statement.
+fn handler(h: routes::Handler) -> Option<Handler> {
     if !h.statements {
         return None;
     }
@@ -113,11 +112,7 @@ impl Pass for RateLimit {
         &self.meta
     }
     fn kinds(&self) -> &'static [&'static str] {
-        &[
-            "function_declaration",
-            "variable_declarator",
-            "call_expression",
-        ]
+        routes::KINDS
     }
     fn wants(&self, path: &str, text: &str) -> bool {
         let express = text.contains("express") && text.contains(".post(");
@@ -137,12 +132,11 @@ impl Pass for RateLimit {
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let (route, handlers) = match auth_route(file.path) {
             Some(route) => {
-                let handlers: Vec<Handler> = file
-                    .nodes("function_declaration")
-                    .iter()
-                    .chain(file.nodes("variable_declarator"))
-                    .filter_map(|n| handler(n, file.text))
-                    .collect();
+                let handlers: Vec<Handler> =
+                    routes::exported_handlers(file, &["POST", "PUT", "PATCH"])
+                        .into_iter()
+                        .filter_map(handler)
+                        .collect();
                 (route, handlers)
             }
             None => (String::new(), vec![]),

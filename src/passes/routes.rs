@@ -7,6 +7,22 @@ use ast_grep_core::Node;
 
 type N<'a> = Node<'a, StrDoc<Lang>>;
 
+/// The node kinds a pass that edits handlers and Express routes reads.
+pub const KINDS: &[&str] = &[
+    "function_declaration",
+    "variable_declarator",
+    "call_expression",
+];
+
+/// The file's exported handlers among `names` (see [`exported_handler`]).
+pub fn exported_handlers(file: &crate::passes::FileView<'_>, names: &[&str]) -> Vec<Handler> {
+    file.nodes("function_declaration")
+        .iter()
+        .chain(file.nodes("variable_declarator"))
+        .filter_map(|n| exported_handler(n, file.text, names))
+        .collect()
+}
+
 /// An exported handler function, and where code goes at its start.
 pub struct Handler {
     /// The exported name (`POST`), or `default`.
@@ -15,8 +31,8 @@ pub struct Handler {
     pub at: usize,
     /// The parameters that are plain identifiers, in order (`req`, `res`).
     pub params: Vec<String>,
-    /// The indentation of the body's first statement (the function's own plus one level when
-    /// the body is empty).
+    /// The indentation of the body's first statement (the function's own when the body is
+    /// empty).
     pub indent: String,
     /// The body holds a statement (not only comments).
     pub statements: bool,
@@ -26,9 +42,8 @@ pub struct Handler {
 
 /// An exported handler among `names` (`default` for `export default function`):
 /// `export async function POST(req) { ... }`, `export const POST = async (req) => { ... }`,
-/// `export default async function handler(req, res) { ... }`. `unit` is one level of the
-/// file's indentation.
-pub fn exported_handler(node: &N, text: &str, names: &[&str], unit: &str) -> Option<Handler> {
+/// `export default async function handler(req, res) { ... }`.
+pub fn exported_handler(node: &N, text: &str, names: &[&str]) -> Option<Handler> {
     let export = node.ancestors().find(|a| a.kind() == "export_statement")?;
     let default = export.children().any(|c| c.kind() == "default");
     let (name, function) = match node.kind().as_ref() {
@@ -61,7 +76,7 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str], unit: &str) -> Opt
         .find(|c| c.is_named() && c.kind() != "comment");
     let indent = match &first {
         Some(first) => line_indent(text, first.range().start),
-        None => line_indent(text, function.range().start) + unit,
+        None => line_indent(text, function.range().start),
     };
     Some(Handler {
         name,
@@ -97,9 +112,9 @@ fn line_indent(text: &str, at: usize) -> String {
         .collect()
 }
 
-/// `app.post("/login", handler)` (or `router.post`): the method, the route path literal's
-/// text without quotes, and where the first handler argument starts.
-pub fn express_route(call: &N, methods: &[&str]) -> Option<(String, String, usize)> {
+/// `x.use("/path", ...)`, `x.post("/path", ...)` with a method among `methods`: the method,
+/// the route path (the literal's text without quotes) and the call's arguments.
+pub fn route_call<'a>(call: &N<'a>, methods: &[&str]) -> Option<(String, String, Vec<N<'a>>)> {
     let func = call.child_in("function")?;
     if func.kind() != "member_expression" {
         return None;
@@ -109,13 +124,14 @@ pub fn express_route(call: &N, methods: &[&str]) -> Option<(String, String, usiz
         return None;
     }
     let args = crate::lang::call_args(call);
-    let (first, second) = (args.first()?, args.get(1)?);
-    if first.kind() != "string" {
-        return None;
-    }
-    let path = first
-        .text()
-        .trim_matches(|c| c == '"' || c == '\'' || c == '`')
-        .to_string();
-    Some((method, path, second.range().start))
+    let path = args.first().and_then(crate::lang::string_value)?;
+    Some((method, path, args))
+}
+
+/// `app.post("/login", handler)` (or `router.post`): the method, the route path, and where
+/// the first handler argument starts.
+pub fn express_route(call: &N, methods: &[&str]) -> Option<(String, String, usize)> {
+    let (method, path, args) = route_call(call, methods)?;
+    let handler = args.get(1)?.range().start;
+    Some((method, path, handler))
 }
