@@ -69,31 +69,9 @@ const payload = JSON.stringify({ id: "evt_1", object: "event", type: "customer.s
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
-/// Compiles `files` (and what they import) with the app's TypeScript to CommonJS in `out/`.
-fn compile_cjs(dir: &Path, files: &[&str]) {
-    let config = serde_json::json!({
-        "extends": "./tsconfig.json",
-        "compilerOptions": {
-            "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs",
-            "moduleResolution": "node", "incremental": false, "allowJs": false, "checkJs": false
-        },
-        "include": [],
-        "files": files,
-    });
-    std::fs::write(dir.join("tsconfig.run.json"), config.to_string()).unwrap();
-    let (ok, log) = run_program(
-        dir,
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
-    );
-    assert!(ok, "compiling {files:?} failed:\n{log}");
-    // The app is an ES module package; its compiled copy is CommonJS.
-    std::fs::write(dir.join("out/package.json"), r#"{"type":"commonjs"}"#).unwrap();
-}
-
 /// Compiles the webhook route and runs SCRIPT.
 fn run_webhook(dir: &Path) -> Vec<String> {
-    compile_cjs(dir, &["src/pages/api/webhooks/stripe.ts"]);
+    compile_cjs(dir, &["src/pages/api/webhooks/stripe.ts"], false);
     run_node(dir, SCRIPT, &[], &[])
 }
 
@@ -393,7 +371,7 @@ fn run_procedures(dir: &Path, database_url: &str, hardened: bool) -> Vec<String>
     if hardened {
         files.extend(["src/pages/api/mfa/enroll.ts", "src/pages/api/mfa/verify.ts"]);
     }
-    compile_cjs(dir, &files);
+    compile_cjs(dir, &files, false);
     std::fs::create_dir_all(dir.join("out/stubs")).unwrap();
     for (name, code) in STUBS {
         std::fs::write(dir.join("out/stubs").join(name), code).unwrap();

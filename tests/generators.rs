@@ -2,7 +2,9 @@
 //! `casehard pipe`, casehard's changes are kept as snapshots, the hardened app's dependencies
 //! are installed (`--ignore-scripts`) and it is type-checked with its own `tsc` (Prisma's
 //! client types generated first). The hardened app must add no type error the generated one
-//! did not have. Needs npm and the registry.
+//! did not have. create-t3-app's Drizzle app is also run: its tables (as drizzle-kit writes
+//! them) and casehard's migration go onto the real PostgreSQL, and the hardened app's own
+//! driver shows the policies hold. Needs npm, the registry and PostgreSQL.
 
 mod harness;
 
@@ -58,7 +60,15 @@ fn type_errors(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn check_generator(name: &str, command: &[&str]) {
+/// A generator's output and casehard's hardening of it (with its dependencies installed), kept
+/// for the checks one generator's output allows.
+struct Checked {
+    _work: tempfile::TempDir,
+    generated: std::path::PathBuf,
+    hardened: std::path::PathBuf,
+}
+
+fn check_generator(name: &str, command: &[&str]) -> Checked {
     let work = tempfile::tempdir().unwrap();
     let generated = generate(work.path(), name, command);
     let archive = tar_of(&generated);
@@ -115,6 +125,11 @@ fn check_generator(name: &str, command: &[&str]) {
         "{name}: a second run still changes:\n{}",
         String::from_utf8_lossy(&again)
     );
+    Checked {
+        _work: work,
+        generated,
+        hardened,
+    }
 }
 
 #[test]
@@ -142,7 +157,7 @@ fn create_t3_app_pages_router_prisma_nextauth() {
 
 #[test]
 fn create_t3_app_app_router_drizzle() {
-    check_generator(
+    let checked = check_generator(
         "t3-drizzle",
         &[
             "-y",
@@ -160,6 +175,7 @@ fn create_t3_app_app_router_drizzle() {
             "postgres",
         ],
     );
+    policies_hold_under_the_app_s_own_driver(&checked);
 }
 
 #[test]
@@ -185,3 +201,130 @@ fn create_next_app() {
         ],
     );
 }
+
+/// The generated app's tables as drizzle-kit writes them (`drizzle-kit generate`, which reads
+/// the schema and connects to nothing), then casehard's migration, on the real PostgreSQL, as
+/// the role the app connects as; the hardened app's own `db`, schema and `withUser`, compiled
+/// with its TypeScript, drive them through drizzle and postgres.js. Before casehard's migration
+/// every query reaches every user's posts; after it, only the user's own.
+fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
+    let Checked {
+        generated,
+        hardened,
+        ..
+    } = checked;
+    let db = PlainDb::new("t3_drizzle");
+    let url = db.url();
+    let env = [
+        ("SKIP_ENV_VALIDATION", "1"),
+        ("NODE_ENV", "test"),
+        ("DATABASE_URL", url.as_str()),
+    ];
+    let out = Command::new("node")
+        .args(["node_modules/drizzle-kit/bin.cjs", "generate"])
+        .envs(env)
+        .current_dir(generated)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "drizzle-kit generate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tables: Vec<String> = std::fs::read_dir(generated.join("drizzle"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(tables.len(), 1, "drizzle-kit wrote one migration");
+    let ours = std::fs::read_to_string(hardened.join("db/casehard_rls.sql")).unwrap();
+    db.sql(&format!("set role {};\n{}", db.role, tables[0]))
+        .unwrap_or_else(|e| panic!("the generated app's tables: {e}"));
+    compile_cjs(
+        hardened,
+        &["src/server/db/casehard-rls.ts", "src/server/db/schema.ts"],
+        true,
+    );
+    let seed = "truncate \"t3-drizzle_post\", \"t3-drizzle_user\" cascade; \
+        insert into \"t3-drizzle_user\" (id, email) values ('u1', 'a@example.com'), ('u2', 'b@example.com'); \
+        insert into \"t3-drizzle_post\" (name, \"createdById\", \"createdAt\") values ('a', 'u1', now()), ('b', 'u2', now());";
+    db.sql(seed).unwrap();
+    let before = run_node(hardened, DRIZZLE_SCRIPT, &[], &env);
+    assert_eq!(
+        before,
+        [
+            "db reads posts a,b",
+            "db reads users 2",
+            "u1 reads a,b",
+            "u1 renames u2's 1",
+            "u1 writes as u2 1",
+            "u1 writes its own 1",
+            "no user refused",
+        ],
+        "control: without casehard's migration every query reaches every user's posts"
+    );
+    db.sql(seed).unwrap();
+    db.sql(&format!("set role {};\n{ours}", db.role))
+        .unwrap_or_else(|e| panic!("casehard's migration: {e}\n{ours}"));
+    let after = run_node(hardened, DRIZZLE_SCRIPT, &[], &env);
+    assert_eq!(
+        after,
+        [
+            "db reads posts ",
+            "db reads users 2",
+            "u1 reads a",
+            "u1 renames u2's 0",
+            "u1 writes as u2 refused",
+            "u1 writes its own 1",
+            "no user refused",
+        ],
+        "after casehard's migration"
+    );
+    assert_eq!(
+        db.sql("select name from \"t3-drizzle_post\" where \"createdById\" = 'u2'")
+            .unwrap(),
+        "b",
+        "u2's post is as u2 left it"
+    );
+}
+
+/// Queries through the hardened t3 app's own modules (`~/` resolved as its tsconfig does).
+const DRIZZLE_SCRIPT: &str = r#"
+const Module = require("node:module");
+const path = require("node:path");
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request.startsWith("~/")) request = path.join(__dirname, "out/src", request.slice(2));
+  return resolve.call(this, request, ...rest);
+};
+const { eq } = require("drizzle-orm");
+const { db } = require("./out/src/server/db/index.js");
+const { posts, users } = require("./out/src/server/db/schema.js");
+const { withUser } = require("./out/src/server/db/casehard-rls.js");
+const names = (rows) => rows.map((r) => r.name).sort().join(",");
+async function attempt(label, work) {
+  try {
+    console.log(`${label} ${await work()}`);
+  } catch {
+    console.log(`${label} refused`);
+  }
+}
+(async () => {
+  await attempt("db reads posts", async () => names(await db.select().from(posts)));
+  await attempt("db reads users", async () => (await db.select().from(users)).length);
+  await attempt("u1 reads", async () => names(await withUser("u1", (tx) => tx.select().from(posts))));
+  await attempt("u1 renames u2's", async () =>
+    (await withUser("u1", (tx) => tx.update(posts).set({ name: "taken" }).where(eq(posts.createdById, "u2")).returning())).length);
+  await attempt("u1 writes as u2", async () =>
+    (await withUser("u1", (tx) => tx.insert(posts).values({ name: "forged", createdById: "u2" }).returning())).length);
+  await attempt("u1 writes its own", async () =>
+    (await withUser("u1", (tx) => tx.insert(posts).values({ name: "c", createdById: "u1" }).returning())).length);
+  await attempt("no user", async () => names(await withUser("", (tx) => tx.select().from(posts))));
+  process.exit(0);
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
+"#;

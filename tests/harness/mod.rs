@@ -413,6 +413,30 @@ pub fn run_node(dir: &Path, script: &str, args: &[&str], env: &[(&str, &str)]) -
     stdout.lines().map(str::to_string).collect()
 }
 
+/// Compiles `files` (and what they import) with the app's TypeScript and its own tsconfig to
+/// CommonJS in `out/`, for running under Node (`verbatimModuleSyntax` off: it forbids `import`
+/// in a CommonJS output). With `allow_js`, JavaScript modules they import are compiled too.
+pub fn compile_cjs(dir: &Path, files: &[&str], allow_js: bool) {
+    let config = serde_json::json!({
+        "extends": "./tsconfig.json",
+        "compilerOptions": {
+            "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs",
+            "moduleResolution": "node", "verbatimModuleSyntax": false, "incremental": false, "allowJs": allow_js, "checkJs": false
+        },
+        "include": [],
+        "files": files,
+    });
+    std::fs::write(dir.join("tsconfig.run.json"), config.to_string()).unwrap();
+    let (ok, log) = run_program(
+        dir,
+        "node",
+        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
+    );
+    assert!(ok, "compiling {files:?} failed:\n{log}");
+    // The app is an ES module package; its compiled copy is CommonJS.
+    std::fs::write(dir.join("out/package.json"), r#"{"type":"commonjs"}"#).unwrap();
+}
+
 /// A strict `tsconfig.json` that compiles `include` to CommonJS in `out/`, for running under
 /// Node (with the DOM's `Request` and `Response` types).
 pub fn write_tsconfig(dir: &Path, include: &[&str]) {
