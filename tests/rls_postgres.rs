@@ -418,7 +418,7 @@ fn a_definer_function_no_longer_reads_the_caller_s_tables() {
     let db = Db::new("definer");
     apply_own(&db, &own);
     seed_users(&db, &[A]);
-    db.sql("do $$ begin create role casehard_mallory nologin; exception when duplicate_object then null; end $$; create schema mallory authorization casehard_mallory;")
+    db.sql("do $$ begin create role casehard_mallory nologin; exception when duplicate_object or unique_violation then null; end $$; create schema mallory authorization casehard_mallory;")
         .unwrap();
     let attack = format!(
         "begin; set local role casehard_mallory; set local search_path = mallory, public; \
