@@ -64,7 +64,9 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
                                     .children()
                                     .filter(|c| c.kind() == "import_specifier")
                                     .last();
-                                if let (Some(src), Some(last)) = (&source, last) {
+                                // A value name added to `import type { a }` would be a type.
+                                let type_only = stmt.children().any(|c| c.kind() == "type");
+                                if let (Some(src), Some(last), false) = (&source, last, type_only) {
                                     facts.named.push((src.clone(), last.range().end));
                                 }
                             }
@@ -147,6 +149,31 @@ pub fn add_named_imports(
         style.semi()
     );
     Some(import_edit(facts, &stmt))
+}
+
+/// The edit that makes `name` from the package `package` (`next/navigation`) available, or
+/// `None` when the file already binds it: `, name` in an existing `import { a } from "package"`,
+/// or an import statement of its own.
+pub fn add_package_import(
+    facts: &ImportFacts,
+    style: &Style,
+    name: &str,
+    package: &str,
+) -> Option<Edit> {
+    if facts.bound.iter().any(|b| b == name) {
+        return None;
+    }
+    if let Some((_, at)) = facts.named.iter().find(|(spec, _)| spec == package) {
+        return Some(Edit::insert(*at, format!(", {name}")));
+    }
+    Some(import_edit(
+        facts,
+        &format!(
+            "import {{ {name} }} from {}{}",
+            style.string(package),
+            style.semi()
+        ),
+    ))
 }
 
 /// How the module at `path` names the module at `target`: through the project's source alias
@@ -240,6 +267,35 @@ mod tests {
         let e = add_named_import(&ws, &facts, &style, "src/a.ts", "s", "src/v.ts").unwrap();
         assert_eq!(e.text, ", s");
         assert!(add_named_import(&ws, &facts, &style, "src/a.ts", "t", "src/v.ts").is_none());
+    }
+
+    #[test]
+    fn a_package_import_joins_a_value_import_of_the_package_never_a_type_import() {
+        let style = Style {
+            quote: '"',
+            semicolons: true,
+            indent: "  ".into(),
+        };
+        let facts_of = |src: &str| {
+            let tree = Lang::Tsx.parse(src).unwrap();
+            scan(&tree.root(), src)
+        };
+        let joined = "import { useRouter } from \"next/navigation\";\n";
+        let e = add_package_import(&facts_of(joined), &style, "notFound", "next/navigation");
+        let after_use_router = joined.find(" }").unwrap();
+        assert_eq!(
+            e.map(|e| (e.start, e.text)),
+            Some((after_use_router, ", notFound".into()))
+        );
+        let typed = "import type { ReadonlyURLSearchParams } from \"next/navigation\";\n";
+        let e =
+            add_package_import(&facts_of(typed), &style, "notFound", "next/navigation").unwrap();
+        assert_eq!(e.start, typed.len() - 1);
+        assert_eq!(e.text, "\nimport { notFound } from \"next/navigation\";");
+        let bound = "import { notFound } from \"next/navigation\";\n";
+        assert!(
+            add_package_import(&facts_of(bound), &style, "notFound", "next/navigation").is_none()
+        );
     }
 
     #[test]

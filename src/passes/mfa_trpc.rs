@@ -313,12 +313,12 @@ impl Pass for TrpcMfa {
             &["checkMfa", "mfaRequestOf", "recordMfa"],
             &helper,
         ));
-        if !file.imports.bound.iter().any(|b| b == "TRPCError") {
-            edits.push(imports::import_edit(
-                &file.imports,
-                &format!("import {{ TRPCError }} from {}{s}", q("@trpc/server")),
-            ));
-        }
+        edits.extend(imports::add_package_import(
+            &file.imports,
+            style,
+            "TRPCError",
+            "@trpc/server",
+        ));
         let names: Vec<&str> = file.admin.iter().map(|a| a.name.as_str()).collect();
         let (verb, now) = if names.len() == 1 {
             ("runs", "it now needs")
