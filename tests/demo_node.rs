@@ -1,6 +1,6 @@
 //! The demo app under Node. The hardened copy installs from its pinned manifest and lockfile,
-//! type-checks with its own TypeScript wherever the generated one did, its debug route answers
-//! only in development, and its Stripe webhook handler, run, rejects forged and replayed events
+//! type-checks with its own TypeScript wherever the generated one did, its debug route and debug
+//! page answer only in development, and its Stripe webhook handler, run, rejects forged and replayed events
 //! and processes a redelivered one once (on the real PostgreSQL). Needs npm, the npm registry
 //! and PostgreSQL; `.ci/run` provides them, and a missing one fails these tests.
 
@@ -57,7 +57,43 @@ fn the_hardened_demo_installs_and_type_checks() {
         debug(hardened.path()),
         ["unset 404", "production 404", "development 200"]
     );
+
+    // So does the debug page, rendered as the App Router renders a server component: called.
+    let page = |dir: &Path| {
+        compile(dir, &["src/app/debug/page.tsx"]);
+        run_node(dir, &format!("{ALIASES}{DEBUG_PAGE}"), &[], &[])
+    };
+    assert_eq!(
+        page(generated.path()),
+        [
+            "unset shows sk_live_x",
+            "production shows sk_live_x",
+            "development shows sk_live_x"
+        ]
+    );
+    assert_eq!(
+        page(hardened.path()),
+        ["unset 404", "production 404", "development shows sk_live_x"]
+    );
 }
+
+/// Renders the compiled debug page with NODE_ENV unset, `production` and `development`: what
+/// it shows of the Stripe key, or 404 where it calls Next's `notFound()`.
+const DEBUG_PAGE: &str = r#"
+const { renderToStaticMarkup } = require("react-dom/server");
+const Page = require(path.join(out, "src/app/debug/page.js")).default;
+process.env.STRIPE_SECRET_KEY = "sk_live_x";
+for (const env of [undefined, "production", "development"]) {
+  if (env === undefined) delete process.env.NODE_ENV; else process.env.NODE_ENV = env;
+  try {
+    const html = renderToStaticMarkup(Page());
+    console.log((env || "unset") + (html.includes("sk_live_x") ? " shows sk_live_x" : " hides it"));
+  } catch (e) {
+    if (e && e.digest === "NEXT_NOT_FOUND") console.log((env || "unset") + " 404");
+    else throw e;
+  }
+}
+"#;
 
 /// Calls the compiled debug route's `GET` with NODE_ENV unset, `production` and `development`.
 const DEBUG: &str = r#"
@@ -74,7 +110,7 @@ const { GET } = require(path.join(out, "src/app/api/debug/route.js"));
 fn compile(app: &Path, files: &[&str]) {
     let config = serde_json::json!({
         "extends": "./tsconfig.json",
-        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "incremental": false, "plugins": [] },
+        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "jsx": "react-jsx", "incremental": false, "plugins": [] },
         "include": [],
         "files": files,
     });

@@ -71,6 +71,7 @@ fn creates_and_pushes_the_branch_with_only_casehards_changes() {
             "src/app/api/projects/[id]/route.ts",
             "src/app/api/projects/route.ts",
             "src/app/api/webhooks/stripe/route.ts",
+            "src/app/debug/page.tsx",
             "src/app/mfa/page.tsx",
             "src/lib/casehard/mfa.ts",
             "src/lib/casehard/stripe-webhook.ts",

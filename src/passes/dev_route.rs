@@ -1,8 +1,10 @@
 //! `debug/dev-route`: debug, seed and test routes that answer in production. Generators
 //! leave them behind (a route that dumps `process.env`, one that reseeds the database, a
-//! "dev login"); each handler now answers only in development and 404 everywhere else.
+//! "dev login", a page that shows the environment); each handler and App Router page now
+//! answers only in development and 404 everywhere else.
 
 use crate::lang::{Fields, Lang};
+use crate::passes::imports::{self, ImportFacts};
 use crate::passes::routes::{self, Handler};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
@@ -37,11 +39,11 @@ impl Default for DevRoute {
                 "src/passes/dev_route.rs",
                 Area::Ops,
                 DEV_ROUTE,
-                "Debug, seed and test routes answer only in development",
+                "Debug, seed and test routes and pages answer only in development",
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`; bare `dev`, `seed` and `test` only as the path's last segment, since apps also name their own resources so) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler. Handlers that already read `NODE_ENV` are left alone.",
+                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`; bare `dev`, `seed` and `test` only as the path's last segment, since apps also name their own resources so) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler, and App Router pages on such paths (`app/debug/page.tsx`) call `notFound()` first. Handlers and pages that already read `NODE_ENV` are left alone.",
                     "These routes are written to make development easy — dump the environment, reseed or wipe the database, sign in as anyone — and ship with the app, where anyone who guesses the path can call them.",
                     "export async function GET() {\n  return NextResponse.json({ env: process.env });\n}",
                     "export async function GET() {\n  if (process.env.NODE_ENV !== \"development\") return new NextResponse(null, { status: 404 });\n  return NextResponse.json({ env: process.env });\n}",
@@ -68,18 +70,42 @@ fn dev_path(route: &str) -> bool {
     })
 }
 
-/// The route of an App Router `route.ts` or a Pages Router API file on a development path,
-/// and whether it is the Pages Router's.
-fn dev_route(path: &str) -> Option<(String, bool)> {
+/// What kind of file serves a development path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Served {
+    /// An App Router `route.ts`: exported method handlers.
+    #[default]
+    Route,
+    /// A Pages Router API file: a default `(req, res)` handler.
+    PagesApi,
+    /// An App Router `page.tsx`: a default component, rendered for anyone who opens the URL.
+    Page,
+}
+
+/// The route of an App Router `route.ts` or `page.tsx`, or of a Pages Router API file, on a
+/// development path, and what kind of file it is.
+fn dev_route(path: &str) -> Option<(String, Served)> {
     let stem = path.rsplit_once('.').map_or(path, |(stem, _)| stem);
-    let (route, pages) = if let Some(i) = path.find("pages/api/") {
-        (&stem[i + "pages/".len()..], true)
+    let (route, served) = if let Some(i) = path.find("pages/api/") {
+        (&stem[i + "pages/".len()..], Served::PagesApi)
     } else {
-        let dir = stem.strip_suffix("/route")?;
-        (&dir[dir.find("app/").map_or(0, |i| i + 4)..], false)
+        let (dir, served) = match stem.strip_suffix("/route") {
+            Some(dir) => (dir, Served::Route),
+            None => (stem.strip_suffix("/page")?, Served::Page),
+        };
+        (&dir[dir.find("app/").map_or(0, |i| i + 4)..], served)
     };
     let route = route.trim_end_matches("/index");
-    dev_path(route).then(|| (route.to_string(), pages))
+    dev_path(route).then(|| (route.to_string(), served))
+}
+
+/// The URL path of an App Router route: its route groups (`(tools)`) are not part of it.
+fn url_path(route: &str) -> String {
+    route
+        .split('/')
+        .filter(|s| !(s.starts_with('(') && s.ends_with(')')))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether `node` sits in an `if` whose condition reads NODE_ENV (routes registered only
@@ -94,12 +120,14 @@ fn inside_env_check(node: &Node<'_, StrDoc<Lang>>) -> bool {
 
 struct FileFacts {
     route: String,
-    pages: bool,
+    served: Served,
     handlers: Vec<Handler>,
     /// Express routes: (method, path, where the guard goes: before the first handler).
     express: Vec<(String, String, usize)>,
     /// The file uses `NextResponse` (a handler typed to return one cannot return a `Response`).
     next_response: bool,
+    /// For a page, which calls `notFound` from `next/navigation`.
+    imports: Option<ImportFacts>,
 }
 
 impl Pass for DevRoute {
@@ -120,8 +148,13 @@ impl Pass for DevRoute {
             .is_some_and(|f| !f.handlers.is_empty() || !f.express.is_empty())
     }
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
-        let (route, pages) = dev_route(file.path).unwrap_or_default();
-        let names: &[&str] = if pages { &["default"] } else { METHODS };
+        let (route, served) = dev_route(file.path).unwrap_or_default();
+        let pages = served == Served::PagesApi;
+        let names: &[&str] = if served == Served::Route {
+            METHODS
+        } else {
+            &["default"]
+        };
         let handlers: Vec<Handler> = if route.is_empty() {
             vec![]
         } else {
@@ -145,10 +178,12 @@ impl Pass for DevRoute {
         (!handlers.is_empty() || !express.is_empty()).then(|| {
             Box::new(FileFacts {
                 route,
-                pages,
+                served,
                 handlers,
                 express,
                 next_response: file.text.contains("NextResponse"),
+                imports: (served == Served::Page)
+                    .then(|| imports::scan(&file.tree.root(), file.text)),
             }) as Facts
         })
     }
@@ -166,36 +201,49 @@ impl Pass for DevRoute {
             let test = DEVELOPMENT.replace('"', &q.to_string());
             for h in &file.handlers {
                 let i = &h.indent;
-                let guard = if file.pages {
-                    let unit = &style.indent;
-                    format!(
-                        "\n{i}if ({test}) {{\n{i}{unit}{}.status(404).end(){s}\n{i}{unit}return{s}\n{i}}}",
-                        h.params[1]
-                    )
-                } else {
-                    let response = if file.next_response {
-                        "NextResponse"
-                    } else {
-                        "Response"
-                    };
-                    format!("\n{i}if ({test}) return new {response}(null, {{ status: 404 }}){s}")
+                let mut edits = vec![];
+                let guard = match file.served {
+                    Served::PagesApi => {
+                        let unit = &style.indent;
+                        format!(
+                            "\n{i}if ({test}) {{\n{i}{unit}{}.status(404).end(){s}\n{i}{unit}return{s}\n{i}}}",
+                            h.params[1]
+                        )
+                    }
+                    Served::Route => {
+                        let response = if file.next_response {
+                            "NextResponse"
+                        } else {
+                            "Response"
+                        };
+                        format!(
+                            "\n{i}if ({test}) return new {response}(null, {{ status: 404 }}){s}"
+                        )
+                    }
+                    Served::Page => {
+                        // `notFound()` ends rendering with the app's 404 page; it returns `never`,
+                        // so what the component returns keeps its type.
+                        edits.extend(file.imports.as_ref().and_then(|f| {
+                            imports::add_package_import(f, style, "notFound", "next/navigation")
+                        }));
+                        format!("\n{i}if ({test}) notFound(){s}")
+                    }
                 };
-                let name = if h.name == "default" {
-                    "the handler".to_string()
-                } else {
-                    format!("`{}`", h.name)
+                edits.push(Edit::insert(h.at, guard));
+                let message = match (file.served, h.name.as_str()) {
+                    (Served::Page, _) => format!("the page /{} is a development page that renders in production too; it now renders only when NODE_ENV is development, and the app's 404 page elsewhere", url_path(&file.route)),
+                    (_, name) => {
+                        let name = if name == "default" { "the handler".to_string() } else { format!("`{name}`") };
+                        format!("{name} of {} is a development route that answers in production too; it now answers only when NODE_ENV is development, and 404 elsewhere", file.route)
+                    }
                 };
                 out.proposals.push(Proposal {
                     rule: DEV_ROUTE.into(),
                     path: path.into(),
                     at: h.at..h.at,
-                    message: format!(
-                        "{name} of {} is a development route that answers in production too; it now answers only when NODE_ENV is development, and 404 elsewhere",
-                        file.route
-                    )
-                    .into(),
+                    message: message.into(),
                     applicability: Applicability::Review,
-                    edits: vec![Edit::insert(h.at, guard)],
+                    edits,
                 });
             }
             for (method, route, at) in &file.express {
@@ -223,19 +271,25 @@ mod tests {
     #[test]
     fn development_routes_are_known_by_a_whole_path_segment() {
         for (path, route) in [
-            ("src/app/api/debug/route.ts", Some(("api/debug", false))),
+            (
+                "src/app/api/debug/route.ts",
+                Some(("api/debug", Served::Route)),
+            ),
             (
                 "app/api/_debug/env/route.js",
-                Some(("api/_debug/env", false)),
+                Some(("api/_debug/env", Served::Route)),
             ),
             (
                 "app/(admin)/api/dev-login/route.ts",
-                Some(("(admin)/api/dev-login", false)),
+                Some(("(admin)/api/dev-login", Served::Route)),
             ),
-            ("src/pages/api/seed.ts", Some(("api/seed", true))),
+            (
+                "src/pages/api/seed.ts",
+                Some(("api/seed", Served::PagesApi)),
+            ),
             (
                 "pages/api/test_email/index.ts",
-                Some(("api/test_email", true)),
+                Some(("api/test_email", Served::PagesApi)),
             ),
             ("app/api/testimonials/route.ts", None),
             ("app/api/devices/route.ts", None),
@@ -246,10 +300,20 @@ mod tests {
             ("pages/api/seed/varieties.ts", None),
             (
                 "app/api/debug/[table]/route.ts",
-                Some(("api/debug/[table]", false)),
+                Some(("api/debug/[table]", Served::Route)),
             ),
-            ("pages/api/seed/index.ts", Some(("api/seed", true))),
-            ("app/debug/page.tsx", None),
+            (
+                "pages/api/seed/index.ts",
+                Some(("api/seed", Served::PagesApi)),
+            ),
+            ("app/debug/page.tsx", Some(("debug", Served::Page))),
+            (
+                "src/app/(tools)/seed/page.jsx",
+                Some(("(tools)/seed", Served::Page)),
+            ),
+            ("app/testimonials/page.tsx", None),
+            ("app/debug/layout.tsx", None),
+            ("app/tests/[id]/page.tsx", None),
         ] {
             let got = dev_route(path);
             assert_eq!(got.as_ref().map(|(r, p)| (r.as_str(), *p)), route, "{path}");
