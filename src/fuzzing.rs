@@ -10,8 +10,10 @@ use crate::workspace::Workspace;
 
 /// Where the text is placed: a route handler (request scope, server rules) on a path that
 /// both a development route and a sign-in route would take, so `debug/dev-route` and
-/// `auth/rate-limit` edit the same handlers too; and a component.
-const PLACES: &[&str] = &["app/api/debug/login/route.ts", "src/components/fuzz.tsx"];
+/// `auth/rate-limit` edit the same handlers too; and a component (TSX), as an App Router page
+/// on a development path, so a default-exported function also gets `debug/dev-route`'s guard
+/// and import.
+const PLACES: &[&str] = &["app/api/debug/login/route.ts", "src/app/debug/page.tsx"];
 
 /// Runs the catalog over `text` in each place; panics on any violation of the properties: a
 /// run that does not converge, a changed file that no longer parses when the input did, an
