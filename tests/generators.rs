@@ -4,7 +4,8 @@
 //! client types generated first). The hardened app must add no type error the generated one
 //! did not have. create-t3-app's Drizzle app is also run: its tables (as drizzle-kit writes
 //! them) and casehard's migration go onto the real PostgreSQL, and the hardened app's own
-//! driver shows the policies hold. Needs npm, the registry and PostgreSQL.
+//! driver and tRPC router show the policies hold and the app still works under them. Needs
+//! npm, the registry and PostgreSQL.
 
 mod harness;
 
@@ -288,7 +289,111 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
         "b",
         "u2's post is as u2 left it"
     );
+
+    // The app's own tRPC router, through its protected procedures, as two signed-in users and
+    // no one (NextAuth's `auth()` stood in for: the callers pass the session themselves).
+    // create-t3-app's `getLatest` reads the newest post of anyone.
+    let plain = PlainDb::new("t3_drizzle_plain");
+    plain
+        .sql(&format!("set role {};\n{}", plain.role, tables[0]))
+        .unwrap();
+    let seed_users = "truncate \"t3-drizzle_post\", \"t3-drizzle_user\" cascade; \
+        insert into \"t3-drizzle_user\" (id, email) values ('u1', 'a@example.com'), ('u2', 'b@example.com');";
+    plain.sql(seed_users).unwrap();
+    db.sql(seed_users).unwrap();
+    let router = |dir: &Path, db: &PlainDb| {
+        compile_cjs(dir, &["src/server/api/root.ts"], true);
+        std::fs::write(
+            dir.join("test-auth.cjs"),
+            "exports.auth = async () => null;\n",
+        )
+        .unwrap();
+        let url = db.url();
+        // Production mode: create-t3-app's timing middleware delays every call in development.
+        let env = [
+            ("SKIP_ENV_VALIDATION", "1"),
+            ("NODE_ENV", "production"),
+            ("DATABASE_URL", url.as_str()),
+        ];
+        let lines = run_node(dir, ROUTER_SCRIPT, &[], &env);
+        lines
+            .into_iter()
+            .filter(|l| !l.starts_with("[TRPC]"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        router(generated, &plain),
+        [
+            "u1 creates ok",
+            "u2 creates ok",
+            "u1's latest u2's plan",
+            "u2's latest u2's plan",
+            "signed out UNAUTHORIZED",
+        ],
+        "control: the generated app shows u1 the newest post of anyone"
+    );
+    assert_eq!(
+        router(generated, &db),
+        [
+            "u1 creates INTERNAL_SERVER_ERROR",
+            "u2 creates INTERNAL_SERVER_ERROR",
+            "u1's latest none",
+            "u2's latest none",
+            "signed out UNAUTHORIZED",
+        ],
+        "control: casehard's migration without its wiring of the router refuses every write"
+    );
+    assert_eq!(
+        router(hardened, &db),
+        [
+            "u1 creates ok",
+            "u2 creates ok",
+            "u1's latest u1's first",
+            "u2's latest u2's plan",
+            "signed out UNAUTHORIZED",
+        ],
+        "the hardened app on casehard's migration: each user's own posts, through the app's router"
+    );
 }
+
+/// Calls the t3 app's router (`createCaller`) as u1, u2 and no one.
+const ROUTER_SCRIPT: &str = r#"
+const Module = require("node:module");
+const path = require("node:path");
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === "~/server/auth") request = path.join(__dirname, "test-auth.cjs");
+  else if (request.startsWith("~/")) request = path.join(__dirname, "out/src", request.slice(2));
+  return resolve.call(this, request, ...rest);
+};
+const { createCaller } = require("./out/src/server/api/root.js");
+const { db } = require("./out/src/server/db/index.js");
+const as = (id) =>
+  createCaller({
+    db,
+    session: id ? { user: { id }, expires: "2099-01-01T00:00:00.000Z" } : null,
+    headers: new Headers(),
+  });
+async function attempt(label, work) {
+  try {
+    console.log(`${label} ${await work()}`);
+  } catch (e) {
+    console.log(`${label} ${e.code ?? "refused"}`);
+  }
+}
+(async () => {
+  await attempt("u1 creates", async () => (await as("u1").post.create({ name: "u1's first" }), "ok"));
+  await new Promise((r) => setTimeout(r, 20));
+  await attempt("u2 creates", async () => (await as("u2").post.create({ name: "u2's plan" }), "ok"));
+  await attempt("u1's latest", async () => (await as("u1").post.getLatest())?.name ?? "none");
+  await attempt("u2's latest", async () => (await as("u2").post.getLatest())?.name ?? "none");
+  await attempt("signed out", async () => (await as(null).post.getLatest())?.name ?? "none");
+  process.exit(0);
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
+"#;
 
 /// Queries through the hardened t3 app's own modules (`~/` resolved as its tsconfig does).
 const DRIZZLE_SCRIPT: &str = r#"

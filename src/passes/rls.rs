@@ -456,6 +456,7 @@ impl Pass for RowLevelSecurity {
             at,
             indent,
             imports: imports::scan(&file.tree.root(), file.text),
+            use_end: use_call_around(&file.tree.root(), file.text, at),
         });
         (!drizzle.tables.is_empty() || !drizzle.creators.is_empty() || wiring.is_some())
             .then(|| Box::new(RlsFacts { drizzle, wiring }) as Facts)
@@ -893,13 +894,62 @@ struct Wiring {
     at: usize,
     indent: String,
     imports: imports::ImportFacts,
+    /// Where a Drizzle app's middleware goes: after the `.use(...)` that narrows the session,
+    /// and the indentation of its line. The procedure then runs inside `withUser`'s transaction,
+    /// from a middleware of its own, where `ctx.session` is already narrowed (TypeScript does
+    /// not carry the narrowing into a callback written inside the first one).
+    use_end: Option<UseEnd>,
+}
+
+struct UseEnd {
+    at: usize,
+    /// The indentation of the line the `.use` is on.
+    indent: String,
+    /// The `.use` starts its own line (`t.procedure\n  .use(...)`): the new call gets the same
+    /// indentation; else one unit more.
+    own_line: bool,
+}
+
+/// The end of the innermost `.use(...)` call around `at` (the middleware that narrows the
+/// session), and how its line is indented.
+fn use_call_around(
+    root: &ast_grep_core::Node<'_, ast_grep_core::tree_sitter::StrDoc<crate::lang::Lang>>,
+    text: &str,
+    at: usize,
+) -> Option<UseEnd> {
+    use crate::lang::Fields;
+    let call = root
+        .dfs()
+        .filter(|n| {
+            n.kind() == "call_expression"
+                && n.range().contains(&at)
+                && n.child_in("function").is_some_and(|f| {
+                    f.kind() == "member_expression"
+                        && f.child_in("property").is_some_and(|p| p.text() == "use")
+                })
+        })
+        .last()?;
+    let dot = call
+        .child_in("function")?
+        .child_in("property")?
+        .range()
+        .start
+        - 1;
+    let line_start = text[..dot].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..dot];
+    Some(UseEnd {
+        at: call.range().end,
+        indent: before.chars().take_while(|c| c.is_whitespace()).collect(),
+        own_line: before.trim().is_empty(),
+    })
 }
 
 /// The end of the line `session: { ...ctx.session, user: ctx.session.user },` in a tRPC
 /// `protectedProcedure` (create-t3-app's shape), and that line's indentation; `None` when the
-/// context already gets a per-user client.
+/// context already gets a per-user client (`dbFor`, or Drizzle's `withUser`).
 fn protected_context(text: &str) -> Option<(usize, String)> {
-    if !text.contains("protectedProcedure") || text.contains("dbFor(") {
+    if !text.contains("protectedProcedure") || text.contains("dbFor(") || text.contains("withUser(")
+    {
         return None;
     }
     let at = text.find("user: ctx.session.user")?;
@@ -962,14 +1012,32 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         }),
         format!("{helper}: `{export}` runs queries as one user, setting app.user_id per transaction for the policies"),
     );
-    if client.kind == Kind::Prisma && file.is_some() {
+    if matches!(client.kind, Kind::Prisma | Kind::Drizzle) && file.is_some() {
         for (path, f) in facts_of::<RlsFacts>(facts) {
             let Some(w) = &f.wiring else { continue };
             let style = &project.style_of(path);
-            let mut edits = vec![crate::plan::Edit::insert(
-                w.at,
-                format!("\n{}db: dbFor(ctx.session.user.id),", w.indent),
-            )];
+            let (mut edits, message) = match (client.kind, &w.use_end) {
+                (Kind::Prisma, _) => (
+                    vec![crate::plan::Edit::insert(
+                        w.at,
+                        format!("\n{}db: dbFor(ctx.session.user.id),", w.indent),
+                    )],
+                    format!("protected procedures now query as their signed-in user: `ctx.db` is `dbFor(ctx.session.user.id)`, which sets app.user_id for each query (public procedures keep `{}` and see no protected rows)", client.name),
+                ),
+                // Drizzle's per-user client is a transaction: the procedure runs inside it.
+                (_, Some(u)) => (
+                    vec![crate::plan::Edit::insert(
+                        u.at,
+                        format!(
+                            "\n{}{}.use(({{ ctx, next }}) => withUser(ctx.session.user.id, (tx) => next({{ ctx: {{ db: tx }} }})))",
+                            u.indent,
+                            if u.own_line { "" } else { style.indent.as_str() },
+                        ),
+                    )],
+                    format!("protected procedures now query as their signed-in user: each runs inside `withUser(ctx.session.user.id, ...)`, a transaction that sets app.user_id, and `ctx.db` is that transaction (public procedures keep `{}` and see no protected rows)", client.name),
+                ),
+                _ => continue,
+            };
             if let Some(import) =
                 imports::add_named_import(ws, &w.imports, style, path, export, &helper)
             {
@@ -979,7 +1047,7 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
                 rule: POLICIES.into(),
                 path: path.into(),
                 at: w.at..w.at,
-                message: format!("protected procedures now query as their signed-in user: `ctx.db` is `dbFor(ctx.session.user.id)`, which sets app.user_id for each query (public procedures keep `{}` and see no protected rows)", client.name).into(),
+                message: message.into(),
                 applicability: Applicability::Review,
                 edits,
             });
