@@ -456,7 +456,7 @@ impl Pass for RowLevelSecurity {
             at,
             indent,
             imports: imports::scan(&file.tree.root(), file.text),
-            use_end: use_call_around(&file.tree.root(), file.text, at),
+            use_end: protected_procedure_end(file),
         });
         (!drizzle.tables.is_empty() || !drizzle.creators.is_empty() || wiring.is_some())
             .then(|| Box::new(RlsFacts { drizzle, wiring }) as Facts)
@@ -894,8 +894,8 @@ struct Wiring {
     at: usize,
     indent: String,
     imports: imports::ImportFacts,
-    /// Where a Drizzle app's middleware goes: after the `.use(...)` that narrows the session,
-    /// and the indentation of its line. The procedure then runs inside `withUser`'s transaction,
+    /// Where a Drizzle app's middleware goes: at the end of `protectedProcedure`'s chain, after
+    /// the middleware that narrows the session, and the indentation of its last link. The procedure then runs inside `withUser`'s transaction,
     /// from a middleware of its own, where `ctx.session` is already narrowed (TypeScript does
     /// not carry the narrowing into a callback written inside the first one).
     use_end: Option<UseEnd>,
@@ -910,35 +910,29 @@ struct UseEnd {
     own_line: bool,
 }
 
-/// The end of the innermost `.use(...)` call around `at` (the middleware that narrows the
-/// session), and how its line is indented.
-fn use_call_around(
-    root: &ast_grep_core::Node<'_, ast_grep_core::tree_sitter::StrDoc<crate::lang::Lang>>,
-    text: &str,
-    at: usize,
-) -> Option<UseEnd> {
+/// The end of `protectedProcedure`'s definition (`t.procedure.use(...)`, whether the
+/// middleware that narrows the session is written inline or as a `t.middleware` of its own),
+/// and how its last link is indented.
+fn protected_procedure_end(file: &FileView<'_>) -> Option<UseEnd> {
     use crate::lang::Fields;
-    let call = root
-        .dfs()
-        .filter(|n| {
-            n.kind() == "call_expression"
-                && n.range().contains(&at)
-                && n.child_in("function").is_some_and(|f| {
-                    f.kind() == "member_expression"
-                        && f.child_in("property").is_some_and(|p| p.text() == "use")
-                })
-        })
-        .last()?;
-    let dot = call
-        .child_in("function")?
-        .child_in("property")?
-        .range()
-        .start
-        - 1;
+    let value = file
+        .nodes("variable_declarator")
+        .iter()
+        .find(|d| {
+            d.child_in("name")
+                .is_some_and(|n| n.text() == "protectedProcedure")
+        })?
+        .child_in("value")?;
+    // The last link's `.`: the indentation of a chain written one link per line.
+    let dot = value
+        .child_in("function")
+        .and_then(|f| f.child_in("property"))
+        .map_or(value.range().start, |p| p.range().start - 1);
+    let text = file.text;
     let line_start = text[..dot].rfind('\n').map_or(0, |i| i + 1);
     let before = &text[line_start..dot];
     Some(UseEnd {
-        at: call.range().end,
+        at: value.range().end,
         indent: before.chars().take_while(|c| c.is_whitespace()).collect(),
         own_line: before.trim().is_empty(),
     })
