@@ -46,7 +46,7 @@ fn the_hardened_demo_installs_and_type_checks() {
 
     // The debug route the generator left in answers everywhere before, in development only after.
     let debug = |dir: &Path| {
-        compile(dir, &["src/app/api/debug/route.ts"]);
+        compile_cjs(dir, &["src/app/api/debug/route.ts"], false);
         run_node(dir, &format!("{ALIASES}{DEBUG}"), &[], &[])
     };
     assert_eq!(
@@ -60,7 +60,7 @@ fn the_hardened_demo_installs_and_type_checks() {
 
     // So does the debug page, rendered as the App Router renders a server component: called.
     let page = |dir: &Path| {
-        compile(dir, &["src/app/debug/page.tsx"]);
+        compile_cjs(dir, &["src/app/debug/page.tsx"], false);
         run_node(dir, &format!("{ALIASES}{DEBUG_PAGE}"), &[], &[])
     };
     assert_eq!(
@@ -106,23 +106,6 @@ const { GET } = require(path.join(out, "src/app/api/debug/route.js"));
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
-/// Compiles `files` of the app with its own TypeScript into CommonJS under `out/`.
-fn compile(app: &Path, files: &[&str]) {
-    let config = serde_json::json!({
-        "extends": "./tsconfig.json",
-        "compilerOptions": { "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs", "moduleResolution": "node", "target": "es2020", "jsx": "react-jsx", "incremental": false, "plugins": [] },
-        "include": [],
-        "files": files,
-    });
-    std::fs::write(app.join("tsconfig.run.json"), config.to_string()).unwrap();
-    let (ok, log) = run_program(
-        app,
-        "node",
-        &["node_modules/typescript/bin/tsc", "-p", "tsconfig.run.json"],
-    );
-    assert!(ok, "compiling {files:?} failed:\n{log}");
-}
-
 /// Resolves the app's `@/` imports to the compiled `out/src`.
 const ALIASES: &str = r#"
 const Module = require("module");
@@ -149,7 +132,7 @@ fn run_webhook(app: &Path, node_modules: &Path, database_url: Option<&str>) -> V
     if app.join("src/lib/casehard/stripe-webhook.ts").exists() {
         files.push("src/lib/casehard/stripe-webhook.ts");
     }
-    compile(app, &files);
+    compile_cjs(app, &files, false);
     let script = ALIASES.to_string()
         + r#"
 const Stripe = require("stripe");

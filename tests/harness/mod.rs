@@ -415,13 +415,14 @@ pub fn run_node(dir: &Path, script: &str, args: &[&str], env: &[(&str, &str)]) -
 
 /// Compiles `files` (and what they import) with the app's TypeScript and its own tsconfig to
 /// CommonJS in `out/`, for running under Node (`verbatimModuleSyntax` off: it forbids `import`
-/// in a CommonJS output). With `allow_js`, JavaScript modules they import are compiled too.
+/// in a CommonJS output; JSX compiled for React's runtime; Next's editor plugin dropped). With
+/// `allow_js`, JavaScript modules they import are compiled too.
 pub fn compile_cjs(dir: &Path, files: &[&str], allow_js: bool) {
     let config = serde_json::json!({
         "extends": "./tsconfig.json",
         "compilerOptions": {
             "noEmit": false, "outDir": "out", "rootDir": ".", "module": "commonjs",
-            "moduleResolution": "node", "verbatimModuleSyntax": false, "incremental": false, "allowJs": allow_js, "checkJs": false
+            "moduleResolution": "node", "verbatimModuleSyntax": false, "jsx": "react-jsx", "plugins": [], "incremental": false, "allowJs": allow_js, "checkJs": false
         },
         "include": [],
         "files": files,
