@@ -17,6 +17,7 @@ pub mod mfa_express;
 pub mod mfa_trpc;
 pub mod outbound;
 pub mod rate_limit;
+pub mod raw_sql;
 pub mod rls;
 pub mod routes;
 pub mod schema;
@@ -135,6 +136,7 @@ pub fn all() -> Vec<Box<dyn Pass>> {
         Box::new(auth_basics::AuthBasics::default()),
         Box::new(rate_limit::RateLimit::default()),
         Box::new(dev_route::DevRoute::default()),
+        Box::new(raw_sql::InterpolatedQuery::default()),
         Box::new(mfa::Mfa::default()),
         Box::new(mfa_express::ExpressMfa::default()),
         Box::new(mfa_trpc::TrpcMfa::default()),

@@ -1,0 +1,430 @@
+//! `sql/interpolated-query`: node-postgres queries built by pasting values into the SQL text.
+//!
+//! `pool.query(`SELECT * FROM users WHERE email = '${email}'`)` lets whoever controls `email`
+//! rewrite the query (`' OR '1'='1`). node-postgres sends parameters as text with no type, so
+//! Postgres reads `$1` exactly as it read the literal that was pasted there; the query becomes
+//! `pool.query(`SELECT * FROM users WHERE email = $1`, [email])`. A value pasted inside a
+//! quoted SQL string (`'%${q}%'`) becomes one parameter holding that whole string. Values in
+//! any other place (a table or column name, `IN (${ids})`, `ORDER BY ${sort}`) cannot be
+//! parameters without changing what the query means; such a query is reported, not changed.
+
+use crate::lang::{Fields, Lang};
+use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
+use crate::rules::RuleMeta;
+use crate::stack::Database;
+use ast_grep_core::tree_sitter::StrDoc;
+use ast_grep_core::Node;
+use std::collections::BTreeMap;
+
+pub const INTERPOLATED_QUERY: &str = "sql/interpolated-query";
+
+type N<'a> = Node<'a, StrDoc<Lang>>;
+
+pub struct InterpolatedQuery {
+    meta: [RuleMeta; 1],
+}
+
+impl Default for InterpolatedQuery {
+    fn default() -> Self {
+        InterpolatedQuery {
+            meta: [crate::passes::rule_meta(
+                "src/passes/raw_sql.rs",
+                Area::Schemas,
+                INTERPOLATED_QUERY,
+                "SQL text is never built from values",
+                Severity::Error,
+                Applicability::Review,
+                [
+                    "In a project on node-postgres (`pg`), a `.query(...)` whose only argument is a template literal of SQL (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`) with `${...}` in it: each value compared, assigned, limited or inserted (`= ${id}`, `LIKE ${q}`, `LIMIT ${n}`, `VALUES (${a}, ${b})`) becomes a numbered parameter (`$1`) passed in an array, and a value inside a quoted SQL string (`'${email}'`, `'%${q}%'`) makes the whole string one parameter. A value anywhere else — an identifier, `IN (${ids})`, `ORDER BY ${column}`, a comment — is reported and the query left as it is.",
+                    "A value pasted into SQL text is SQL: `' OR '1'='1` as an email reads every user, `1; DROP TABLE users` as an id runs a second statement. Parameters are sent apart from the text and are never parsed as SQL.",
+                    "const { rows } = await pool.query(`SELECT * FROM users WHERE email = '${email}'`);",
+                    "const { rows } = await pool.query(`SELECT * FROM users WHERE email = $1`, [email]);",
+                    "Review: node-postgres sends parameters untyped, so Postgres infers each from its place as it did the literal; a value that was `null` or `undefined` is now SQL NULL rather than the text 'null' or 'undefined'.",
+                ],
+                &["CWE-89: Improper Neutralization of Special Elements used in an SQL Command ('SQL Injection')"],
+            )],
+        }
+    }
+}
+
+/// A `.query(`...`)` with values pasted into its SQL.
+struct Query {
+    /// The template literal.
+    template: std::ops::Range<usize>,
+    /// The template and the values array that replace it; `None` when some value sits where a
+    /// parameter cannot.
+    fixed: Option<String>,
+    /// What the finding says about the values.
+    values: usize,
+}
+
+struct FileFacts {
+    queries: Vec<Query>,
+}
+
+/// Where the SQL text is at a point: in code, or inside something a parameter cannot stand in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SqlState {
+    Code,
+    /// Inside `'...'`, which began at this byte of the rebuilt text.
+    Single,
+    Double,
+    LineComment,
+    BlockComment,
+}
+
+/// Advances `state` over static SQL text, calling `on_quote(i)` at each `'` that opens or
+/// closes a string (at its byte `i` of `text`). `''` inside a string is an escaped quote.
+fn scan_sql(text: &str, mut state: SqlState, mut on_quote: impl FnMut(usize)) -> SqlState {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let next = bytes.get(i + 1).copied();
+        match state {
+            SqlState::Code => match (b, next) {
+                (b'\'', _) => {
+                    on_quote(i);
+                    state = SqlState::Single;
+                }
+                (b'"', _) => state = SqlState::Double,
+                (b'-', Some(b'-')) => state = SqlState::LineComment,
+                (b'/', Some(b'*')) => state = SqlState::BlockComment,
+                _ => {}
+            },
+            SqlState::Single => match (b, next) {
+                (b'\'', Some(b'\'')) => i += 1,
+                (b'\'', _) => {
+                    on_quote(i);
+                    state = SqlState::Code;
+                }
+                _ => {}
+            },
+            SqlState::Double => match (b, next) {
+                (b'"', Some(b'"')) => i += 1,
+                (b'"', _) => state = SqlState::Code,
+                _ => {}
+            },
+            SqlState::LineComment => {
+                if b == b'\n' {
+                    state = SqlState::Code;
+                }
+            }
+            SqlState::BlockComment => {
+                if b == b'*' && next == Some(b'/') {
+                    i += 1;
+                    state = SqlState::Code;
+                }
+            }
+        }
+        i += 1;
+    }
+    state
+}
+
+/// Whether a value right after `before` (the SQL so far, outside any string) stands where a
+/// literal does: after a comparison or assignment, `LIKE`, `LIMIT`, `OFFSET`, or in a
+/// `VALUES (...)` list with nothing but values since `VALUES`.
+fn value_position(before: &str) -> bool {
+    let trimmed = before.trim_end();
+    let last_word = |s: &str| -> String {
+        s.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .find(|w| !w.is_empty() && w.chars().any(|c| c.is_ascii_alphabetic()))
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    if trimmed.ends_with(['=', '<', '>']) {
+        return true;
+    }
+    let word_end = trimmed
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ["like", "ilike", "limit", "offset"].contains(&word_end.as_str()) {
+        return true;
+    }
+    trimmed.ends_with(['(', ',']) && last_word(trimmed) == "values"
+}
+
+/// A part of the template: SQL text as written in the source, or a `${...}` value.
+enum Part<'a> {
+    Text(&'a str),
+    Value(&'a str),
+}
+
+/// The template's parts, between its backticks.
+fn parts<'a>(template: &N<'a>, source: &'a str) -> Vec<Part<'a>> {
+    let inner = template.range().start + 1..template.range().end - 1;
+    let mut out = Vec::new();
+    let mut at = inner.start;
+    for sub in template
+        .children()
+        .filter(|c| c.kind() == "template_substitution")
+    {
+        let r = sub.range();
+        out.push(Part::Text(&source[at..r.start]));
+        let expr = sub
+            .children()
+            .find(|c| c.is_named() && c.kind() != "comment")
+            .map_or("", |e| &source[e.range()]);
+        out.push(Part::Value(expr));
+        at = r.end;
+    }
+    out.push(Part::Text(&source[at..inner.end]));
+    out
+}
+
+/// A quoted SQL string being read: where its `'` is in the rebuilt SQL, its content as a
+/// JavaScript template (text and `${...}`), and the values in it.
+struct Quoted {
+    open: usize,
+    content: String,
+    values: Vec<String>,
+}
+
+/// The template rewritten with `$n` for each value, and the values array; `None` when a value
+/// sits where a parameter cannot stand, or the text already numbers parameters.
+fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
+    let mut sql = String::new();
+    let mut values: Vec<String> = Vec::new();
+    let mut state = SqlState::Code;
+    let mut quoted: Option<Quoted> = None;
+    for part in parts {
+        match part {
+            Part::Text(text) => {
+                // `$1` already in the text would collide with the new numbers.
+                if text
+                    .as_bytes()
+                    .windows(2)
+                    .any(|w| w[0] == b'$' && w[1].is_ascii_digit())
+                {
+                    return None;
+                }
+                let mut quotes: Vec<usize> = Vec::new();
+                state = scan_sql(text, state, |i| quotes.push(i));
+                let mut last = 0;
+                for i in quotes {
+                    match quoted.take() {
+                        None => {
+                            sql.push_str(&text[last..i]);
+                            quoted = Some(Quoted {
+                                open: sql.len(),
+                                content: String::new(),
+                                values: Vec::new(),
+                            });
+                            sql.push('\'');
+                        }
+                        // A string without values stays as written.
+                        Some(q) if q.values.is_empty() => sql.push_str(&text[last..=i]),
+                        // One that holds values becomes one parameter: the value itself when
+                        // it is all the string holds, else the string as a template.
+                        Some(mut q) => {
+                            q.content.push_str(&text[last..i].replace("''", "'"));
+                            sql.truncate(q.open);
+                            let whole = format!("${{{}}}", q.values[0]);
+                            values.push(if q.values.len() == 1 && q.content == whole {
+                                q.values.swap_remove(0)
+                            } else {
+                                format!("`{}`", q.content)
+                            });
+                            sql.push_str(&format!("${}", values.len()));
+                        }
+                    }
+                    last = i + 1;
+                }
+                let rest = &text[last..];
+                sql.push_str(rest);
+                if let Some(q) = quoted.as_mut() {
+                    q.content.push_str(&rest.replace("''", "'"));
+                }
+            }
+            Part::Value(expr) => match state {
+                SqlState::Single if !expr.is_empty() => {
+                    let q = quoted.as_mut()?;
+                    q.content.push_str(&format!("${{{expr}}}"));
+                    q.values.push(expr.to_string());
+                }
+                SqlState::Code if !expr.is_empty() && value_position(&sql) => {
+                    values.push(expr.to_string());
+                    sql.push_str(&format!("${}", values.len()));
+                }
+                _ => return None,
+            },
+        }
+    }
+    if !matches!(state, SqlState::Code | SqlState::LineComment) {
+        return None;
+    }
+    Some(format!("`{sql}`{separator}[{}]", values.join(", ")))
+}
+
+/// The SQL keywords a query's text starts with.
+fn starts_like_sql(parts: &[Part<'_>]) -> bool {
+    let Some(Part::Text(first)) = parts.first() else {
+        return false;
+    };
+    let word: String = first
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ["select", "insert", "update", "delete", "with"].contains(&word.as_str())
+}
+
+fn query<'a>(call: &N<'a>, source: &'a str) -> Option<Query> {
+    let function = call.child_in("function")?;
+    if function.kind() != "member_expression"
+        || function.child_in("property").map(|p| p.text().to_string()) != Some("query".into())
+    {
+        return None;
+    }
+    let args = call.child_in("arguments")?;
+    let mut named = args
+        .children()
+        .filter(|c| c.is_named() && c.kind() != "comment");
+    let template = named.next()?;
+    if named.next().is_some() || template.kind() != "template_string" {
+        return None;
+    }
+    let parts = parts(&template, source);
+    let values = parts.iter().filter(|p| matches!(p, Part::Value(_))).count();
+    if values == 0 || !starts_like_sql(&parts) {
+        return None;
+    }
+    // A template on a line of its own (one argument per line) gets its values on the next.
+    let start = template.range().start;
+    let line = &source[source[..start].rfind('\n').map_or(0, |i| i + 1)..start];
+    let separator = if line.trim().is_empty() {
+        format!(",\n{line}")
+    } else {
+        ", ".to_string()
+    };
+    Some(Query {
+        template: template.range(),
+        fixed: parameterize(&parts, &separator),
+        values,
+    })
+}
+
+impl Pass for InterpolatedQuery {
+    fn rules(&self) -> &[RuleMeta] {
+        &self.meta
+    }
+    fn kinds(&self) -> &'static [&'static str] {
+        &["call_expression"]
+    }
+    fn wants(&self, _path: &str, text: &str) -> bool {
+        text.contains(".query(") && text.contains("${")
+    }
+    fn may_edit(&self, facts: &Facts) -> bool {
+        facts
+            .downcast_ref::<FileFacts>()
+            .is_some_and(|f| f.queries.iter().any(|q| q.fixed.is_some()))
+    }
+    fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
+        let queries: Vec<Query> = file
+            .nodes("call_expression")
+            .iter()
+            .filter_map(|c| query(c, file.text))
+            .collect();
+        (!queries.is_empty()).then(|| Box::new(FileFacts { queries }) as Facts)
+    }
+    fn finish(
+        &self,
+        project: &ProjectView<'_>,
+        facts: &BTreeMap<String, Facts>,
+        out: &mut PassOutput,
+    ) {
+        // `$1` placeholders are node-postgres's; other drivers number or mark them otherwise.
+        if !project.stack.databases.contains(&Database::NodePostgres) {
+            return;
+        }
+        for (path, file) in facts_of::<FileFacts>(facts) {
+            for q in &file.queries {
+                let n = q.values;
+                let values = if n == 1 { "a value" } else { "values" };
+                let (message, applicability, edits) = match &q.fixed {
+                    Some(text) => (
+                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} now passed as parameters", if n == 1 { "it is" } else { "they are" }),
+                        Applicability::Review,
+                        vec![Edit::replace(q.template.clone(), text.clone())],
+                    ),
+                    None => (
+                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; at least one stands where a parameter cannot (a name, `IN (...)`, `ORDER BY`, inside quotes of another kind): pass values as parameters (`$1`, `[value]`) and pick names from a fixed list"),
+                        Applicability::Manual,
+                        vec![],
+                    ),
+                };
+                out.proposals.push(Proposal {
+                    rule: INTERPOLATED_QUERY.into(),
+                    path: path.into(),
+                    at: q.template.clone(),
+                    message: message.into(),
+                    applicability,
+                    edits,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix(template: &str) -> Option<String> {
+        let src = format!("pool.query({template});");
+        let tree = Lang::TypeScript.parse(&src).unwrap();
+        let root = tree.root();
+        let call = root.dfs().find(|n| n.kind() == "call_expression").unwrap();
+        query(&call, &src).and_then(|q| q.fixed)
+    }
+
+    #[test]
+    fn values_become_parameters_where_literals_stood() {
+        assert_eq!(
+            fix("`SELECT * FROM users WHERE email = '${email}'`").as_deref(),
+            Some("`SELECT * FROM users WHERE email = $1`, [email]")
+        );
+        assert_eq!(
+            fix("`select id from notes where user_id = ${user.id} and body ilike '%${q}%' limit ${n}`").as_deref(),
+            Some("`select id from notes where user_id = $1 and body ilike $2 limit $3`, [user.id, `%${q}%`, n]")
+        );
+        assert_eq!(
+            fix("`INSERT INTO notes (body, tag) VALUES (${body}, 'it''s ${tag}')`").as_deref(),
+            Some("`INSERT INTO notes (body, tag) VALUES ($1, $2)`, [body, `it's ${tag}`]")
+        );
+        // A quoted string with no value in it stays as written.
+        assert_eq!(
+            fix("`UPDATE users SET role = 'admin', name = ${name} WHERE id = ${id}`").as_deref(),
+            Some("`UPDATE users SET role = 'admin', name = $1 WHERE id = $2`, [name, id]")
+        );
+    }
+
+    #[test]
+    fn values_that_are_not_literals_leave_the_query_to_the_reader() {
+        for template in [
+            "`SELECT * FROM ${table} WHERE id = ${id}`",
+            "`SELECT * FROM users ORDER BY ${sort}`",
+            "`SELECT * FROM users WHERE id IN (${ids})`",
+            "`SELECT \"${column}\" FROM users`",
+            "`SELECT * FROM users WHERE id = $1 AND org = ${org}`",
+            "`INSERT INTO t (a) VALUES (now(), ${a})`",
+        ] {
+            assert_eq!(fix(template), None, "{template}");
+        }
+        // Not SQL, or nothing pasted: not a finding at all.
+        let src = "api.query(`users/${id}`); pool.query(`SELECT 1`);";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let found = tree
+            .root()
+            .dfs()
+            .filter(|n| n.kind() == "call_expression")
+            .filter_map(|c| query(&c, src))
+            .count();
+        assert_eq!(found, 0);
+    }
+}
