@@ -91,7 +91,12 @@ fn dev_route(path: &str) -> Option<(String, Served)> {
     } else {
         let (dir, served) = match stem.strip_suffix("/route") {
             Some(dir) => (dir, Served::Route),
-            None => (stem.strip_suffix("/page")?, Served::Page),
+            // Only under `app/`: a `page.tsx` elsewhere (`pages/dev/page.tsx`) is no App Router
+            // page, and `notFound()` works only in one.
+            None if path.starts_with("app/") || path.contains("/app/") => {
+                (stem.strip_suffix("/page")?, Served::Page)
+            }
+            None => return None,
         };
         (&dir[dir.find("app/").map_or(0, |i| i + 4)..], served)
     };
@@ -314,6 +319,7 @@ mod tests {
             ("app/testimonials/page.tsx", None),
             ("app/debug/layout.tsx", None),
             ("app/tests/[id]/page.tsx", None),
+            ("pages/dev/page.tsx", None),
         ] {
             let got = dev_route(path);
             assert_eq!(got.as_ref().map(|(r, p)| (r.as_str(), *p)), route, "{path}");

@@ -194,11 +194,12 @@ fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
     for part in parts {
         match part {
             Part::Text(text) => {
-                // `$1` already in the text would collide with the new numbers.
+                // `$1` already in the text would collide with the new numbers; in a `$$`
+                // body (a function's or a `DO` block's) `$1` is no parameter.
                 if text
                     .as_bytes()
                     .windows(2)
-                    .any(|w| w[0] == b'$' && w[1].is_ascii_digit())
+                    .any(|w| w[0] == b'$' && (w[1].is_ascii_digit() || w[1] == b'$'))
                 {
                     return None;
                 }
@@ -413,6 +414,7 @@ mod tests {
             "`SELECT \"${column}\" FROM users`",
             "`SELECT * FROM users WHERE id = $1 AND org = ${org}`",
             "`INSERT INTO t (a) VALUES (now(), ${a})`",
+            "`DO $$ BEGIN PERFORM f(${a}); END $$`",
         ] {
             assert_eq!(fix(template), None, "{template}");
         }
