@@ -8,7 +8,7 @@ mod harness;
 
 use harness::*;
 
-const FIXTURE: &str = "tests/fixtures/sql/pg-notes";
+const FIXTURE: &str = "tests/fixtures/rules/sql/interpolated-query/invalid";
 
 /// Calls the data module's functions with crafted and honest input; one line per call.
 const SCRIPT: &str = r#"

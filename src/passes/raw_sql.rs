@@ -349,12 +349,12 @@ impl Pass for InterpolatedQuery {
                 let values = if n == 1 { "a value" } else { "values" };
                 let (message, applicability, edits) = match &q.fixed {
                     Some(text) => (
-                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} now passed as parameters", if n == 1 { "it is" } else { "they are" }),
+                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} now passed as {}", if n == 1 { "it is" } else { "they are" }, if n == 1 { "a parameter" } else { "parameters" }),
                         Applicability::Review,
                         vec![Edit::replace(q.template.clone(), text.clone())],
                     ),
                     None => (
-                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; at least one stands where a parameter cannot (a name, `IN (...)`, `ORDER BY`, inside quotes of another kind): pass values as parameters (`$1`, `[value]`) and pick names from a fixed list"),
+                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} where a parameter cannot (a name, `IN (...)`, `ORDER BY`, inside quotes of another kind): pass values as parameters (`$1`, `[value]`) and pick names from a fixed list", if n == 1 { "it stands" } else { "at least one stands" }),
                         Applicability::Manual,
                         vec![],
                     ),
