@@ -71,14 +71,6 @@ struct FileFacts {
     imports: ImportFacts,
 }
 
-fn indent_at(text: &str, at: usize) -> String {
-    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    text[start..at]
-        .chars()
-        .take_while(|c| c.is_whitespace())
-        .collect()
-}
-
 /// Where the comments right above `node` (nothing but whitespace between) begin.
 fn leading_comments_start(node: &crate::lang::N, text: &str) -> usize {
     let mut start = node.range().start;
@@ -108,7 +100,7 @@ fn context_site(value: &crate::lang::N, text: &str) -> Option<(usize, String, St
     Some((
         object.range().start + 1,
         param,
-        indent_at(text, first.range().start),
+        crate::passes::line_indent(text, first.range().start),
     ))
 }
 

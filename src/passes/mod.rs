@@ -150,6 +150,15 @@ pub fn facts_of<T: 'static>(facts: &BTreeMap<String, Facts>) -> impl Iterator<It
         .filter_map(|(p, f)| f.downcast_ref::<T>().map(|t| (p.as_str(), t)))
 }
 
+/// The whitespace that starts the line holding `at` (up to `at`).
+pub fn line_indent(text: &str, at: usize) -> String {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..at]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect()
+}
+
 /// The documentation of a rule a pass reports under, and its references.
 #[allow(clippy::too_many_arguments)]
 pub fn rule_meta(

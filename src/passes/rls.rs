@@ -929,12 +929,12 @@ fn protected_procedure_end(file: &FileView<'_>) -> Option<UseEnd> {
         .and_then(|f| f.child_in("property"))
         .map_or(value.range().start, |p| p.range().start - 1);
     let text = file.text;
+    let indent = crate::passes::line_indent(text, dot);
     let line_start = text[..dot].rfind('\n').map_or(0, |i| i + 1);
-    let before = &text[line_start..dot];
     Some(UseEnd {
         at: value.range().end,
-        indent: before.chars().take_while(|c| c.is_whitespace()).collect(),
-        own_line: before.trim().is_empty(),
+        own_line: indent.len() == dot - line_start,
+        indent,
     })
 }
 

@@ -75,8 +75,8 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str]) -> Option<Handler>
         .children()
         .find(|c| c.is_named() && c.kind() != "comment");
     let indent = match &first {
-        Some(first) => line_indent(text, first.range().start),
-        None => line_indent(text, function.range().start),
+        Some(first) => crate::passes::line_indent(text, first.range().start),
+        None => crate::passes::line_indent(text, function.range().start),
     };
     Some(Handler {
         name,
@@ -101,15 +101,6 @@ pub fn param_names(function: &N) -> Option<Vec<String>> {
         })
         .collect();
     Some(names)
-}
-
-/// The whitespace that starts the line holding `at`.
-fn line_indent(text: &str, at: usize) -> String {
-    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    text[line_start..at]
-        .chars()
-        .take_while(|c| c.is_whitespace())
-        .collect()
 }
 
 /// `x.use("/path", ...)`, `x.post("/path", ...)` with a method among `methods`: the method,

@@ -629,12 +629,7 @@ fn local_const<'a>(decl: &N<'a>, text: &str) -> Option<(N<'a>, N<'a>, String)> {
             "function_declaration" | "arrow_function" | "function_expression"
         )
     })?;
-    let start = decl.range().start;
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let indent = text[line_start..start]
-        .chars()
-        .take_while(|c| c.is_whitespace())
-        .collect();
+    let indent = crate::passes::line_indent(text, decl.range().start);
     Some((name, value, indent))
 }
 
@@ -852,11 +847,7 @@ fn express_calls(calls: &[N], text: &str) -> (Vec<ExpressRoute>, Vec<(String, us
                 let statement = call.parent().filter(|p| p.kind() == "expression_statement");
                 if let (true, Some(statement)) = (json, statement) {
                     let start = statement.range().start;
-                    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-                    let indent = text[line_start..start]
-                        .chars()
-                        .take_while(|c| c.is_whitespace())
-                        .collect();
+                    let indent = crate::passes::line_indent(text, start);
                     mounts.push((object.text().to_string(), start, indent));
                 }
             }

@@ -302,13 +302,7 @@ fn omit_object(object: &N, text: &str) -> OmitObject {
         after_last
     };
     let multi_line = object.text().contains('\n');
-    let line_indent = multi_line.then(|| {
-        let start = text[..last.range().start].rfind('\n').map_or(0, |i| i + 1);
-        text[start..last.range().start]
-            .chars()
-            .take_while(|c| c.is_whitespace())
-            .collect()
-    });
+    let line_indent = multi_line.then(|| crate::passes::line_indent(text, last.range().start));
     OmitObject {
         keys,
         insert_at,
