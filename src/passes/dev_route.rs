@@ -163,7 +163,12 @@ impl Pass for DevRoute {
         let handlers: Vec<Handler> = if route.is_empty() {
             vec![]
         } else {
-            routes::exported_handlers(file, names)
+            let mut found = routes::exported_handlers(file, names);
+            // A page may also name its component first and export it after.
+            if served == Served::Page && found.is_empty() {
+                found.extend(routes::default_export_by_name(file));
+            }
+            found
                 .into_iter()
                 // An empty handler has nothing to keep from production.
                 .filter(|h| h.statements && !file.text[h.body.clone()].contains("NODE_ENV"))

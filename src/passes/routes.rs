@@ -66,7 +66,37 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str]) -> Option<Handler>
     if !names.contains(&name.as_str()) {
         return None;
     }
-    let params = param_names(&function)?;
+    handler(name, &function, text)
+}
+
+/// The function a module exports by name as its default (`const Page = () => { ... };` or
+/// `function Page() { ... }`, then `export default Page;`), as the handler `default`.
+pub fn default_export_by_name(file: &crate::passes::FileView<'_>) -> Option<Handler> {
+    let root = file.tree.root();
+    let name = root.children().find_map(|stmt| {
+        let value = (stmt.kind() == "export_statement"
+            && stmt.children().any(|c| c.kind() == "default"))
+        .then(|| stmt.child_in("value"))??;
+        (value.kind() == "identifier").then(|| value.text().to_string())
+    })?;
+    let named = |n: &N| n.child_in("name").is_some_and(|id| id.text() == name);
+    let function = file
+        .nodes("function_declaration")
+        .iter()
+        .find(|f| named(f) && f.parent().is_some_and(|p| p.kind() == "program"))
+        .cloned()
+        .or_else(|| {
+            file.nodes("variable_declarator")
+                .iter()
+                .filter(|d| named(d))
+                .find_map(|d| d.child_in("value").filter(|v| v.kind() == "arrow_function"))
+        })?;
+    handler("default".to_string(), &function, file.text)
+}
+
+/// `function` as a handler: where code goes at the start of its body.
+fn handler(name: String, function: &N, text: &str) -> Option<Handler> {
+    let params = param_names(function)?;
     let body = function.child_in("body")?;
     if body.kind() != "statement_block" {
         return None;
