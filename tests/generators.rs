@@ -243,16 +243,22 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
     let ours = std::fs::read_to_string(hardened.join("db/casehard_rls.sql")).unwrap();
     db.sql(&format!("set role {};\n{}", db.role, tables[0]))
         .unwrap_or_else(|e| panic!("the generated app's tables: {e}"));
-    compile_cjs(
-        hardened,
-        &["src/server/db/casehard-rls.ts", "src/server/db/schema.ts"],
-        true,
-    );
+    // Each app is compiled once: its router, and through it its db, schema and (hardened)
+    // `withUser`; NextAuth's `auth()` is stood in for (the callers pass the session themselves).
+    for dir in [generated, hardened] {
+        compile_cjs(dir, &["src/server/api/root.ts"], true);
+        std::fs::write(
+            dir.join("test-auth.cjs"),
+            "exports.auth = async () => null;\n",
+        )
+        .unwrap();
+    }
     let seed = "truncate \"t3-drizzle_post\", \"t3-drizzle_user\" cascade; \
         insert into \"t3-drizzle_user\" (id, email) values ('u1', 'a@example.com'), ('u2', 'b@example.com'); \
         insert into \"t3-drizzle_post\" (name, \"createdById\", \"createdAt\") values ('a', 'u1', now()), ('b', 'u2', now());";
     db.sql(seed).unwrap();
-    let before = run_node(hardened, DRIZZLE_SCRIPT, &[], &env);
+    let drizzle_script = format!("{PRELUDE}{DRIZZLE_SCRIPT}");
+    let before = run_node(hardened, &drizzle_script, &[], &env);
     assert_eq!(
         before,
         [
@@ -269,7 +275,7 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
     db.sql(seed).unwrap();
     db.sql(&format!("set role {};\n{ours}", db.role))
         .unwrap_or_else(|e| panic!("casehard's migration: {e}\n{ours}"));
-    let after = run_node(hardened, DRIZZLE_SCRIPT, &[], &env);
+    let after = run_node(hardened, &drizzle_script, &[], &env);
     assert_eq!(
         after,
         [
@@ -302,12 +308,6 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
     plain.sql(seed_users).unwrap();
     db.sql(seed_users).unwrap();
     let router = |dir: &Path, db: &PlainDb| {
-        compile_cjs(dir, &["src/server/api/root.ts"], true);
-        std::fs::write(
-            dir.join("test-auth.cjs"),
-            "exports.auth = async () => null;\n",
-        )
-        .unwrap();
         let url = db.url();
         // Production mode: create-t3-app's timing middleware delays every call in development.
         let env = [
@@ -315,7 +315,7 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
             ("NODE_ENV", "production"),
             ("DATABASE_URL", url.as_str()),
         ];
-        let lines = run_node(dir, ROUTER_SCRIPT, &[], &env);
+        let lines = run_node(dir, &format!("{PRELUDE}{ROUTER_SCRIPT}"), &[], &env);
         lines
             .into_iter()
             .filter(|l| !l.starts_with("[TRPC]"))
@@ -356,8 +356,10 @@ fn policies_hold_under_the_app_s_own_driver(checked: &Checked) {
     );
 }
 
-/// Calls the t3 app's router (`createCaller`) as u1, u2 and no one.
-const ROUTER_SCRIPT: &str = r#"
+/// What both scripts below start with: the app's `~/` imports resolved as its tsconfig does
+/// (NextAuth's module stood in for), and `attempt`, which prints what a call returned, a tRPC
+/// error's code, or `refused`.
+const PRELUDE: &str = r#"
 const Module = require("node:module");
 const path = require("node:path");
 const resolve = Module._resolveFilename;
@@ -366,6 +368,17 @@ Module._resolveFilename = function (request, ...rest) {
   else if (request.startsWith("~/")) request = path.join(__dirname, "out/src", request.slice(2));
   return resolve.call(this, request, ...rest);
 };
+async function attempt(label, work) {
+  try {
+    console.log(`${label} ${await work()}`);
+  } catch (e) {
+    console.log(`${label} ${e?.name === "TRPCError" ? e.code : "refused"}`);
+  }
+}
+"#;
+
+/// Calls the t3 app's router (`createCaller`) as u1, u2 and no one.
+const ROUTER_SCRIPT: &str = r#"
 const { createCaller } = require("./out/src/server/api/root.js");
 const { db } = require("./out/src/server/db/index.js");
 const as = (id) =>
@@ -374,13 +387,6 @@ const as = (id) =>
     session: id ? { user: { id }, expires: "2099-01-01T00:00:00.000Z" } : null,
     headers: new Headers(),
   });
-async function attempt(label, work) {
-  try {
-    console.log(`${label} ${await work()}`);
-  } catch (e) {
-    console.log(`${label} ${e.code ?? "refused"}`);
-  }
-}
 (async () => {
   await attempt("u1 creates", async () => (await as("u1").post.create({ name: "u1's first" }), "ok"));
   await new Promise((r) => setTimeout(r, 20));
@@ -397,25 +403,11 @@ async function attempt(label, work) {
 
 /// Queries through the hardened t3 app's own modules (`~/` resolved as its tsconfig does).
 const DRIZZLE_SCRIPT: &str = r#"
-const Module = require("node:module");
-const path = require("node:path");
-const resolve = Module._resolveFilename;
-Module._resolveFilename = function (request, ...rest) {
-  if (request.startsWith("~/")) request = path.join(__dirname, "out/src", request.slice(2));
-  return resolve.call(this, request, ...rest);
-};
 const { eq } = require("drizzle-orm");
 const { db } = require("./out/src/server/db/index.js");
 const { posts, users } = require("./out/src/server/db/schema.js");
 const { withUser } = require("./out/src/server/db/casehard-rls.js");
 const names = (rows) => rows.map((r) => r.name).sort().join(",");
-async function attempt(label, work) {
-  try {
-    console.log(`${label} ${await work()}`);
-  } catch {
-    console.log(`${label} refused`);
-  }
-}
 (async () => {
   await attempt("db reads posts", async () => names(await db.select().from(posts)));
   await attempt("db reads users", async () => (await db.select().from(users)).length);
