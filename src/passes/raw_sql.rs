@@ -128,24 +128,17 @@ fn scan_sql(text: &str, mut state: SqlState, mut on_quote: impl FnMut(usize)) ->
 /// `VALUES (...)` list with nothing but values since `VALUES`.
 fn value_position(before: &str) -> bool {
     let trimmed = before.trim_end();
-    let last_word = |s: &str| -> String {
-        s.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .find(|w| !w.is_empty() && w.chars().any(|c| c.is_ascii_alphabetic()))
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-    if trimmed.ends_with(['=', '<', '>']) {
-        return true;
-    }
-    let word_end = trimmed
-        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ["like", "ilike", "limit", "offset"].contains(&word_end.as_str()) {
-        return true;
-    }
-    trimmed.ends_with(['(', ',']) && last_word(trimmed) == "values"
+    let words = || trimmed.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    // The word the text ends with, and the last keyword (`$1` and numbers are none).
+    let last = words().next().unwrap_or("");
+    let keyword = words()
+        .find(|w| w.chars().any(|c| c.is_ascii_alphabetic()))
+        .unwrap_or("");
+    trimmed.ends_with(['=', '<', '>'])
+        || ["like", "ilike", "limit", "offset"]
+            .iter()
+            .any(|k| last.eq_ignore_ascii_case(k))
+        || (trimmed.ends_with(['(', ',']) && keyword.eq_ignore_ascii_case("values"))
 }
 
 /// A part of the template: SQL text as written in the source, or a `${...}` value.
