@@ -15,14 +15,66 @@ use crate::workspace::Workspace;
 /// and import.
 const PLACES: &[&str] = &["app/api/debug/login/route.ts", "src/app/debug/page.tsx"];
 
+/// The project the text is placed in: without a package.json (only the rules that need no
+/// stack), or one of three generator stacks, so that the passes that need one run on the text
+/// too (`sql/interpolated-query` on node-postgres, the Drizzle tables and tRPC wiring of
+/// `rls/owner-policies`, `mfa/supabase-aal2`, ...). Which one is a function of the text (see
+/// [`project_for`]), so a saved input replays in the project that found it. Versions are exact,
+/// so `deps/pin-exact` has nothing to say about the fixed files.
+pub const PROJECTS: &[&[(&str, &str)]] = &[
+    &[],
+    // Replit Agent style: Express on node-postgres with passport, and a migration with an
+    // owned table, so the RLS pass writes a migration and wires the text's pg client.
+    &[
+        (
+            "package.json",
+            r#"{"dependencies":{"express":"4.21.2","pg":"8.13.1","passport":"0.7.0","passport-local":"1.0.0","stripe":"17.4.0","zod":"3.23.8"}}"#,
+        ),
+        (
+            "db/migrations/0001_init.sql",
+            "create table users (id uuid primary key, email text not null);\ncreate table notes (id serial primary key, user_id uuid not null references users (id), body text not null);\n",
+        ),
+    ],
+    // create-t3-app style: Next.js, Drizzle (tables the text defines with `pgTable`), NextAuth
+    // and tRPC.
+    &[(
+        "package.json",
+        r#"{"dependencies":{"next":"15.0.3","drizzle-orm":"0.36.4","postgres":"3.4.5","next-auth":"5.0.0-beta.25","@trpc/server":"11.0.0-rc.608","stripe":"17.4.0","zod":"3.23.8"}}"#,
+    )],
+    // Lovable / v0 style: Next.js on Supabase with Stripe.
+    &[
+        (
+            "package.json",
+            r#"{"dependencies":{"next":"15.0.3","@supabase/supabase-js":"2.46.1","@supabase/ssr":"0.5.2","stripe":"17.4.0","zod":"3.23.8"}}"#,
+        ),
+        (
+            "supabase/migrations/20240101000000_init.sql",
+            "create table public.profiles (id uuid primary key references auth.users (id), name text);\n",
+        ),
+    ],
+];
+
+/// The index in [`PROJECTS`] of the project `text` is fuzzed in: the sum of its bytes, so any
+/// change to the text may move it, and the fuzzer reaches every project from every seed.
+pub fn project_for(text: &str) -> usize {
+    text.bytes().map(usize::from).sum::<usize>() % PROJECTS.len()
+}
+
 /// Runs the catalog over `text` in each place; panics on any violation of the properties: a
 /// run that does not converge, a changed file that no longer parses when the input did, an
 /// original (the diff's old side) that is not the input, or a result that the shortcuts
 /// change: the prefilter (files and nodes left out of rules that cannot match them) and the
 /// early fixes (a file fixed during its scan).
 pub fn check(catalog: &Catalog, text: &str) {
+    check_in(catalog, text, project_for(text));
+}
+
+/// [`check`] in the project [`PROJECTS`]`[project]`.
+pub fn check_in(catalog: &Catalog, text: &str, project: usize) {
+    let project = PROJECTS[project];
     for place in PLACES {
-        let ws = Workspace::from_files([(*place, text)]).expect("fixed paths are valid");
+        let files = project.iter().copied().chain([(*place, text)]);
+        let ws = Workspace::from_files(files).expect("fixed paths are valid");
         let lang = Lang::for_path(place).expect("source path");
         let parsed = lang
             .parse(text)
@@ -53,14 +105,22 @@ pub fn check(catalog: &Catalog, text: &str) {
                     );
                 }
                 for path in outcome.before.keys() {
-                    let Some(lang) = Lang::for_path(path) else {
-                        continue;
-                    };
                     let body = outcome
                         .workspace
                         .text(path)
                         .expect("casehard writes UTF-8")
                         .body;
+                    // A migration casehard writes or edits is PostgreSQL, whatever the text
+                    // made of the tables.
+                    if path.ends_with(".sql") {
+                        if let Err(e) = pg_query::parse(body) {
+                            panic!("{path}: casehard's SQL does not parse ({e}):\n--- input\n{text}\n--- output\n{body}");
+                        }
+                        continue;
+                    }
+                    let Some(lang) = Lang::for_path(path) else {
+                        continue;
+                    };
                     let tree = lang.parse(body).expect("parses");
                     assert!(
                         !parsed || !has_syntax_error(&tree),
@@ -73,5 +133,59 @@ pub fn check(catalog: &Catalog, text: &str) {
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the run of `text` in `PROJECTS[project]` (as a route handler) changed, and the rules
+    /// it found something for.
+    fn run_in(project: usize, text: &str) -> (Vec<String>, Vec<String>) {
+        let files = PROJECTS[project].iter().copied().chain([(PLACES[0], text)]);
+        let ws = Workspace::from_files(files).unwrap();
+        let catalog = Catalog::load(&[]).unwrap();
+        let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
+        let rules = outcome.findings.iter().map(|f| f.rule.clone()).collect();
+        (outcome.before.keys().cloned().collect(), rules)
+    }
+
+    #[test]
+    fn each_stack_reaches_the_passes_it_is_there_for() {
+        // node-postgres: the pasted value is parameterized and the migration's table gets RLS.
+        let (changed, rules) = run_in(
+            1,
+            "import { Pool } from \"pg\";\nexport const pool = new Pool();\nexport async function GET(req: Request) {\n  const email = new URL(req.url).searchParams.get(\"email\");\n  return Response.json((await pool.query(`SELECT * FROM users WHERE email = '${email}'`)).rows);\n}\n",
+        );
+        assert!(
+            rules.iter().any(|r| r == "sql/interpolated-query"),
+            "{rules:?}"
+        );
+        assert!(changed.iter().any(|p| p.ends_with(".sql")), "{changed:?}");
+        // Drizzle: the tables the text defines get a migration.
+        let (changed, _) = run_in(
+            2,
+            "import { pgTable, serial, text } from \"drizzle-orm/pg-core\";\nexport const posts = pgTable(\"post\", {\n  id: serial(\"id\").primaryKey(),\n  createdById: text(\"created_by_id\").notNull(),\n});\n",
+        );
+        assert!(changed.iter().any(|p| p.ends_with(".sql")), "{changed:?}");
+        // Supabase: its migration's table gets RLS in a Supabase migration.
+        let (changed, _) = run_in(3, "export const x = 1;\n");
+        assert!(
+            changed
+                .iter()
+                .any(|p| p.starts_with("supabase/migrations/")),
+            "{changed:?}"
+        );
+        // Without a package.json none of it happens.
+        let (changed, rules) = run_in(
+            0,
+            "import { Pool } from \"pg\";\nconst pool = new Pool();\npool.query(`SELECT * FROM users WHERE email = '${email}'`);\n",
+        );
+        assert!(
+            !rules.iter().any(|r| r == "sql/interpolated-query"),
+            "{rules:?}"
+        );
+        assert!(!changed.iter().any(|p| p.ends_with(".sql")), "{changed:?}");
     }
 }
