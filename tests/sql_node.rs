@@ -1,14 +1,14 @@
-//! An Express-style data module on node-postgres, run under Node against the real PostgreSQL
-//! before and after `sql/interpolated-query`: the pasted-in queries read every row for a
-//! crafted email or search and choke on an apostrophe; the parameterized ones return what was
-//! asked for, for crafted and honest input alike. Needs npm, the npm registry and PostgreSQL
-//! (`.ci/run` provides them); a missing one fails the test.
+//! An Express-style data module, on node-postgres (`pool.query`) and on Drizzle (`sql.raw`),
+//! run under Node against the real PostgreSQL before and after `sql/interpolated-query`: the
+//! pasted-in queries read every row for a crafted email or search and choke on an apostrophe;
+//! the parameterized ones return what was asked for, for crafted and honest input alike. Needs
+//! npm, the npm registry and PostgreSQL (`.ci/run` provides them); a missing one fails the test.
 
 mod harness;
 
 use harness::*;
 
-const FIXTURE: &str = "tests/fixtures/rules/sql/interpolated-query/invalid";
+const FIXTURES: &str = "tests/fixtures/rules/sql/interpolated-query";
 
 /// Calls the data module's functions with crafted and honest input; one line per call.
 const SCRIPT: &str = r#"
@@ -36,8 +36,19 @@ async function attempt(label, work) {
 
 #[test]
 fn parameterized_queries_read_only_what_was_asked_for() {
+    check_on_postgres("invalid", "sql_notes");
+}
+
+#[test]
+fn drizzle_sql_tag_queries_read_only_what_was_asked_for() {
+    check_on_postgres("invalid-drizzle", "sql_notes_drizzle");
+}
+
+/// The fixture `case` (its data module in `server/`, exporting `pool` from `server/db`) run
+/// before and after the rule on a database of its own.
+fn check_on_postgres(case: &str, db: &str) {
     let (original, hardened) = before_and_after(
-        FIXTURE,
+        &format!("{FIXTURES}/{case}"),
         "sql/interpolated-query",
         &[
             "typescript@5.7.2",
@@ -45,7 +56,7 @@ fn parameterized_queries_read_only_what_was_asked_for() {
             "@types/pg@8.11.10",
         ],
     );
-    let db = PlainDb::new("sql_notes");
+    let db = PlainDb::new(db);
     db.sql(&format!(
         "set role {};\n\
          create table users (id serial primary key, email text not null);\n\
@@ -58,7 +69,7 @@ fn parameterized_queries_read_only_what_was_asked_for() {
     let url = db.url();
     let run = |dir: &std::path::Path| {
         write_tsconfig(dir, &["server"]);
-        // The fixed module type-checks against node-postgres's own types.
+        // The fixed module type-checks against node-postgres's (and Drizzle's) own types.
         tsc(dir);
         run_node(dir, SCRIPT, &[], &[("DATABASE_URL", url.as_str())])
     };

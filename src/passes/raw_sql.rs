@@ -7,6 +7,11 @@
 //! quoted SQL string (`'%${q}%'`) becomes one parameter holding that whole string. Values in
 //! any other place (a table or column name, `IN (${ids})`, `ORDER BY ${sort}`) cannot be
 //! parameters without changing what the query means; such a query is reported, not changed.
+//!
+//! The same text in Drizzle's `sql.raw(`...`)` becomes Drizzle's `sql` tag, which sends each
+//! `${...}` as a parameter (untyped on node-postgres and postgres.js, as above). Prisma's
+//! `$queryRawUnsafe` and `$executeRawUnsafe` are reported only: Prisma sends parameters typed
+//! (a string as `text`), so `= ${id}` against a `uuid` column would fail where `'${id}'` did not.
 
 use crate::lang::{Fields, Lang};
 use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
@@ -36,7 +41,7 @@ impl Default for InterpolatedQuery {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "In a project on node-postgres (`pg`), a `.query(...)` whose only argument is a template literal of SQL (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`) with `${...}` in it: each value compared, assigned, limited or inserted (`= ${id}`, `LIKE ${q}`, `LIMIT ${n}`, `VALUES (${a}, ${b})`) becomes a numbered parameter (`$1`) passed in an array, and a value inside a quoted SQL string (`'${email}'`, `'%${q}%'`) makes the whole string one parameter. A value anywhere else — an identifier, `IN (${ids})`, `ORDER BY ${column}`, a comment — is reported and the query left as it is.",
+                    "In a project on node-postgres (`pg`), a `.query(...)` whose only argument is a template literal of SQL (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`) with `${...}` in it: each value compared, assigned, limited or inserted (`= ${id}`, `LIKE ${q}`, `LIMIT ${n}`, `VALUES (${a}, ${b})`) becomes a numbered parameter (`$1`) passed in an array, and a value inside a quoted SQL string (`'${email}'`, `'%${q}%'`) makes the whole string one parameter. A value anywhere else — an identifier, `IN (${ids})`, `ORDER BY ${column}`, a comment — is reported and the query left as it is. With Drizzle on node-postgres or postgres.js, `sql.raw(`...`)` (with `sql` imported from drizzle-orm) becomes Drizzle's `sql` tag the same way, each value a `${...}` of it. Prisma's `$queryRawUnsafe` and `$executeRawUnsafe` with pasted values are reported: Prisma types its parameters, so moving a quoted value out of the text can need a cast only the reader can choose.",
                     "A value pasted into SQL text is SQL: `' OR '1'='1` as an email reads every user, `1; DROP TABLE users` as an id runs a second statement. Parameters are sent apart from the text and are never parsed as SQL.",
                     "const { rows } = await pool.query(`SELECT * FROM users WHERE email = '${email}'`);",
                     "const { rows } = await pool.query(`SELECT * FROM users WHERE email = $1`, [email]);",
@@ -48,9 +53,30 @@ impl Default for InterpolatedQuery {
     }
 }
 
-/// A `.query(`...`)` with values pasted into its SQL.
+/// Who runs the SQL text, which decides how values can be passed apart from it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Runner {
+    /// node-postgres's `.query(text)`: `$1` in the text, the values in an array after it.
+    Pg,
+    /// Drizzle's `sql.raw(text)`: the `sql` tag, each value a `${...}` of it.
+    DrizzleRaw,
+    /// Prisma's `$queryRawUnsafe(text)` / `$executeRawUnsafe(text)`: reported only.
+    PrismaUnsafe,
+}
+
+/// How a value stands in the SQL once it is a parameter.
+#[derive(Clone, Copy)]
+enum Placeholder {
+    /// `$1`, `$2`, ... with the values in an array after the text, joined by the separator.
+    Numbered,
+    /// `${value}` inside a tagged template.
+    Tagged,
+}
+
+/// A query with values pasted into its SQL.
 struct Query {
-    /// The template literal.
+    runner: Runner,
+    /// What the fix replaces: the template literal (`.query`) or the whole call (`sql.raw`).
     template: std::ops::Range<usize>,
     /// The template and the values array that replace it; `None` when some value sits where a
     /// parameter cannot.
@@ -61,6 +87,8 @@ struct Query {
 
 struct FileFacts {
     queries: Vec<Query>,
+    /// Whether the module imports `sql` from drizzle-orm (what `sql.raw` must be to be fixed).
+    drizzle_sql: bool,
 }
 
 /// Where the SQL text is at a point: in code, or inside something a parameter cannot stand in.
@@ -177,11 +205,17 @@ struct Quoted {
     values: Vec<String>,
 }
 
-/// The template rewritten with `$n` for each value, and the values array; `None` when a value
-/// sits where a parameter cannot stand, or the text already numbers parameters.
-fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
+/// The template rewritten with a parameter for each value (`$n` and the values array after
+/// `separator`, or `${value}` in a tagged template); `None` when a value sits where a
+/// parameter cannot stand, or the text already numbers parameters.
+fn parameterize(parts: &[Part<'_>], placeholder: Placeholder, separator: &str) -> Option<String> {
     let mut sql = String::new();
     let mut values: Vec<String> = Vec::new();
+    // Where the value just pushed stands in the SQL.
+    let stand_in = |values: &[String]| match placeholder {
+        Placeholder::Numbered => format!("${}", values.len()),
+        Placeholder::Tagged => format!("${{{}}}", values[values.len() - 1]),
+    };
     let mut state = SqlState::Code;
     let mut quoted: Option<Quoted> = None;
     for part in parts {
@@ -223,7 +257,7 @@ fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
                             } else {
                                 format!("`{}`", q.content)
                             });
-                            sql.push_str(&format!("${}", values.len()));
+                            sql.push_str(&stand_in(&values));
                         }
                     }
                     last = i + 1;
@@ -242,7 +276,7 @@ fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
                 }
                 SqlState::Code if !expr.is_empty() && value_position(&sql) => {
                     values.push(expr.to_string());
-                    sql.push_str(&format!("${}", values.len()));
+                    sql.push_str(&stand_in(&values));
                 }
                 _ => return None,
             },
@@ -251,7 +285,10 @@ fn parameterize(parts: &[Part<'_>], separator: &str) -> Option<String> {
     if !matches!(state, SqlState::Code | SqlState::LineComment) {
         return None;
     }
-    Some(format!("`{sql}`{separator}[{}]", values.join(", ")))
+    Some(match placeholder {
+        Placeholder::Numbered => format!("`{sql}`{separator}[{}]", values.join(", ")),
+        Placeholder::Tagged => format!("`{sql}`"),
+    })
 }
 
 /// The SQL keywords a query's text starts with.
@@ -270,11 +307,22 @@ fn starts_like_sql(parts: &[Part<'_>]) -> bool {
 
 fn query<'a>(call: &N<'a>, source: &'a str) -> Option<Query> {
     let function = call.child_in("function")?;
-    if function.kind() != "member_expression"
-        || function.child_in("property").map(|p| p.text().to_string()) != Some("query".into())
-    {
+    if function.kind() != "member_expression" {
         return None;
     }
+    let property = function.child_in("property")?;
+    let runner = match property.text().as_ref() {
+        "query" => Runner::Pg,
+        "raw"
+            if function
+                .child_in("object")
+                .is_some_and(|o| o.text() == "sql") =>
+        {
+            Runner::DrizzleRaw
+        }
+        "$queryRawUnsafe" | "$executeRawUnsafe" => Runner::PrismaUnsafe,
+        _ => return None,
+    };
     let args = call.child_in("arguments")?;
     let mut named = args
         .children()
@@ -296,11 +344,43 @@ fn query<'a>(call: &N<'a>, source: &'a str) -> Option<Query> {
     } else {
         ", ".to_string()
     };
+    let (range, fixed) = match runner {
+        Runner::Pg => (
+            template.range(),
+            parameterize(&parts, Placeholder::Numbered, &separator),
+        ),
+        Runner::DrizzleRaw => (
+            call.range(),
+            parameterize(&parts, Placeholder::Tagged, "").map(|t| format!("sql{t}")),
+        ),
+        Runner::PrismaUnsafe => (template.range(), None),
+    };
     Some(Query {
-        template: template.range(),
-        fixed: parameterize(&parts, &separator),
+        runner,
+        template: range,
+        fixed,
         values,
     })
+}
+
+/// Whether the module has `import { sql } from "drizzle-orm"` (unrenamed).
+fn imports_drizzle_sql(root: &N<'_>) -> bool {
+    root.children()
+        .filter(|s| s.kind() == "import_statement")
+        .filter(|s| {
+            s.child_in("source").is_some_and(|src| {
+                src.text().trim_matches(|c| c == '"' || c == '\'') == "drizzle-orm"
+            })
+        })
+        .flat_map(|s| {
+            s.dfs()
+                .filter(|n| n.kind() == "import_specifier")
+                .collect::<Vec<_>>()
+        })
+        .any(|spec| {
+            spec.child_in("alias").is_none()
+                && spec.child_in("name").is_some_and(|n| n.text() == "sql")
+        })
 }
 
 impl Pass for InterpolatedQuery {
@@ -311,7 +391,10 @@ impl Pass for InterpolatedQuery {
         &["call_expression"]
     }
     fn wants(&self, _path: &str, text: &str) -> bool {
-        text.contains(".query(") && text.contains("${")
+        text.contains("${")
+            && (text.contains(".query(")
+                || text.contains("sql.raw(")
+                || text.contains("RawUnsafe("))
     }
     fn may_edit(&self, facts: &Facts) -> bool {
         facts
@@ -324,7 +407,14 @@ impl Pass for InterpolatedQuery {
             .iter()
             .filter_map(|c| query(c, file.text))
             .collect();
-        (!queries.is_empty()).then(|| Box::new(FileFacts { queries }) as Facts)
+        let drizzle_sql = queries.iter().any(|q| q.runner == Runner::DrizzleRaw)
+            && imports_drizzle_sql(&file.tree.root());
+        (!queries.is_empty()).then(|| {
+            Box::new(FileFacts {
+                queries,
+                drizzle_sql,
+            }) as Facts
+        })
     }
     fn finish(
         &self,
@@ -332,22 +422,57 @@ impl Pass for InterpolatedQuery {
         facts: &BTreeMap<String, Facts>,
         out: &mut PassOutput,
     ) {
+        let dbs = &project.stack.databases;
         // `$1` placeholders are node-postgres's; other drivers number or mark them otherwise.
-        if !project.stack.databases.contains(&Database::NodePostgres) {
-            return;
-        }
+        let pg = dbs.contains(&Database::NodePostgres);
         for (path, file) in facts_of::<FileFacts>(facts) {
             for q in &file.queries {
+                let fixable = match q.runner {
+                    Runner::Pg if pg => true,
+                    // A `sql` that is not drizzle-orm's is not ours to read.
+                    Runner::DrizzleRaw if dbs.contains(&Database::Drizzle) && file.drizzle_sql => {
+                        pg
+                    }
+                    Runner::PrismaUnsafe if dbs.contains(&Database::Prisma) => false,
+                    _ => continue,
+                };
                 let n = q.values;
                 let values = if n == 1 { "a value" } else { "values" };
-                let (message, applicability, edits) = match &q.fixed {
-                    Some(text) => (
-                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} now passed as {}", if n == 1 { "it is" } else { "they are" }, if n == 1 { "a parameter" } else { "parameters" }),
+                let pasted = format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query");
+                let (it, param) = if n == 1 {
+                    ("it is", "a parameter")
+                } else {
+                    ("they are", "parameters")
+                };
+                let stands = if n == 1 {
+                    "it stands"
+                } else {
+                    "at least one stands"
+                };
+                let cannot = "where a parameter cannot (a name, `IN (...)`, `ORDER BY`, inside quotes of another kind)";
+                let (message, applicability, edits) = match (&q.fixed, q.runner) {
+                    (Some(text), Runner::Pg) if fixable => (
+                        format!("{pasted}; {it} now passed as {param}"),
                         Applicability::Review,
                         vec![Edit::replace(q.template.clone(), text.clone())],
                     ),
-                    None => (
-                        format!("this query pastes {values} into its SQL text, where a crafted value rewrites the query; {} where a parameter cannot (a name, `IN (...)`, `ORDER BY`, inside quotes of another kind): pass values as parameters (`$1`, `[value]`) and pick names from a fixed list", if n == 1 { "it stands" } else { "at least one stands" }),
+                    (Some(text), Runner::DrizzleRaw) if fixable => (
+                        format!("{pasted}; the query is now Drizzle's `sql` tag, which sends {} as {param}", if n == 1 { "it" } else { "them" }),
+                        Applicability::Review,
+                        vec![Edit::replace(q.template.clone(), text.clone())],
+                    ),
+                    (None, Runner::Pg) => (
+                        format!("{pasted}; {stands} {cannot}: pass values as parameters (`$1`, `[value]`) and pick names from a fixed list"),
+                        Applicability::Manual,
+                        vec![],
+                    ),
+                    (_, Runner::DrizzleRaw) => (
+                        format!("{pasted}; {}: build it with Drizzle's `sql` tag, which sends each `${{...}}` as a parameter, and pick names from a fixed list (`sql.identifier`)", if q.fixed.is_none() { format!("{stands} {cannot}") } else { "casehard rewrites `sql.raw` only on node-postgres or postgres.js, whose parameters are untyped like the literals they replace".to_string() }),
+                        Applicability::Manual,
+                        vec![],
+                    ),
+                    _ => (
+                        format!("{pasted}; write it as a tagged template of `$queryRaw` or `$executeRaw`, which sends each `${{...}}` as a parameter (Prisma types parameters: cast where a column is not text, `${{id}}::uuid`), and pick names from a fixed list"),
                         Applicability::Manual,
                         vec![],
                     ),
@@ -396,6 +521,39 @@ mod tests {
             fix("`UPDATE users SET role = 'admin', name = ${name} WHERE id = ${id}`").as_deref(),
             Some("`UPDATE users SET role = 'admin', name = $1 WHERE id = $2`, [name, id]")
         );
+    }
+
+    #[test]
+    fn drizzle_raw_sql_becomes_the_sql_tag() {
+        let fix = |call: &str| {
+            let src = format!("db.execute({call});");
+            let tree = Lang::TypeScript.parse(&src).unwrap();
+            let root = tree.root();
+            let call = root
+                .dfs()
+                .filter(|n| n.kind() == "call_expression")
+                .find(|n| n.text().starts_with("sql.raw"))
+                .unwrap();
+            query(&call, &src).and_then(|q| q.fixed.map(|f| (src[q.template].to_string(), f)))
+        };
+        assert_eq!(
+            fix("sql.raw(`select id from notes where user_id = ${uid} and body ilike '%${q}%' and tag = '${tag}' limit ${n}`)"),
+            Some((
+                "sql.raw(`select id from notes where user_id = ${uid} and body ilike '%${q}%' and tag = '${tag}' limit ${n}`)".into(),
+                "sql`select id from notes where user_id = ${uid} and body ilike ${`%${q}%`} and tag = ${tag} limit ${n}`".into()
+            ))
+        );
+        assert_eq!(
+            fix("sql.raw(`select * from ${table} where id = ${id}`)"),
+            None
+        );
+        // Prisma's unsafe calls are found but never rewritten.
+        let src = "prisma.$queryRawUnsafe(`SELECT * FROM \"User\" WHERE email = '${email}'`);";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let root = tree.root();
+        let call = root.dfs().find(|n| n.kind() == "call_expression").unwrap();
+        let q = query(&call, src).unwrap();
+        assert_eq!((q.runner, q.fixed.is_none()), (Runner::PrismaUnsafe, true));
     }
 
     #[test]
