@@ -41,8 +41,12 @@ const AUDIT: &[AuditCheck] = &[
         rules: &["rls/", "authz/"],
     },
     AuditCheck {
-        question: "Webhooks verified and idempotent",
-        rules: &["webhook/"],
+        question: "Request input validated strictly; owners, roles and SQL never taken from it",
+        rules: &["schema/", "sql/"],
+    },
+    AuditCheck {
+        question: "Webhooks verified and idempotent; payment calls carry idempotency keys",
+        rules: &["webhook/", "payments/"],
     },
     AuditCheck {
         question: "Secrets rotated, debug off, dependencies pinned",
