@@ -113,7 +113,7 @@ pub fn check_in(catalog: &Catalog, text: &str, project: usize) {
                     // A migration casehard writes or edits is PostgreSQL, whatever the text
                     // made of the tables.
                     if path.ends_with(".sql") {
-                        if let Err(e) = pg_query::parse(body) {
+                        if let Err(e) = pg_query::parse(body, pg_query::ParserOptions::DEFAULT) {
                             panic!("{path}: casehard's SQL does not parse ({e}):\n--- input\n{text}\n--- output\n{body}");
                         }
                         continue;

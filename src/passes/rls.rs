@@ -625,7 +625,7 @@ impl Pass for RowLevelSecurity {
                 .filter_map(|p| Some((p, p.user_metadata.as_ref()?)))
                 .filter_map(|(p, text)| {
                     let rewritten = text.replace("user_metadata", "app_metadata");
-                    if pg_query::parse(&rewritten).is_err() {
+                    if pg_query::parse(&rewritten, pg_query::ParserOptions::DEFAULT).is_err() {
                         out.proposals.push(at(USER_METADATA, &p.at, format!("policy \"{}\" on {} decides access from user_metadata, which every user can set on themselves; read the role from app_metadata instead", p.name, t.qualified()), Applicability::Manual));
                         return None;
                     }

@@ -188,7 +188,7 @@ impl StoragePolicy {
                 }
             }
             let text = NodeEnum::CreatePolicyStmt(Box::new(stmt))
-                .deparse()
+                .deparse(pg_query::DeparseOptions::default())
                 .map_err(|e| e.to_string())?;
             out.push(text);
         }
@@ -199,8 +199,11 @@ impl StoragePolicy {
 /// `owner_id = (select auth.uid()::text)`: the object's owner, which Storage sets to the
 /// uploader's id, is the signed-in user (evaluated once per query).
 fn owner_is_user() -> Result<pg_query::protobuf::Node, String> {
-    let parsed = pg_query::parse("select where owner_id = (select auth.uid()::text)")
-        .map_err(|e| e.to_string())?;
+    let parsed = pg_query::parse(
+        "select where owner_id = (select auth.uid()::text)",
+        pg_query::ParserOptions::DEFAULT,
+    )
+    .map_err(|e| e.to_string())?;
     let stmt = parsed
         .protobuf
         .stmts
@@ -337,7 +340,13 @@ pub fn apply_file(model: &mut Model, file: &str, sql: &str) {
         for (batch, parsed) in group.iter().zip(parsed) {
             let Some(parsed) = parsed else {
                 for piece in *batch {
-                    apply_piece(model, file, sql, piece, pg_query::parse(piece));
+                    apply_piece(
+                        model,
+                        file,
+                        sql,
+                        piece,
+                        pg_query::parse(piece, pg_query::ParserOptions::DEFAULT),
+                    );
                 }
                 continue;
             };
@@ -451,7 +460,7 @@ struct Parsed {
 
 /// The statements of `text`; none if it does not parse.
 fn parse_statements(text: &str) -> Option<Vec<Parsed>> {
-    let parsed = pg_query::parse(text).ok()?;
+    let parsed = pg_query::parse(text, pg_query::ParserOptions::DEFAULT).ok()?;
     let statements = parsed.protobuf.stmts.into_iter().filter_map(|raw| {
         let from = (raw.stmt_location.max(0) as usize).min(text.len());
         let to = match raw.stmt_len {
@@ -872,7 +881,9 @@ fn signature(
         behavior: pg_query::protobuf::DropBehavior::DropRestrict as i32,
         ..Default::default()
     };
-    let text = NodeEnum::DropStmt(drop).deparse().ok()?;
+    let text = NodeEnum::DropStmt(drop)
+        .deparse(pg_query::DeparseOptions::default())
+        .ok()?;
     let signature = text.splitn(3, ' ').nth(2)?.to_string();
     Some((schema, signature))
 }
@@ -1246,7 +1257,7 @@ mod tests {
             narrowed[3]
         );
         for statement in narrowed {
-            pg_query::parse(&statement).unwrap();
+            pg_query::parse(&statement, pg_query::ParserOptions::DEFAULT).unwrap();
         }
     }
 }
