@@ -275,7 +275,7 @@ fn write_workspace(ws: &Workspace, dir: &Path) {
 fn main() {
     // SAFETY: before the catalog compiles its patterns, the first trees; as the command does.
     unsafe { casehard::lang::use_tree_allocator() };
-    casehard::engine::use_one_malloc_arena();
+    casehard::engine::set_malloc_arenas();
     let catalog = Catalog::load(&[]).unwrap();
     if let (Ok(phase), Some(dir)) = (
         std::env::var("CASEHARD_BENCH_PHASE"),

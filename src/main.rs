@@ -4,7 +4,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // SAFETY: the first thing the program does; no tree exists yet.
     unsafe { casehard::lang::use_tree_allocator() };
-    casehard::engine::use_one_malloc_arena();
+    casehard::engine::set_malloc_arenas();
     let cli = casehard::cli::Cli::parse();
     match casehard::cli::run(cli) {
         Ok(code) => code,
