@@ -1,7 +1,7 @@
 //! `debug/dev-route`: debug, seed and test routes that answer in production. Generators
 //! leave them behind (a route that dumps `process.env`, one that reseeds the database, a
-//! "dev login", a page that shows the environment); each handler and App Router page now
-//! answers only in development and 404 everywhere else.
+//! "dev login", a page that shows the environment); each handler and page (App Router or
+//! Pages Router) now answers only in development and 404 everywhere else.
 
 use crate::lang::{Fields, Lang};
 use crate::passes::imports::{self, ImportFacts};
@@ -43,7 +43,7 @@ impl Default for DevRoute {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`; bare `dev`, `seed` and `test` only as the path's last segment, since apps also name their own resources so) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler, and App Router pages on such paths (`app/debug/page.tsx`) call `notFound()` first. Handlers and pages that already read `NODE_ENV` are left alone.",
+                    "Finds route handlers on debug, dev, seed, test and dump paths (`app/api/debug/route.ts`, `pages/api/seed.ts`, `app.get(\"/api/dev-login\", ...)`; bare `dev`, `seed` and `test` only as the path's last segment, since apps also name their own resources so) and makes them answer only when `NODE_ENV` is `development` (as under `next dev`): App Router handlers return 404 first, Pages Router handlers end with 404, Express routes get a guard before their handler, App Router pages on such paths (`app/debug/page.tsx`) call `notFound()` first, and Pages Router pages (`pages/debug.tsx`) answer `{ notFound: true }` from their `getStaticProps` or `getServerSideProps`, added when they have none. Handlers and pages that already read `NODE_ENV` are left alone.",
                     "These routes are written to make development easy — dump the environment, reseed or wipe the database, sign in as anyone — and ship with the app, where anyone who guesses the path can call them.",
                     "export async function GET() {\n  return NextResponse.json({ env: process.env });\n}",
                     "export async function GET() {\n  if (process.env.NODE_ENV !== \"development\") return new NextResponse(null, { status: 404 });\n  return NextResponse.json({ env: process.env });\n}",
@@ -80,14 +80,32 @@ enum Served {
     PagesApi,
     /// An App Router `page.tsx`: a default component, rendered for anyone who opens the URL.
     Page,
+    /// A Pages Router page (`pages/debug.tsx`): a default component, whose data function
+    /// (`getStaticProps`, `getServerSideProps`) can answer 404 instead.
+    PagesPage,
 }
+
+/// Pages Router files that are no page of their own.
+const PAGES_SPECIAL: &[&str] = &["_app", "_document", "_error", "404", "500"];
 
 /// The route of an App Router `route.ts` or `page.tsx`, or of a Pages Router API file, on a
 /// development path, and what kind of file it is.
 fn dev_route(path: &str) -> Option<(String, Served)> {
     let stem = path.rsplit_once('.').map_or(path, |(stem, _)| stem);
+    let pages_page = ["pages/", "src/pages/"]
+        .iter()
+        .find_map(|root| stem.strip_prefix(root))
+        .filter(|page| !page.starts_with("api/") && !PAGES_SPECIAL.contains(page));
     let (route, served) = if let Some(i) = path.find("pages/api/") {
         (&stem[i + "pages/".len()..], Served::PagesApi)
+    } else if let Some(page) = pages_page {
+        if !matches!(
+            path.rsplit_once('.'),
+            Some((_, "tsx" | "jsx" | "ts" | "js"))
+        ) {
+            return None;
+        }
+        (page, Served::PagesPage)
     } else {
         let (dir, served) = match stem.strip_suffix("/route") {
             Some(dir) => (dir, Served::Route),
@@ -123,10 +141,29 @@ fn inside_env_check(node: &Node<'_, StrDoc<Lang>>) -> bool {
     })
 }
 
+/// What a Pages Router page on a development path gets when it has no data function to guard.
+enum PageProps {
+    /// A data function of its own at the end of the file (at this offset): `getStaticProps`,
+    /// or `getServerSideProps` on a dynamic route, which `getStaticProps` would need
+    /// `getStaticPaths` for.
+    Add {
+        at: usize,
+        dynamic: bool,
+        /// The file does not end with a line break.
+        open_line: bool,
+    },
+    /// Its data function is written so casehard cannot put a guard first (an expression body,
+    /// a wrapped function), or it uses `getInitialProps`, which no data function may join:
+    /// why, for the finding.
+    Manual(&'static str),
+}
+
 struct FileFacts {
     route: String,
     served: Served,
     handlers: Vec<Handler>,
+    /// A Pages Router page without a data function casehard guards.
+    page_props: Option<PageProps>,
     /// Express routes: (method, path, where the guard goes: before the first handler).
     express: Vec<(String, String, usize)>,
     /// The file uses `NextResponse` (a handler typed to return one cannot return a `Response`).
@@ -148,20 +185,56 @@ impl Pass for DevRoute {
         (dev_route(path).is_some() || express) && !path.contains("lib/casehard/")
     }
     fn may_edit(&self, facts: &Facts) -> bool {
-        facts
-            .downcast_ref::<FileFacts>()
-            .is_some_and(|f| !f.handlers.is_empty() || !f.express.is_empty())
+        facts.downcast_ref::<FileFacts>().is_some_and(|f| {
+            !f.handlers.is_empty()
+                || !f.express.is_empty()
+                || matches!(f.page_props, Some(PageProps::Add { .. }))
+        })
     }
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let (route, served) = dev_route(file.path).unwrap_or_default();
         let pages = served == Served::PagesApi;
-        let names: &[&str] = if served == Served::Route {
-            METHODS
-        } else {
-            &["default"]
+        let names: &[&str] = match served {
+            Served::Route => METHODS,
+            Served::PagesPage => &["getStaticProps", "getServerSideProps"],
+            _ => &["default"],
         };
+        let mut page_props = None;
         let handlers: Vec<Handler> = if route.is_empty() {
             vec![]
+        } else if served == Served::PagesPage {
+            let data = routes::exported_handlers(file, names);
+            if data
+                .iter()
+                .any(|h| file.text[h.body.clone()].contains("NODE_ENV"))
+            {
+                vec![]
+            } else if data.iter().any(|h| h.statements) {
+                data.into_iter().filter(|h| h.statements).collect()
+            } else {
+                let root = file.tree.root();
+                let has_default = root.children().any(|stmt| {
+                    stmt.kind() == "export_statement"
+                        && stmt.children().any(|c| c.kind() == "default")
+                });
+                let written = ["getStaticProps", "getServerSideProps"]
+                    .iter()
+                    .any(|name| file.text.contains(name));
+                page_props = has_default.then(|| {
+                    if file.text.contains("getInitialProps") {
+                        PageProps::Manual("it uses `getInitialProps`, which `getStaticProps` and `getServerSideProps` cannot join: make the page answer 404 unless NODE_ENV is development, or move it off a path production serves")
+                    } else if written {
+                        PageProps::Manual("casehard cannot put a guard first in its data function (an expression body or a wrapped function): return `{ notFound: true }` there first unless NODE_ENV is development")
+                    } else {
+                        PageProps::Add {
+                            at: file.text.len(),
+                            dynamic: route.contains('['),
+                            open_line: !file.text.is_empty() && !file.text.ends_with('\n'),
+                        }
+                    }
+                });
+                vec![]
+            }
         } else {
             let mut found = routes::exported_handlers(file, names);
             // A page may also name its component first and export it after.
@@ -185,11 +258,12 @@ impl Pass for DevRoute {
         } else {
             vec![]
         };
-        (!handlers.is_empty() || !express.is_empty()).then(|| {
+        (!handlers.is_empty() || !express.is_empty() || page_props.is_some()).then(|| {
             Box::new(FileFacts {
                 route,
                 served,
                 handlers,
+                page_props,
                 express,
                 next_response: file.text.contains("NextResponse"),
                 imports: (served == Served::Page)
@@ -204,7 +278,16 @@ impl Pass for DevRoute {
         facts: &BTreeMap<String, Facts>,
         out: &mut PassOutput,
     ) {
+        let pages_router = project
+            .stack
+            .frameworks
+            .contains(&crate::stack::Framework::NextPages);
         for (path, file) in facts_of::<FileFacts>(facts) {
+            // `pages/` is a Pages Router's only in a Next.js app (Vite apps keep React Router
+            // screens there).
+            if file.served == Served::PagesPage && !pages_router {
+                continue;
+            }
             let style = &project.style_of(path);
             let s = style.semi();
             let q = style.quote;
@@ -238,10 +321,13 @@ impl Pass for DevRoute {
                         }));
                         format!("\n{i}if ({test}) notFound(){s}")
                     }
+                    // A data function's `{ notFound: true }` renders the app's 404 page; at
+                    // build time (`getStaticProps`) the page is not generated at all.
+                    Served::PagesPage => format!("\n{i}if ({test}) return {{ notFound: true }}{s}"),
                 };
                 edits.push(Edit::insert(h.at, guard));
                 let message = match (file.served, h.name.as_str()) {
-                    (Served::Page, _) => format!("the page /{} is a development page that renders in production too; it now renders only when NODE_ENV is development, and the app's 404 page elsewhere", url_path(&file.route)),
+                    (Served::Page | Served::PagesPage, _) => format!("the page /{} is a development page that renders in production too; it now renders only when NODE_ENV is development, and the app's 404 page elsewhere", url_path(&file.route)),
                     (_, name) => {
                         let name = if name == "default" { "the handler".to_string() } else { format!("`{name}`") };
                         format!("{name} of {} is a development route that answers in production too; it now answers only when NODE_ENV is development, and 404 elsewhere", file.route)
@@ -253,6 +339,41 @@ impl Pass for DevRoute {
                     at: h.at..h.at,
                     message: message.into(),
                     applicability: Applicability::Review,
+                    edits,
+                });
+            }
+            if let Some(props) = &file.page_props {
+                let page = url_path(&file.route);
+                let (message, applicability, edits) = match props {
+                    PageProps::Add {
+                        at,
+                        dynamic,
+                        open_line,
+                    } => {
+                        let unit = &style.indent;
+                        let name = if *dynamic { "getServerSideProps" } else { "getStaticProps" };
+                        let nl = if *open_line { "\n" } else { "" };
+                        let add = format!(
+                            "{nl}\nexport async function {name}() {{\n{unit}if ({test}) return {{ notFound: true }}{s}\n{unit}return {{ props: {{}} }}{s}\n}}\n"
+                        );
+                        (
+                            format!("the page /{page} is a development page that renders in production too; it now gets `{name}`, which renders it only when NODE_ENV is development, and the app's 404 page elsewhere"),
+                            Applicability::Review,
+                            vec![Edit::insert(*at, add)],
+                        )
+                    }
+                    PageProps::Manual(why) => (
+                        format!("the page /{page} is a development page that renders in production too; {why}"),
+                        Applicability::Manual,
+                        vec![],
+                    ),
+                };
+                out.proposals.push(Proposal {
+                    rule: DEV_ROUTE.into(),
+                    path: path.into(),
+                    at: 0..0,
+                    message: message.into(),
+                    applicability,
                     edits,
                 });
             }
@@ -325,6 +446,15 @@ mod tests {
             ("app/debug/layout.tsx", None),
             ("app/tests/[id]/page.tsx", None),
             ("pages/dev/page.tsx", None),
+            ("pages/debug.tsx", Some(("debug", Served::PagesPage))),
+            (
+                "src/pages/debug/[table].tsx",
+                Some(("debug/[table]", Served::PagesPage)),
+            ),
+            ("pages/seed/index.jsx", Some(("seed", Served::PagesPage))),
+            ("pages/_app.tsx", None),
+            ("pages/debug.module.css", None),
+            ("src/components/pages/debug.tsx", None),
         ] {
             let got = dev_route(path);
             assert_eq!(got.as_ref().map(|(r, p)| (r.as_str(), *p)), route, "{path}");
