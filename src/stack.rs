@@ -96,6 +96,12 @@ pub struct Stack {
     pub databases: BTreeSet<Database>,
     pub auth: BTreeSet<Auth>,
     pub stripe: bool,
+    /// node-postgres (`pg`) is a dependency: its `.query(text, values)` numbers parameters
+    /// `$1`, `$2`, ...
+    pub pg: bool,
+    /// Another SQL driver the project depends on, whose `.query` marks parameters otherwise
+    /// (`?`, `@name`), if there is one.
+    pub other_sql_driver: Option<String>,
     pub zod: bool,
     pub package_manager: Option<PackageManager>,
     pub style: Style,
@@ -207,6 +213,21 @@ impl Stack {
             s.auth.insert(Auth::Jwt);
         }
         s.stripe = has("stripe") || has("@stripe/stripe-js");
+        s.pg = has("pg");
+        s.other_sql_driver = [
+            "mysql2",
+            "mysql",
+            "better-sqlite3",
+            "sqlite3",
+            "sqlite",
+            "@libsql/client",
+            "mssql",
+            "tedious",
+            "oracledb",
+        ]
+        .iter()
+        .find(|d| has(d))
+        .map(|d| d.to_string());
         s.zod = has("zod");
         s.package_manager = package_manager(ws);
         (s.style, s.prettier) = detect_style(ws);

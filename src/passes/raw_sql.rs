@@ -41,7 +41,7 @@ impl Default for InterpolatedQuery {
                 Severity::Error,
                 Applicability::Review,
                 [
-                    "In a project on node-postgres (`pg`), a `.query(...)` whose only argument is a template literal of SQL (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`) with `${...}` in it: each value compared, assigned, limited or inserted (`= ${id}`, `LIKE ${q}`, `LIMIT ${n}`, `VALUES (${a}, ${b})`) becomes a numbered parameter (`$1`) passed in an array, and a value inside a quoted SQL string (`'${email}'`, `'%${q}%'`) makes the whole string one parameter. A value anywhere else — an identifier, `IN (${ids})`, `ORDER BY ${column}`, a comment — is reported and the query left as it is. With Drizzle on node-postgres or postgres.js, `sql.raw(`...`)` (with `sql` imported from drizzle-orm) becomes Drizzle's `sql` tag the same way, each value a `${...}` of it. Prisma's `$queryRawUnsafe` and `$executeRawUnsafe` with pasted values are reported: Prisma types its parameters, so moving a quoted value out of the text can need a cast only the reader can choose.",
+                    "In a project on node-postgres (`pg`), a `.query(...)` whose only argument is a template literal of SQL (`SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`) with `${...}` in it: each value compared, assigned, limited or inserted (`= ${id}`, `LIKE ${q}`, `LIMIT ${n}`, `VALUES (${a}, ${b})`) becomes a numbered parameter (`$1`) passed in an array, and a value inside a quoted SQL string (`'${email}'`, `'%${q}%'`) makes the whole string one parameter. A value anywhere else — an identifier, `IN (${ids})`, `ORDER BY ${column}`, a comment — is reported and the query left as it is, as is every such query in a project that also depends on another SQL driver (`mysql2`, `better-sqlite3`, ...), whose `.query` takes other placeholders. With Drizzle on node-postgres or postgres.js, `sql.raw(`...`)` (with `sql` imported from drizzle-orm) becomes Drizzle's `sql` tag the same way, each value a `${...}` of it. Prisma's `$queryRawUnsafe` and `$executeRawUnsafe` with pasted values are reported: Prisma types its parameters, so moving a quoted value out of the text can need a cast only the reader can choose.",
                     "A value pasted into SQL text is SQL: `' OR '1'='1` as an email reads every user, `1; DROP TABLE users` as an id runs a second statement. Parameters are sent apart from the text and are never parsed as SQL.",
                     "const { rows } = await pool.query(`SELECT * FROM users WHERE email = '${email}'`);",
                     "const { rows } = await pool.query(`SELECT * FROM users WHERE email = $1`, [email]);",
@@ -422,13 +422,16 @@ impl Pass for InterpolatedQuery {
         facts: &BTreeMap<String, Facts>,
         out: &mut PassOutput,
     ) {
-        let dbs = &project.stack.databases;
-        // `$1` placeholders are node-postgres's; other drivers number or mark them otherwise.
+        let stack = project.stack;
+        let dbs = &stack.databases;
+        // Parameters untyped, as the literals they replace: node-postgres and postgres.js.
         let pg = dbs.contains(&Database::NodePostgres);
         for (path, file) in facts_of::<FileFacts>(facts) {
             for q in &file.queries {
                 let fixable = match q.runner {
-                    Runner::Pg if pg => true,
+                    // `$1` placeholders are node-postgres's; with another SQL driver in the
+                    // project the `.query` may be that driver's, which marks them otherwise.
+                    Runner::Pg if stack.pg => stack.other_sql_driver.is_none(),
                     // A `sql` that is not drizzle-orm's is not ours to read.
                     Runner::DrizzleRaw if dbs.contains(&Database::Drizzle) && file.drizzle_sql => {
                         pg
@@ -460,6 +463,11 @@ impl Pass for InterpolatedQuery {
                         format!("{pasted}; the query is now Drizzle's `sql` tag, which sends {} as {param}", if n == 1 { "it" } else { "them" }),
                         Applicability::Review,
                         vec![Edit::replace(q.template.clone(), text.clone())],
+                    ),
+                    (Some(_), Runner::Pg) => (
+                        format!("{pasted}; the project also depends on `{}`, so casehard cannot tell whether this is node-postgres's `.query` (`$1`) or that driver's: pass values as that driver's parameters and pick names from a fixed list", stack.other_sql_driver.as_deref().unwrap_or("another SQL driver")),
+                        Applicability::Manual,
+                        vec![],
                     ),
                     (None, Runner::Pg) => (
                         format!("{pasted}; {stands} {cannot}: pass values as parameters (`$1`, `[value]`) and pick names from a fixed list"),
