@@ -8,12 +8,19 @@ use crate::lang::{has_syntax_error, Lang};
 use crate::rules::Catalog;
 use crate::workspace::Workspace;
 
-/// Where the text is placed: a route handler (request scope, server rules) on a path that
+/// Where the text is placed (see [`PAGES_PLACES`] for the Pages Router project): a route handler (request scope, server rules) on a path that
 /// both a development route and a sign-in route would take, so `debug/dev-route` and
 /// `auth/rate-limit` edit the same handlers too; and a component (TSX), as an App Router page
 /// on a development path, so a default-exported function also gets `debug/dev-route`'s guard
 /// and import.
 const PLACES: &[&str] = &["app/api/debug/login/route.ts", "src/app/debug/page.tsx"];
+
+/// In the Pages Router project (see [`PROJECTS`]), the component is a Pages Router page on a
+/// development path instead, which `debug/dev-route` gives a data function.
+const PAGES_PLACES: &[&str] = &["app/api/debug/login/route.ts", "src/pages/debug.tsx"];
+
+/// The index in [`PROJECTS`] of the one whose component input is a Pages Router page.
+const PAGES_PROJECT: usize = 2;
 
 /// The project the text is placed in: without a package.json (only the rules that need no
 /// stack), or one of three generator stacks, so that the passes that need one run on the text
@@ -36,7 +43,7 @@ pub const PROJECTS: &[&[(&str, &str)]] = &[
         ),
     ],
     // create-t3-app style: Next.js, Drizzle (tables the text defines with `pgTable`), NextAuth
-    // and tRPC.
+    // and tRPC; its component input is a Pages Router page.
     &[(
         "package.json",
         r#"{"dependencies":{"next":"15.0.3","drizzle-orm":"0.36.4","postgres":"3.4.5","next-auth":"5.0.0-beta.25","@trpc/server":"11.0.0-rc.608","stripe":"17.4.0","zod":"3.23.8"}}"#,
@@ -70,9 +77,14 @@ pub fn check(catalog: &Catalog, text: &str) {
 }
 
 /// [`check`] in the project [`PROJECTS`]`[project]`.
-pub fn check_in(catalog: &Catalog, text: &str, project: usize) {
-    let project = PROJECTS[project];
-    for place in PLACES {
+pub fn check_in(catalog: &Catalog, text: &str, project_index: usize) {
+    let project = PROJECTS[project_index];
+    let places = if project_index == PAGES_PROJECT {
+        PAGES_PLACES
+    } else {
+        PLACES
+    };
+    for place in places {
         let files = project.iter().copied().chain([(*place, text)]);
         let ws = Workspace::from_files(files).expect("fixed paths are valid");
         let lang = Lang::for_path(place).expect("source path");
@@ -169,6 +181,20 @@ mod tests {
             "import { pgTable, serial, text } from \"drizzle-orm/pg-core\";\nexport const posts = pgTable(\"post\", {\n  id: serial(\"id\").primaryKey(),\n  createdById: text(\"created_by_id\").notNull(),\n});\n",
         );
         assert!(changed.iter().any(|p| p.ends_with(".sql")), "{changed:?}");
+        // In that project the component is a Pages Router page, which gets a data function.
+        let page = "export default function Debug() {\n  return null;\n}\n";
+        let files = PROJECTS[PAGES_PROJECT]
+            .iter()
+            .copied()
+            .chain([(PAGES_PLACES[1], page)]);
+        let ws = Workspace::from_files(files).unwrap();
+        let catalog = Catalog::load(&[]).unwrap();
+        let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
+        let body = outcome.workspace.text(PAGES_PLACES[1]).unwrap().body;
+        assert!(
+            body.contains("export async function getStaticProps()"),
+            "{body}"
+        );
         // Supabase: its migration's table gets RLS in a Supabase migration.
         let (changed, _) = run_in(3, "export const x = 1;\n");
         assert!(
