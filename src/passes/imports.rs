@@ -197,7 +197,8 @@ pub fn specifier(ws: &Workspace, alias: Option<&str>, path: &str, target: &str) 
 /// The edit that adds the import statement `stmt` after the file's imports.
 pub fn import_edit(facts: &ImportFacts, stmt: &str) -> Edit {
     if facts.at_top {
-        Edit::insert(0, format!("{stmt}{}", facts.newline))
+        // A blank line parts the new import from the code, as imports are parted.
+        Edit::insert(0, format!("{stmt}{0}{0}", facts.newline))
     } else {
         Edit::insert(facts.insert_at, format!("{}{stmt}", facts.newline))
     }
