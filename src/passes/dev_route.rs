@@ -158,10 +158,58 @@ enum PageProps {
     Manual(&'static str),
 }
 
+/// An App Router page component whose arrow function's body is an expression
+/// (`const Page = () => <pre>...</pre>`): nothing to put a guard before until it is a block.
+struct ExpressionPage {
+    /// The expression body, and its text.
+    body: std::ops::Range<usize>,
+    expr: String,
+    /// The indentation of the line the component starts on.
+    indent: String,
+    /// The body holds a line break inside a string or template, which re-indenting its lines
+    /// would change.
+    multiline_string: bool,
+}
+
+/// The default-exported component of an App Router page, when it is an arrow function whose
+/// body is an expression: `export default () => (...)`, or `const Page = () => (...)` exported
+/// by name.
+fn expression_page(file: &FileView<'_>) -> Option<ExpressionPage> {
+    let root = file.tree.root();
+    let value = root.children().find_map(|stmt| {
+        (stmt.kind() == "export_statement" && stmt.children().any(|c| c.kind() == "default"))
+            .then(|| stmt.child_in("value"))?
+    })?;
+    let arrow = match value.kind().as_ref() {
+        "arrow_function" => value,
+        "identifier" => file
+            .nodes("variable_declarator")
+            .iter()
+            .filter(|d| d.child_in("name").is_some_and(|n| n.text() == value.text()))
+            .find_map(|d| d.child_in("value").filter(|v| v.kind() == "arrow_function"))?,
+        _ => return None,
+    };
+    let body = arrow.child_in("body")?;
+    if body.kind() == "statement_block" {
+        return None;
+    }
+    let multiline_string = body.dfs().any(|n| {
+        matches!(n.kind().as_ref(), "string" | "template_string") && n.text().contains('\n')
+    });
+    Some(ExpressionPage {
+        body: body.range(),
+        expr: body.text().to_string(),
+        indent: crate::passes::line_indent(file.text, arrow.range().start),
+        multiline_string,
+    })
+}
+
 struct FileFacts {
     route: String,
     served: Served,
     handlers: Vec<Handler>,
+    /// An App Router page whose component's body is an expression.
+    expression_page: Option<ExpressionPage>,
     /// A Pages Router page without a data function casehard guards.
     page_props: Option<PageProps>,
     /// Express routes: (method, path, where the guard goes: before the first handler).
@@ -189,6 +237,7 @@ impl Pass for DevRoute {
             !f.handlers.is_empty()
                 || !f.express.is_empty()
                 || matches!(f.page_props, Some(PageProps::Add { .. }))
+                || f.expression_page.is_some()
         })
     }
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
@@ -200,6 +249,7 @@ impl Pass for DevRoute {
             _ => &["default"],
         };
         let mut page_props = None;
+        let mut expression = None;
         let handlers: Vec<Handler> = if route.is_empty() {
             vec![]
         } else if served == Served::PagesPage {
@@ -241,6 +291,9 @@ impl Pass for DevRoute {
             if served == Served::Page && found.is_empty() {
                 found.extend(routes::default_export_by_name(file));
             }
+            if served == Served::Page && found.is_empty() {
+                expression = expression_page(file).filter(|p| !p.expr.contains("NODE_ENV"));
+            }
             found
                 .into_iter()
                 // An empty handler has nothing to keep from production.
@@ -258,12 +311,17 @@ impl Pass for DevRoute {
         } else {
             vec![]
         };
-        (!handlers.is_empty() || !express.is_empty() || page_props.is_some()).then(|| {
+        (!handlers.is_empty()
+            || !express.is_empty()
+            || page_props.is_some()
+            || expression.is_some())
+        .then(|| {
             Box::new(FileFacts {
                 route,
                 served,
                 handlers,
                 page_props,
+                expression_page: expression,
                 express,
                 next_response: file.text.contains("NextResponse"),
                 imports: (served == Served::Page)
@@ -339,6 +397,45 @@ impl Pass for DevRoute {
                     at: h.at..h.at,
                     message: message.into(),
                     applicability: Applicability::Review,
+                    edits,
+                });
+            }
+            if let Some(page) = &file.expression_page {
+                let route = url_path(&file.route);
+                let (message, applicability, edits) = if page.multiline_string {
+                    (
+                        format!("the page /{route} is a development page that renders in production too; its component returns an expression holding a multi-line string, which casehard does not re-indent into a block: make its body a block that first calls `notFound()` unless NODE_ENV is development"),
+                        Applicability::Manual,
+                        vec![],
+                    )
+                } else {
+                    let (i, unit) = (&page.indent, &style.indent);
+                    // The expression's later lines move one level in, with the `return`.
+                    let expr = page.expr.replace('\n', &format!("\n{unit}"));
+                    let block = format!(
+                        "{{\n{i}{unit}if ({test}) notFound(){s}\n{i}{unit}return {expr}{s}\n{i}}}"
+                    );
+                    let mut edits: Vec<Edit> = file
+                        .imports
+                        .as_ref()
+                        .and_then(|f| {
+                            imports::add_package_import(f, style, "notFound", "next/navigation")
+                        })
+                        .into_iter()
+                        .collect();
+                    edits.push(Edit::replace(page.body.clone(), block));
+                    (
+                        format!("the page /{route} is a development page that renders in production too; it now renders only when NODE_ENV is development, and the app's 404 page elsewhere"),
+                        Applicability::Review,
+                        edits,
+                    )
+                };
+                out.proposals.push(Proposal {
+                    rule: DEV_ROUTE.into(),
+                    path: path.into(),
+                    at: page.body.start..page.body.start,
+                    message: message.into(),
+                    applicability,
                     edits,
                 });
             }
