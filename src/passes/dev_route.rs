@@ -175,20 +175,15 @@ struct ExpressionPage {
 /// body is an expression: `export default () => (...)`, or `const Page = () => (...)` exported
 /// by name.
 fn expression_page(file: &FileView<'_>) -> Option<ExpressionPage> {
-    let root = file.tree.root();
-    let value = root.children().find_map(|stmt| {
-        (stmt.kind() == "export_statement" && stmt.children().any(|c| c.kind() == "default"))
-            .then(|| stmt.child_in("value"))?
-    })?;
+    let value = routes::default_export_value(file)?;
     let arrow = match value.kind().as_ref() {
         "arrow_function" => value,
-        "identifier" => file
-            .nodes("variable_declarator")
-            .iter()
-            .filter(|d| d.child_in("name").is_some_and(|n| n.text() == value.text()))
-            .find_map(|d| d.child_in("value").filter(|v| v.kind() == "arrow_function"))?,
+        "identifier" => routes::declared_function(file, &value)?,
         _ => return None,
     };
+    if arrow.kind() != "arrow_function" {
+        return None;
+    }
     let body = arrow.child_in("body")?;
     if body.kind() == "statement_block" {
         return None;

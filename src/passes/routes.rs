@@ -72,16 +72,31 @@ pub fn exported_handler(node: &N, text: &str, names: &[&str]) -> Option<Handler>
 /// The function a module exports by name as its default (`const Page = () => { ... };` or
 /// `function Page() { ... }`, then `export default Page;`), as the handler `default`.
 pub fn default_export_by_name(file: &crate::passes::FileView<'_>) -> Option<Handler> {
-    let root = file.tree.root();
-    let name = root.children().find_map(|stmt| {
-        let value = (stmt.kind() == "export_statement"
-            && stmt.children().any(|c| c.kind() == "default"))
-        .then(|| stmt.child_in("value"))??;
-        (value.kind() == "identifier").then(|| value.text().to_string())
-    })?;
+    let value = default_export_value(file)?;
+    if value.kind() != "identifier" {
+        return None;
+    }
+    handler(
+        "default".to_string(),
+        &declared_function(file, &value)?,
+        file.text,
+    )
+}
+
+/// The value of the module's `export default <expression>;` (not a declaration it exports).
+pub fn default_export_value<'a>(file: &crate::passes::FileView<'a>) -> Option<N<'a>> {
+    file.tree.root().children().find_map(|stmt| {
+        (stmt.kind() == "export_statement" && stmt.children().any(|c| c.kind() == "default"))
+            .then(|| stmt.child_in("value"))?
+    })
+}
+
+/// The function the identifier `name` names at the top of the module: `function name() {}`,
+/// or `const name = () => ...`.
+pub fn declared_function<'a>(file: &crate::passes::FileView<'a>, name: &N<'a>) -> Option<N<'a>> {
+    let name = name.text();
     let named = |n: &N| n.child_in("name").is_some_and(|id| id.text() == name);
-    let function = file
-        .nodes("function_declaration")
+    file.nodes("function_declaration")
         .iter()
         .find(|f| named(f) && f.parent().is_some_and(|p| p.kind() == "program"))
         .cloned()
@@ -90,8 +105,7 @@ pub fn default_export_by_name(file: &crate::passes::FileView<'_>) -> Option<Hand
                 .iter()
                 .filter(|d| named(d))
                 .find_map(|d| d.child_in("value").filter(|v| v.kind() == "arrow_function"))
-        })?;
-    handler("default".to_string(), &function, file.text)
+        })
 }
 
 /// `function` as a handler: where code goes at the start of its body.
