@@ -439,13 +439,14 @@ pub fn compile_cjs(dir: &Path, files: &[&str], allow_js: bool) {
 }
 
 /// A strict `tsconfig.json` that compiles `include` to CommonJS in `out/`, for running under
-/// Node (with the DOM's `Request` and `Response` types).
+/// Node (with the DOM's `Request` and `Response` types, and its iterables, as Next's own tsconfig
+/// has them).
 pub fn write_tsconfig(dir: &Path, include: &[&str]) {
     let config = serde_json::json!({
         "compilerOptions": {
             "strict": true, "target": "es2022", "module": "commonjs", "moduleResolution": "node",
             "esModuleInterop": true, "skipLibCheck": true, "outDir": "out", "rootDir": ".",
-            "lib": ["es2022", "dom"], "jsx": "react-jsx"
+            "lib": ["es2022", "dom", "dom.iterable"], "jsx": "react-jsx"
         },
         "include": include,
     });
