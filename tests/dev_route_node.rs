@@ -112,7 +112,11 @@ fn expression_bodied_app_router_pages_answer_404_outside_development() {
     assert_eq!(fix.code, 1, "test-mail stays open:\n{}", fix.stderr);
     assert!(fix.stderr.contains("test-mail/page.tsx"), "{}", fix.stderr);
     let again = casehard(hardened.path(), &["diff", ".", "--only", "debug/dev-route"]);
-    assert!(again.stdout.is_empty(), "a second run changes nothing:\n{}", again.stdout);
+    assert!(
+        again.stdout.is_empty(),
+        "a second run changes nothing:\n{}",
+        again.stdout
+    );
     npm_install(
         hardened.path(),
         &[
@@ -135,7 +139,10 @@ fn expression_bodied_app_router_pages_answer_404_outside_development() {
         tsc(dir);
         run_node(dir, APP_SCRIPT, &[], &[("NODE_ENV", env)])
     };
-    let open = ["debug/env shows the environment", "dev-login shows the admin sign-in"];
+    let open = [
+        "debug/env shows the environment",
+        "dev-login shows the admin sign-in",
+    ];
     assert_eq!(
         run(original.path(), "production"),
         open,

@@ -15,6 +15,9 @@ type N<'a> = Node<'a, StrDoc<Lang>>;
 pub struct ImportFacts {
     /// Local names already bound by imports.
     pub bound: Vec<String>,
+    /// (local name, module specifier) for each `import { name } from "m"` that keeps the
+    /// exported name (not `import { a as b }`, nor type-only).
+    pub unrenamed: Vec<(String, String)>,
     /// (module specifier, where to add `, Name` inside its braces) for `import { a } from "m"`.
     pub named: Vec<(String, usize)>,
     /// Where a new import statement goes (after the last import, or at the top after any
@@ -46,6 +49,8 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
                         facts.alias.get_or_insert(alias);
                     }
                 }
+                // A value name added to `import type { a }` would be a type.
+                let type_only = stmt.children().any(|c| c.kind() == "type");
                 for clause in stmt.children().filter(|c| c.kind() == "import_clause") {
                     for part in clause.children() {
                         match part.kind().as_ref() {
@@ -59,13 +64,23 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
                                     if let Some(l) = local {
                                         facts.bound.push(l.text().to_string());
                                     }
+                                    let value =
+                                        !type_only && !spec.children().any(|c| c.kind() == "type");
+                                    if let (Some(src), None, Some(name), true) = (
+                                        &source,
+                                        spec.child_in("alias"),
+                                        spec.child_in("name"),
+                                        value,
+                                    ) {
+                                        facts
+                                            .unrenamed
+                                            .push((name.text().to_string(), src.clone()));
+                                    }
                                 }
                                 let last = part
                                     .children()
                                     .filter(|c| c.kind() == "import_specifier")
                                     .last();
-                                // A value name added to `import type { a }` would be a type.
-                                let type_only = stmt.children().any(|c| c.kind() == "type");
                                 if let (Some(src), Some(last), false) = (&source, last, type_only) {
                                     facts.named.push((src.clone(), last.range().end));
                                 }
@@ -89,6 +104,13 @@ pub fn scan(root: &N, text: &str) -> ImportFacts {
         }
     }
     facts
+}
+
+impl ImportFacts {
+    /// Whether `name` is bound by `import { name } from "<module>"`, unrenamed.
+    pub fn imports(&self, name: &str, module: &str) -> bool {
+        self.unrenamed.iter().any(|(n, m)| n == name && m == module)
+    }
 }
 
 fn is_directive(stmt: &N) -> bool {
@@ -236,6 +258,28 @@ fn strip_module_ext(p: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knows_which_module_an_unrenamed_value_import_comes_from() {
+        let facts_of = |src: &str| {
+            let tree = Lang::TypeScript.parse(src).unwrap();
+            scan(&tree.root(), src)
+        };
+        assert!(
+            facts_of("import { eq, sql } from \"drizzle-orm\";\n").imports("sql", "drizzle-orm")
+        );
+        for other in [
+            "import { sql } from \"./db\";\n",
+            "import { sql as s } from \"drizzle-orm\";\n",
+            "import { raw as sql } from \"drizzle-orm\";\n",
+            "import type { sql } from \"drizzle-orm\";\n",
+            "import { type sql } from \"drizzle-orm\";\n",
+            "import * as sql from \"drizzle-orm\";\n",
+            "const x = 1;\nexport { sql } from \"drizzle-orm\";\n",
+        ] {
+            assert!(!facts_of(other).imports("sql", "drizzle-orm"), "{other}");
+        }
+    }
 
     #[test]
     fn relative_specifiers() {

@@ -14,7 +14,7 @@
 //! (a string as `text`), so `= ${id}` against a `uuid` column would fail where `'${id}'` did not.
 
 use crate::lang::{Fields, Lang};
-use crate::passes::{facts_of, Facts, FileView, Pass, PassOutput, ProjectView};
+use crate::passes::{facts_of, imports, Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Edit, Proposal, Severity};
 use crate::rules::RuleMeta;
 use crate::stack::Database;
@@ -363,26 +363,6 @@ fn query<'a>(call: &N<'a>, source: &'a str) -> Option<Query> {
     })
 }
 
-/// Whether the module has `import { sql } from "drizzle-orm"` (unrenamed).
-fn imports_drizzle_sql(root: &N<'_>) -> bool {
-    root.children()
-        .filter(|s| s.kind() == "import_statement")
-        .filter(|s| {
-            s.child_in("source").is_some_and(|src| {
-                src.text().trim_matches(|c| c == '"' || c == '\'') == "drizzle-orm"
-            })
-        })
-        .flat_map(|s| {
-            s.dfs()
-                .filter(|n| n.kind() == "import_specifier")
-                .collect::<Vec<_>>()
-        })
-        .any(|spec| {
-            spec.child_in("alias").is_none()
-                && spec.child_in("name").is_some_and(|n| n.text() == "sql")
-        })
-}
-
 impl Pass for InterpolatedQuery {
     fn rules(&self) -> &[RuleMeta] {
         &self.meta
@@ -408,7 +388,7 @@ impl Pass for InterpolatedQuery {
             .filter_map(|c| query(c, file.text))
             .collect();
         let drizzle_sql = queries.iter().any(|q| q.runner == Runner::DrizzleRaw)
-            && imports_drizzle_sql(&file.tree.root());
+            && imports::scan(&file.tree.root(), file.text).imports("sql", "drizzle-orm");
         (!queries.is_empty()).then(|| {
             Box::new(FileFacts {
                 queries,
