@@ -76,17 +76,24 @@ pub fn check(catalog: &Catalog, text: &str) {
     check_in(catalog, text, project_for(text));
 }
 
+/// The project [`PROJECTS`]`[project_index]` with `text` at `place`.
+fn project_with(project_index: usize, place: &str, text: &str) -> Workspace {
+    let files = PROJECTS[project_index]
+        .iter()
+        .copied()
+        .chain([(place, text)]);
+    Workspace::from_files(files).expect("fixed paths are valid")
+}
+
 /// [`check`] in the project [`PROJECTS`]`[project]`.
 pub fn check_in(catalog: &Catalog, text: &str, project_index: usize) {
-    let project = PROJECTS[project_index];
     let places = if project_index == PAGES_PROJECT {
         PAGES_PLACES
     } else {
         PLACES
     };
     for place in places {
-        let files = project.iter().copied().chain([(*place, text)]);
-        let ws = Workspace::from_files(files).expect("fixed paths are valid");
+        let ws = project_with(project_index, place, text);
         let lang = Lang::for_path(place).expect("source path");
         let parsed = lang
             .parse(text)
@@ -154,11 +161,14 @@ mod tests {
 
     /// What the run of `text` in `PROJECTS[project]` (as a route handler) changed, and the rules
     /// it found something for.
-    fn run_in(project: usize, text: &str) -> (Vec<String>, Vec<String>) {
-        let files = PROJECTS[project].iter().copied().chain([(PLACES[0], text)]);
-        let ws = Workspace::from_files(files).unwrap();
+    fn outcome_in(project: usize, place: &str, text: &str) -> engine::Outcome {
         let catalog = Catalog::load(&[]).unwrap();
-        let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
+        let ws = project_with(project, place, text);
+        engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap()
+    }
+
+    fn run_in(project: usize, text: &str) -> (Vec<String>, Vec<String>) {
+        let outcome = outcome_in(project, PLACES[0], text);
         let rules = outcome.findings.iter().map(|f| f.rule.clone()).collect();
         (outcome.before.keys().cloned().collect(), rules)
     }
@@ -183,13 +193,7 @@ mod tests {
         assert!(changed.iter().any(|p| p.ends_with(".sql")), "{changed:?}");
         // In that project the component is a Pages Router page, which gets a data function.
         let page = "export default function Debug() {\n  return null;\n}\n";
-        let files = PROJECTS[PAGES_PROJECT]
-            .iter()
-            .copied()
-            .chain([(PAGES_PLACES[1], page)]);
-        let ws = Workspace::from_files(files).unwrap();
-        let catalog = Catalog::load(&[]).unwrap();
-        let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
+        let outcome = outcome_in(PAGES_PROJECT, PAGES_PLACES[1], page);
         let body = outcome.workspace.text(PAGES_PLACES[1]).unwrap().body;
         assert!(
             body.contains("export async function getStaticProps()"),
