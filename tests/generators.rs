@@ -44,15 +44,21 @@ fn extract(bytes: &[u8], into: &Path) {
     assert!(tar.wait().unwrap().success());
 }
 
-/// Type errors as (file, code, message), without positions (casehard's edits move lines).
+/// Type errors as (file, code, message), without positions (casehard's edits move lines). A
+/// solution-style tsconfig (create-vite's: no files of its own, only `references`) is built as
+/// its `build` script does, with `tsc -b` (forced: the build info sits in the shared
+/// node_modules); any other is checked with `tsc --noEmit -p .`.
 fn type_errors(dir: &Path) -> BTreeSet<String> {
-    let (_, log) = run_program(
-        dir,
-        "node",
-        &["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."],
-    );
+    let config = std::fs::read_to_string(dir.join("tsconfig.json")).unwrap_or_default();
+    let args: &[&str] = if config.contains("\"references\"") {
+        &["node_modules/typescript/bin/tsc", "-b", "--force"]
+    } else {
+        &["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."]
+    };
+    let (_, log) = run_program(dir, "node", args);
+    // Errors in a file, and those in no file (a broken tsconfig).
     log.lines()
-        .filter(|l| l.contains(": error TS"))
+        .filter(|l| l.contains(": error TS") || l.starts_with("error TS"))
         .map(|l| {
             let file = l.split('(').next().unwrap_or(l);
             let rest = l.split_once(": error ").map_or(l, |(_, r)| r);
@@ -116,6 +122,11 @@ fn check_generator(name: &str, command: &[&str]) -> Checked {
     }
     let before = type_errors(&generated);
     let after = type_errors(&hardened);
+    // The check can fail: a generated app that does not type-check at all is no control.
+    assert!(
+        generated.join("tsconfig.json").exists(),
+        "{name}: no tsconfig.json to type-check with"
+    );
     let added: Vec<&String> = after.difference(&before).collect();
     assert!(added.is_empty(), "{name}: casehard's changes add type errors:\n{added:#?}\n(the generated app had {} errors)", before.len());
     // And a second pass over the hardened app changes nothing.
@@ -200,6 +211,31 @@ fn create_next_app() {
             "--no-turbopack",
             "--yes",
         ],
+    );
+}
+
+/// The React + TypeScript app Vite scaffolds, which Lovable's and bolt.new's apps start from.
+#[test]
+fn create_vite_react_ts() {
+    let checked = check_generator(
+        "vite-react-ts",
+        &[
+            "-y",
+            "create-vite@6.5.0",
+            "vite-react-ts",
+            "--template",
+            "react-ts",
+        ],
+    );
+    // The generated app type-checks clean, and `tsc -b` reaches its sources: an error put in
+    // one is reported.
+    assert!(type_errors(&checked.generated).is_empty());
+    let probe = checked.hardened.join("src/probe.ts");
+    std::fs::write(&probe, "export const broken: number = \"x\";\n").unwrap();
+    let errors = type_errors(&checked.hardened);
+    assert!(
+        errors.iter().any(|e| e.starts_with("src/probe.ts: TS2322")),
+        "{errors:#?}"
     );
 }
 
