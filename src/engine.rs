@@ -1340,7 +1340,8 @@ fn text_edits<'e>(body: &str, edits: impl Iterator<Item = &'e Edit>) -> Vec<Text
             new_len: line_ending_adjusted(crlf, &e.text).len(),
         })
         .collect();
-    out.sort_by_key(|e| e.start);
+    // As `apply_edits` orders them.
+    out.sort_by_key(|e| (e.start, e.end));
     out
 }
 

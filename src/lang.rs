@@ -207,18 +207,9 @@ impl Lang {
         let doc = old.root().get_doc();
         let old_src = doc.src.as_str();
         let mut ts_tree = doc.tree.clone();
-        // Last edit first: each one leaves the offsets before it unchanged.
-        for e in edits.iter().rev() {
-            let start_position = point_at(old_src, e.start);
-            let inserted = &new_src[shifted(edits, e.start)..shifted(edits, e.start) + e.new_len];
-            ts_tree.edit(&tree_sitter::InputEdit {
-                start_byte: e.start,
-                old_end_byte: e.end,
-                new_end_byte: e.start + e.new_len,
-                start_position,
-                old_end_position: point_at(old_src, e.end),
-                new_end_position: advance(start_position, inserted),
-            });
+        for edit in input_edits(old_src, edits, new_src).iter().rev() {
+            // Last edit first: each one leaves the offsets before it unchanged.
+            ts_tree.edit(edit);
         }
         let slot = match self {
             Lang::TypeScript => 0,
@@ -247,17 +238,37 @@ impl Lang {
     }
 }
 
-/// Where an offset of the old text lands in the new text.
-fn shifted(edits: &[TextEdit], offset: usize) -> usize {
-    let mut delta: isize = 0;
-    for e in edits.iter().take_while(|e| e.start < offset) {
+/// The edits (ascending, in the order they were applied: an insertion before a replacement
+/// that starts where it is) in tree-sitter's terms, in one pass over the old text: each
+/// edit's positions are counted on from the previous one's, and where its text lands in the
+/// new text from the lengths the edits before it changed by.
+fn input_edits(old_src: &str, edits: &[TextEdit], new_src: &str) -> Vec<tree_sitter::InputEdit> {
+    let mut out = Vec::with_capacity(edits.len());
+    // Where the count of rows and columns has reached in the old text.
+    let (mut at, mut point) = (0, tree_sitter::Point { row: 0, column: 0 });
+    // How much longer the new text is for the edits before this one.
+    let mut delta = 0isize;
+    for e in edits {
+        if e.start < at {
+            // Out of order (not what callers pass): count from the start again.
+            (at, point) = (0, tree_sitter::Point { row: 0, column: 0 });
+        }
+        let start_position = advance(point, &old_src[at..e.start]);
+        let old_end_position = advance(start_position, &old_src[e.start..e.end]);
+        let new_start = (e.start as isize + delta) as usize;
+        let inserted = &new_src[new_start..new_start + e.new_len];
+        out.push(tree_sitter::InputEdit {
+            start_byte: e.start,
+            old_end_byte: e.end,
+            new_end_byte: e.start + e.new_len,
+            start_position,
+            old_end_position,
+            new_end_position: advance(start_position, inserted),
+        });
+        (at, point) = (e.end, old_end_position);
         delta += e.new_len as isize - (e.end - e.start) as isize;
     }
-    (offset as isize + delta) as usize
-}
-
-fn point_at(src: &str, offset: usize) -> tree_sitter::Point {
-    advance(tree_sitter::Point { row: 0, column: 0 }, &src[..offset])
+    out
 }
 
 fn advance(mut p: tree_sitter::Point, text: &str) -> tree_sitter::Point {
@@ -358,35 +369,94 @@ mod tests {
         assert!(!has_syntax_error(&tree));
     }
 
+    /// Every node's kind, bytes and rows and columns, in document order.
+    fn layout(tree: &Tree) -> Vec<String> {
+        tree.root()
+            .dfs()
+            .map(|n| {
+                let n = n.get_inner_node();
+                format!(
+                    "{} {:?} {:?}-{:?}",
+                    n.kind(),
+                    n.byte_range(),
+                    n.start_position(),
+                    n.end_position()
+                )
+            })
+            .collect()
+    }
+
+    /// `old` with `edits` (start, end, text; ascending) applied, reparsed incrementally and
+    /// parsed afresh: the same tree, node for node, positions included.
+    fn assert_reparse_matches(old_src: &str, edits: &[(usize, usize, &str)]) {
+        let old = Lang::TypeScript.parse(old_src).unwrap();
+        let mut new_src = String::new();
+        let mut at = 0;
+        for (start, end, text) in edits {
+            new_src.push_str(&old_src[at..*start]);
+            new_src.push_str(text);
+            at = *end;
+        }
+        new_src.push_str(&old_src[at..]);
+        let text_edits: Vec<TextEdit> = edits
+            .iter()
+            .map(|(start, end, text)| TextEdit {
+                start: *start,
+                end: *end,
+                new_len: text.len(),
+            })
+            .collect();
+        // Each edit's rows and columns, counted from the start of the text. Edits are made
+        // last first, so each is made on the old text before it: it ends after its own text.
+        let point = |text: &str| tree_sitter::Point {
+            row: text.matches('\n').count(),
+            column: text.len() - text.rfind('\n').map_or(0, |nl| nl + 1),
+        };
+        let inputs = input_edits(old_src, &text_edits, &new_src);
+        for ((start, end, text), input) in edits.iter().zip(&inputs) {
+            assert_eq!(input.start_position, point(&old_src[..*start]));
+            assert_eq!(input.old_end_position, point(&old_src[..*end]));
+            let made = format!("{}{text}", &old_src[..*start]);
+            assert_eq!(input.new_end_position, point(&made), "{text:?}");
+        }
+        let re = Lang::TypeScript
+            .reparse(&old, &text_edits, &new_src)
+            .unwrap();
+        let fresh = Lang::TypeScript.parse(&new_src).unwrap();
+        assert_eq!(re.get_text(), new_src);
+        assert_eq!(layout(&re), layout(&fresh), "{new_src}");
+    }
+
     #[test]
     fn incremental_reparse_equals_a_fresh_parse() {
-        let old_src = "const a = z.object({\n  b: 1,\n});\nfoo(a);\n";
-        let old = Lang::TypeScript.parse(old_src).unwrap();
-        // Insert `.strict()` after the object and rename foo to barbaz.
-        let end = old_src.find(";").unwrap();
-        let foo = old_src.find("foo").unwrap();
-        let new_src = old_src
-            .replacen("})", "}).strict()", 1)
-            .replacen("foo", "barbaz", 1);
-        let edits = [
-            TextEdit {
-                start: end,
-                end,
-                new_len: ".strict()".len(),
-            },
-            TextEdit {
-                start: foo,
-                end: foo + 3,
-                new_len: 6,
-            },
-        ];
-        let re = Lang::TypeScript.reparse(&old, &edits, &new_src).unwrap();
-        let fresh = Lang::TypeScript.parse(&new_src).unwrap();
-        assert_eq!(
-            re.root().get_inner_node().to_sexp(),
-            fresh.root().get_inner_node().to_sexp()
+        let src = "const a = z.object({\n  b: 1,\n});\nfoo(a);\n";
+        // `.strict()` after the object, and foo renamed barbaz.
+        let end = src.find(';').unwrap();
+        let foo = src.find("foo").unwrap();
+        assert_reparse_matches(src, &[(end, end, ".strict()"), (foo, foo + 3, "barbaz")]);
+        // Lines added, joined and removed, so later edits' rows and columns move.
+        let src = "import { x } from \"y\";\n\nexport function f() {\n  return x;\n}\n\nexport const g = () =>\n  f();\nconst h = 1;\n";
+        let import_end = src.find('\n').unwrap() + 1;
+        let body = src.find("  return").unwrap();
+        let arrow = src.find("() =>\n  f()").unwrap();
+        let h = src.find("const h").unwrap();
+        assert_reparse_matches(
+            src,
+            &[
+                (import_end, import_end, "import { z } from \"zod\";\n"),
+                (
+                    body,
+                    body,
+                    "  if (!x) {\n    throw new Error(\"x\");\n  }\n",
+                ),
+                (arrow, arrow + "() =>\n  f()".len(), "() => f()"),
+                (h, src.len(), ""),
+            ],
         );
-        assert_eq!(re.get_text(), new_src);
+        // An insertion, then a replacement that starts where it is (as they are applied).
+        let src = "call(a, b);\n";
+        let a = src.find('a').unwrap();
+        assert_reparse_matches(src, &[(a, a, "first,\n  "), (a, a + 1, "second")]);
     }
 
     #[test]
