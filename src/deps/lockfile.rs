@@ -117,9 +117,27 @@ impl Lock {
     }
 }
 
-fn line_of(text: &str, needle: &str) -> usize {
-    text.find(needle)
-        .map_or(1, |at| text[..at].matches('\n').count() + 1)
+/// A lockfile's text with where its lines start, for the line each package is recorded on: a
+/// lockfile holds thousands, and counting newlines from the top for each was quadratic.
+struct Lines<'t> {
+    text: &'t str,
+    newlines: Vec<usize>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Lines<'t> {
+        Lines {
+            text,
+            newlines: memchr::memchr_iter(b'\n', text.as_bytes()).collect(),
+        }
+    }
+
+    /// The line (from 1) `needle` first occurs on; 1 if it does not.
+    fn of(&self, needle: &str) -> usize {
+        self.text
+            .find(needle)
+            .map_or(1, |at| self.newlines.partition_point(|&nl| nl < at) + 1)
+    }
 }
 
 /// Reads a lockfile; the error says what is wrong with it.
@@ -137,6 +155,7 @@ pub fn parse(path: &str, text: &str) -> Result<Lock, String> {
 // ---- npm ---------------------------------------------------------------------------------
 
 fn parse_npm(path: &str, text: &str) -> Result<Lock, String> {
+    let lines = Lines::new(text);
     let json: Json = serde_json::from_str(text).map_err(|e| format!("line {}: {e}", e.line()))?;
     let version = json
         .get("lockfileVersion")
@@ -192,7 +211,7 @@ fn parse_npm(path: &str, text: &str) -> Result<Lock, String> {
                     optional: flag("optional"),
                     install_script: flag("hasInstallScript"),
                     depends_on,
-                    line: line_of(text, &format!("\"{key}\": {{")),
+                    line: lines.of(&format!("\"{key}\": {{")),
                     name,
                     version,
                     resolved,
@@ -232,7 +251,7 @@ fn parse_npm(path: &str, text: &str) -> Result<Lock, String> {
                 for (name, entry) in deps {
                     root.insert(name.clone(), npm_resolution(entry));
                 }
-                walk_npm_v1(deps, text, &mut lock.packages);
+                walk_npm_v1(deps, &lines, &mut lock.packages);
             }
             lock.importers.insert(String::new(), root);
         }
@@ -287,7 +306,7 @@ fn npm_locate(packages: &serde_json::Map<String, Json>, from: &str, dep: &str) -
     }
 }
 
-fn walk_npm_v1(deps: &serde_json::Map<String, Json>, text: &str, out: &mut Vec<Package>) {
+fn walk_npm_v1(deps: &serde_json::Map<String, Json>, lines: &Lines, out: &mut Vec<Package>) {
     for (name, entry) in deps {
         let flag = |k: &str| entry.get(k).and_then(Json::as_bool).unwrap_or(false);
         out.push(Package {
@@ -317,10 +336,10 @@ fn walk_npm_v1(deps: &serde_json::Map<String, Json>, text: &str, out: &mut Vec<P
                         .collect()
                 })
                 .unwrap_or_default(),
-            line: line_of(text, &format!("\"{name}\": {{")),
+            line: lines.of(&format!("\"{name}\": {{")),
         });
         if let Some(nested) = entry.get("dependencies").and_then(Json::as_object) {
-            walk_npm_v1(nested, text, out);
+            walk_npm_v1(nested, lines, out);
         }
     }
 }
@@ -392,6 +411,7 @@ fn split_id(id: &str) -> Option<(&str, &str)> {
 }
 
 fn parse_pnpm(path: &str, text: &str) -> Result<Lock, String> {
+    let lines = Lines::new(text);
     let doc = yaml(text)?;
     let version = match doc.get("lockfileVersion") {
         Some(Json::String(s)) => s.clone(),
@@ -497,7 +517,7 @@ fn parse_pnpm(path: &str, text: &str) -> Result<Lock, String> {
                 .and_then(Json::as_bool)
                 .unwrap_or(false),
             depends_on,
-            line: line_of(text, &format!("{key}:")),
+            line: lines.of(&format!("{key}:")),
         });
     }
     Ok(lock)
@@ -575,6 +595,7 @@ fn pnpm_record_edits(text: &str, changes: &[SpecChange]) -> Vec<Edit> {
 // ---- yarn --------------------------------------------------------------------------------
 
 fn parse_yarn(path: &str, text: &str) -> Result<Lock, String> {
+    let lines = Lines::new(text);
     let parsed = yarn_lock_parser::parse_str(text).map_err(|e| e.to_string())?;
     let berry = text.contains("__metadata:");
     let mut lock = Lock {
@@ -632,7 +653,7 @@ fn parse_yarn(path: &str, text: &str) -> Result<Lock, String> {
                     )
                 })
                 .collect(),
-            line: line_of(text, &first),
+            line: lines.of(&first),
         });
     }
     // Yarn keys entries by descriptor, not by importer: every importer shares them.
@@ -733,6 +754,7 @@ fn yarn_record_edits(text: &str, changes: &[SpecChange], berry: bool) -> Vec<Edi
 // ---- bun ---------------------------------------------------------------------------------
 
 fn parse_bun(path: &str, text: &str) -> Result<Lock, String> {
+    let lines = Lines::new(text);
     let doc: Json = jsonc_parser::parse_to_serde_value::<Option<Json>>(text, &Default::default())
         .map_err(|e| e.to_string())?
         .ok_or("empty lockfile")?;
@@ -829,7 +851,7 @@ fn parse_bun(path: &str, text: &str) -> Result<Lock, String> {
                 .unwrap_or(false),
             install_script: false,
             depends_on,
-            line: line_of(text, &format!("\"{key}\": [")),
+            line: lines.of(&format!("\"{key}\": [")),
         });
     }
     Ok(lock)
@@ -838,6 +860,18 @@ fn parse_bun(path: &str, text: &str) -> Result<Lock, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_line_a_string_is_first_on() {
+        let lines = Lines::new("{\n  \"a\": {\n\n    \"b\": {}\n  },\n  \"b\": {\n}");
+        assert_eq!(lines.of("{"), 1);
+        assert_eq!(lines.of("\"a\": {"), 2);
+        assert_eq!(lines.of("\"b\": {"), 4);
+        assert_eq!(lines.of("},\n  \"b"), 5);
+        assert_eq!(lines.of("\n}"), 6);
+        assert_eq!(lines.of("absent"), 1);
+        assert_eq!(Lines::new("").of("x"), 1);
+    }
 
     #[test]
     fn splits_scoped_ids_and_peer_suffixes() {
