@@ -457,7 +457,29 @@ impl Bindings<'_> {
     }
 }
 
+/// Whether a call's callee ends in the name of a write (`.create`, `.insert`, `.values`, ...),
+/// read off its text: most calls in a file are not, and this spares them the field lookups.
+fn may_write(call: &N) -> bool {
+    // A call's callee is its first child.
+    let Some(callee) = call.child(0) else {
+        return false;
+    };
+    let text = callee.text();
+    let name = text
+        .trim_end()
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+        .next()
+        .unwrap_or_default();
+    PRISMA_WRITES.contains(&name)
+        || SUPABASE_WRITES.contains(&name)
+        || name == "values"
+        || name == "set"
+}
+
 fn sinks_of(call: &N, bindings: &Bindings) -> Vec<Sink> {
+    if !may_write(call) {
+        return vec![];
+    }
     let Some(func) = call
         .child_in("function")
         .filter(|f| f.kind() == "member_expression")
