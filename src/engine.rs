@@ -828,6 +828,7 @@ impl<'a> Engine<'a> {
             stack: &self.stack,
             config: self.config,
             selection: &self.options.selection,
+            locks: std::sync::OnceLock::new(),
         };
         let mut out = PassOutput::default();
         let timed = Timings::start().0.is_some();

@@ -74,9 +74,17 @@ pub struct ProjectView<'a> {
     pub config: &'a Config,
     /// The rules selected for this run (a pass whose output serves several may shape it).
     pub selection: &'a crate::rules::Selection,
+    /// The project's lockfiles, parsed once for the passes that read them ([`Self::lockfiles`]).
+    pub locks: std::sync::OnceLock<Vec<Result<crate::deps::lockfile::Lock, (String, String)>>>,
 }
 
 impl ProjectView<'_> {
+    /// Every lockfile, parsed ([`deps::lockfiles`]), once per view: the workspace does not
+    /// change while the passes finish.
+    pub fn lockfiles(&self) -> &[Result<crate::deps::lockfile::Lock, (String, String)>] {
+        self.locks.get_or_init(|| deps::lockfiles(self.workspace))
+    }
+
     /// The style of code inserted into the existing file `path` (see [`Stack::style_of`]); the
     /// project's for a file it does not have.
     pub fn style_of(&self, path: &str) -> crate::stack::Style {

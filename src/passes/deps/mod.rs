@@ -49,9 +49,12 @@ pub fn dir_of(path: &str) -> &str {
 
 /// The lockfile that governs a manifest: the nearest one in its folder or above, and the
 /// manifest's importer key relative to it.
-pub fn lock_for<'l>(locks: &'l [Lock], manifest: &Manifest) -> Option<(&'l Lock, String)> {
+pub fn lock_for<'l>(
+    locks: impl IntoIterator<Item = &'l Lock>,
+    manifest: &Manifest,
+) -> Option<(&'l Lock, String)> {
     locks
-        .iter()
+        .into_iter()
         .filter_map(|l| {
             let lock_dir = dir_of(&l.path);
             let importer = if lock_dir.is_empty() {

@@ -1,6 +1,6 @@
 //! `deps/pin-exact`, `deps/lockfile-missing`, `deps/floating-version`, `deps/save-exact`.
 
-use super::{lock_for, lockfiles, manifests};
+use super::{lock_for, manifests};
 use crate::deps::lockfile::{Lock, SpecChange};
 use crate::deps::{classify, is_exact_version, Section, Spec};
 use crate::passes::{Facts, Pass, PassOutput, ProjectView};
@@ -89,10 +89,14 @@ impl Pass for PinDependencies {
         if manifests.is_empty() {
             return;
         }
-        let locks: Vec<Lock> = lockfiles(ws).into_iter().filter_map(Result::ok).collect();
+        let locks: Vec<&Lock> = project
+            .lockfiles()
+            .iter()
+            .filter_map(|l| l.as_ref().ok())
+            .collect();
         let mut changes: BTreeMap<String, Vec<SpecChange>> = BTreeMap::new();
         for manifest in &manifests {
-            let governing = lock_for(&locks, manifest);
+            let governing = lock_for(locks.iter().copied(), manifest);
             for d in manifest
                 .declared
                 .iter()

@@ -1,7 +1,6 @@
 //! Supply-chain findings casehard reports but cannot fix offline: `deps/lockfile-integrity`,
 //! `deps/git-source`, `deps/install-scripts`, `deps/actions-sha`, `deps/docker-digest`.
 
-use super::lockfiles;
 use crate::passes::{Facts, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Area, Proposal, Severity};
 use crate::rules::{Docs, Origin, RuleMeta};
@@ -117,7 +116,7 @@ impl Pass for SupplyChain {
 
     fn finish(&self, project: &ProjectView<'_>, _: &BTreeMap<String, Facts>, out: &mut PassOutput) {
         let ws = project.workspace;
-        for lock in lockfiles(ws).into_iter().filter_map(Result::ok) {
+        for lock in project.lockfiles().iter().filter_map(|l| l.as_ref().ok()) {
             let Some(text) = ws.text(&lock.path) else {
                 continue;
             };
