@@ -134,8 +134,8 @@ impl<'t> Lines<'t> {
 
     /// The line (from 1) `needle` first occurs on; 1 if it does not.
     fn of(&self, needle: &str) -> usize {
-        self.text
-            .find(needle)
+        // memchr's searcher: several times faster than `str::find` over a large lockfile.
+        memchr::memmem::find(self.text.as_bytes(), needle.as_bytes())
             .map_or(1, |at| self.newlines.partition_point(|&nl| nl < at) + 1)
     }
 }
