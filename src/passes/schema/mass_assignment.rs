@@ -470,6 +470,12 @@ fn may_write(call: &N) -> bool {
         .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
         .next()
         .unwrap_or_default();
+    is_write_name(name)
+}
+
+/// Whether a method of that name writes a row: Prisma's and Supabase's writes, and Drizzle's
+/// `.values(...)` and `.set(...)`.
+fn is_write_name(name: &str) -> bool {
     PRISMA_WRITES.contains(&name)
         || SUPABASE_WRITES.contains(&name)
         || name == "values"
@@ -490,11 +496,7 @@ fn sinks_of(call: &N, bindings: &Bindings) -> Vec<Sink> {
         return vec![];
     };
     let method = property.text();
-    let is_write = PRISMA_WRITES.contains(&method.as_ref())
-        || SUPABASE_WRITES.contains(&method.as_ref())
-        || method == "values"
-        || method == "set";
-    if !is_write {
+    if !is_write_name(&method) {
         return vec![];
     }
     let method = method.to_string();
