@@ -233,6 +233,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
             if cli.format == Format::Text {
                 print_diff(&run.outcome, cli.colors());
             }
+            if std::env::var_os("CASEHARD_TIMINGS").is_some() {
+                eprintln!("diff written; {}", engine::memory());
+            }
             finish(&cli, &run, "diff")
         }
         Command::Check { path } => {

@@ -158,7 +158,11 @@ impl Timings {
     }
 }
 
-/// The process's resident and peak memory (Linux), for `CASEHARD_TIMINGS`.
+/// When the process started, for `CASEHARD_TIMINGS`' lines; set by `main`.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// The process's resident and peak memory (Linux), and the time since it started, for
+/// `CASEHARD_TIMINGS`.
 pub fn memory() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
@@ -168,7 +172,15 @@ pub fn memory() -> String {
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|| "?".into())
     };
-    format!("resident {}, peak {}", field("VmRSS:"), field("VmHWM:"))
+    let since = STARTED
+        .get()
+        .map(|t| format!(" ({:.2?} since start)", t.elapsed()));
+    format!(
+        "resident {}, peak {}{}",
+        field("VmRSS:"),
+        field("VmHWM:"),
+        since.unwrap_or_default()
+    )
 }
 
 /// Where a finding is, in the original file: the key that dedupes it across rounds. Its
