@@ -49,7 +49,7 @@ pub enum PackageManager {
 }
 
 /// How the project writes code, so injected code looks like its own.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Style {
     pub quote: char,
     pub semicolons: bool,

@@ -235,17 +235,11 @@ pub fn helper_file(
     if project.workspace.contains(path) {
         return None;
     }
-    let style = &project.stack.style;
-    let mut data = serde_json::json!({
-        "rule": rule,
-        "q": style.quote.to_string(),
-        "s": style.semi(),
-        "i": style.indent,
-    });
+    let mut data = serde_json::json!({ "rule": rule });
     if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
         data.extend(extra);
     }
-    let content = crate::templates::render(template, &data).ok()?;
+    let content = crate::templates::render_in_style(template, &project.stack.style, &data).ok()?;
     Some(NewFile {
         rule: rule.into(),
         path: path.into(),
