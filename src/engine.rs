@@ -361,6 +361,8 @@ struct Engine<'a> {
     pass_kinds: Vec<&'static str>,
     /// Source bytes whose trees the current phase may still keep (see [`TREE_BUDGET`]).
     tree_budget: TreeBudget,
+    /// The lockfiles as parsed in an earlier round, reused while their bytes are the same.
+    lock_cache: crate::passes::deps::LockCache,
 }
 
 /// How many bytes of source may have their syntax trees kept between the phases of a round
@@ -484,6 +486,7 @@ pub fn run(
             std::sync::atomic::AtomicUsize::new(options.tree_budget),
             options.tree_budget,
         ),
+        lock_cache: Default::default(),
     };
     let mut kinds: Vec<&'static str> = engine
         .passes
@@ -841,6 +844,7 @@ impl<'a> Engine<'a> {
             config: self.config,
             selection: &self.options.selection,
             locks: std::sync::OnceLock::new(),
+            lock_cache: &self.lock_cache,
         };
         let mut out = PassOutput::default();
         let timed = Timings::start().0.is_some();

@@ -75,14 +75,17 @@ pub struct ProjectView<'a> {
     /// The rules selected for this run (a pass whose output serves several may shape it).
     pub selection: &'a crate::rules::Selection,
     /// The project's lockfiles, parsed once for the passes that read them ([`Self::lockfiles`]).
-    pub locks: std::sync::OnceLock<Vec<Result<crate::deps::lockfile::Lock, (String, String)>>>,
+    pub locks: std::sync::OnceLock<deps::Lockfiles>,
+    /// Where the run keeps them between rounds.
+    pub lock_cache: &'a deps::LockCache,
 }
 
 impl ProjectView<'_> {
-    /// Every lockfile, parsed ([`deps::lockfiles`]), once per view: the workspace does not
-    /// change while the passes finish.
+    /// Every lockfile, parsed ([`deps::lockfiles`]), once per view (the workspace does not
+    /// change while the passes finish) and again only when one of them changed.
     pub fn lockfiles(&self) -> &[Result<crate::deps::lockfile::Lock, (String, String)>] {
-        self.locks.get_or_init(|| deps::lockfiles(self.workspace))
+        self.locks
+            .get_or_init(|| self.lock_cache.get(self.workspace))
     }
 
     /// The style of code inserted into the existing file `path` (see [`Stack::style_of`]); the

@@ -7,6 +7,7 @@ pub mod supply_chain;
 use crate::deps::lockfile::{self, Lock, LOCKFILES};
 use crate::deps::{parse_manifest, Manifest};
 use crate::workspace::Workspace;
+use std::sync::{Arc, Mutex};
 
 /// Every package.json casehard reads (dependency folders are never read).
 pub fn manifests(ws: &Workspace) -> Vec<Manifest> {
@@ -26,20 +27,56 @@ pub fn declared_range(ws: &Workspace, name: &str) -> Option<String> {
         .map(|d| d.spec)
 }
 
+/// The paths of the project's lockfiles.
+fn lockfile_paths(ws: &Workspace) -> impl Iterator<Item = &String> {
+    ws.files.keys().filter(|p| {
+        LOCKFILES
+            .iter()
+            .any(|l| *p == l || p.ends_with(&format!("/{l}")))
+    })
+}
+
 /// Every lockfile, parsed; a lockfile that does not parse is returned as an error message.
 pub fn lockfiles(ws: &Workspace) -> Vec<Result<Lock, (String, String)>> {
-    ws.files
-        .keys()
-        .filter(|p| {
-            LOCKFILES
-                .iter()
-                .any(|l| *p == l || p.ends_with(&format!("/{l}")))
-        })
+    lockfile_paths(ws)
         .filter_map(|p| {
             let text = ws.text(p)?;
             Some(lockfile::parse(p, text.body).map_err(|e| (p.clone(), e)))
         })
         .collect()
+}
+
+/// The parsed lockfiles, shared.
+pub type Lockfiles = Arc<Vec<Result<Lock, (String, String)>>>;
+
+/// The lockfiles as last parsed in a run, with the bytes they were parsed from: a round whose
+/// lockfiles are those bytes still reuses them (a run of several rounds parsed an unchanged
+/// package-lock.json once per round).
+#[derive(Default)]
+pub struct LockCache(Mutex<Option<(Vec<(String, Vec<u8>)>, Lockfiles)>>);
+
+impl LockCache {
+    pub fn get(&self, ws: &Workspace) -> Lockfiles {
+        let paths: Vec<&String> = lockfile_paths(ws).collect();
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seen, parsed)) = &*slot {
+            let same = seen.len() == paths.len()
+                && seen
+                    .iter()
+                    .zip(&paths)
+                    .all(|((path, bytes), now)| path == *now && ws.files[*now].bytes == *bytes);
+            if same {
+                return parsed.clone();
+            }
+        }
+        let parsed = Arc::new(lockfiles(ws));
+        let seen = paths
+            .into_iter()
+            .map(|p| (p.clone(), ws.files[p].bytes.clone()))
+            .collect();
+        *slot = Some((seen, parsed.clone()));
+        parsed
+    }
 }
 
 /// The folder a path is in (`""` at the root).
@@ -71,4 +108,47 @@ pub fn lock_for<'l>(
         })
         .max_by_key(|(_, _, depth)| *depth)
         .map(|(l, importer, _)| (l, importer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn npm_lock(version: &str) -> String {
+        format!(
+            r#"{{"lockfileVersion": 3, "packages": {{"": {{}}, "node_modules/zod": {{"version": "{version}"}}}}}}"#
+        )
+    }
+
+    fn zod_version(parsed: &Lockfiles) -> String {
+        let lock = parsed[0].as_ref().unwrap();
+        lock.packages[0].version.clone()
+    }
+
+    #[test]
+    fn lockfiles_are_parsed_again_only_when_their_bytes_change() {
+        let cache = LockCache::default();
+        let mut ws = Workspace::from_files([
+            ("package-lock.json", npm_lock("3.23.8")),
+            ("src/a.ts", "x".to_string()),
+        ])
+        .unwrap();
+        let first = cache.get(&ws);
+        assert_eq!(zod_version(&first), "3.23.8");
+        // Another file changed: the same parse.
+        ws.files.get_mut("src/a.ts").unwrap().bytes = b"y".to_vec();
+        assert!(Arc::ptr_eq(&first, &cache.get(&ws)));
+        // The lockfile changed: parsed again.
+        ws.files.get_mut("package-lock.json").unwrap().bytes = npm_lock("3.24.1").into_bytes();
+        let second = cache.get(&ws);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(zod_version(&second), "3.24.1");
+        // A lockfile added: parsed again, both.
+        let mut more =
+            Workspace::from_files([("apps/web/package-lock.json", npm_lock("1.0.0"))]).unwrap();
+        ws.files.append(&mut more.files);
+        let third = cache.get(&ws);
+        assert_eq!(third.len(), 2);
+        assert!(Arc::ptr_eq(&third, &cache.get(&ws)));
+    }
 }
