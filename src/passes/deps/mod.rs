@@ -53,7 +53,10 @@ pub type Lockfiles = Arc<Vec<Result<Lock, (String, String)>>>;
 /// lockfiles are those bytes still reuses them (a run of several rounds parsed an unchanged
 /// package-lock.json once per round).
 #[derive(Default)]
-pub struct LockCache(Mutex<Option<(Vec<(String, Vec<u8>)>, Lockfiles)>>);
+pub struct LockCache(Mutex<Option<(ParsedFrom, Lockfiles)>>);
+
+/// Each lockfile's path and the bytes it was parsed from.
+type ParsedFrom = Vec<(String, Vec<u8>)>;
 
 impl LockCache {
     pub fn get(&self, ws: &Workspace) -> Lockfiles {
