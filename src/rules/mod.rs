@@ -145,10 +145,12 @@ pub struct Catalog {
 impl Catalog {
     /// The built-in rules and passes, plus the rules in `extra` folders.
     pub fn load(extra: &[&Path]) -> Result<Catalog, Error> {
-        let mut rules = Vec::new();
-        for (id, text) in embedded::BUILTIN_RULES {
-            rules.push(load_rule(id, text, Origin::Builtin)?);
-        }
+        use rayon::prelude::*;
+        // Building a rule compiles its regexes, most of the load: one rule per thread.
+        let mut rules = embedded::BUILTIN_RULES
+            .par_iter()
+            .map(|(id, text)| load_rule(id, text, Origin::Builtin))
+            .collect::<Result<Vec<_>, Error>>()?;
         for dir in extra {
             rules.extend(load_rule_dir(dir)?);
         }
