@@ -38,17 +38,35 @@ pub fn write(
     colors: Colors,
     out: &mut impl std::io::Write,
 ) -> std::io::Result<()> {
-    for path in outcome.before.keys() {
-        let Some(after) = outcome.workspace.get(path) else {
-            continue;
-        };
-        let old = outcome.original(path);
-        let old = old.as_deref().map(String::from_utf8_lossy);
-        let new = String::from_utf8_lossy(&after.bytes);
-        write_file_diff(out, path, old.as_deref(), &new, after.mode, colors)?;
+    use rayon::prelude::*;
+    let paths: Vec<&String> = outcome.before.keys().collect();
+    // Files are diffed a group at a time, in parallel, and written in order: the output is
+    // the same as file by file, and only one group's diffs are held at once.
+    let group = FILES_AT_ONCE * rayon::current_num_threads().max(1);
+    for paths in paths.chunks(group) {
+        let diffs: Vec<Vec<u8>> = paths
+            .par_iter()
+            .map(|path| {
+                let mut diff = Vec::new();
+                if let Some(after) = outcome.workspace.get(path) {
+                    let old = outcome.original(path);
+                    let old = old.as_deref().map(String::from_utf8_lossy);
+                    let new = String::from_utf8_lossy(&after.bytes);
+                    write_file_diff(&mut diff, path, old.as_deref(), &new, after.mode, colors)
+                        .expect("writing to memory does not fail");
+                }
+                diff
+            })
+            .collect();
+        for diff in diffs {
+            out.write_all(&diff)?;
+        }
     }
     Ok(())
 }
+
+/// Files diffed in parallel per thread before their diffs are written.
+const FILES_AT_ONCE: usize = 16;
 
 /// One file's diff with git headers; `old` is `None` for a new file.
 fn write_file_diff(
@@ -177,6 +195,51 @@ mod tests {
         assert_eq!(
             plain,
             "diff --git a/a.ts b/a.ts\nnew file mode 100644\n--- /dev/null\n+++ b/a.ts\n@@ -0,0 +1,2 @@\n+a\n+b\n"
+        );
+    }
+
+    #[test]
+    fn many_files_are_written_in_path_order_as_one_by_one() {
+        use crate::config::Config;
+        use crate::engine::{self, Options};
+        use crate::rules::Catalog;
+        use crate::workspace::Workspace;
+        // More files than one group, and numbered so path order is not creation order.
+        let files: Vec<(String, String)> = (0..150)
+            .map(|i| {
+                (
+                    format!("src/app/api/r{i}/route.ts"),
+                    format!(
+                        "import {{ z }} from \"zod\";\nconst inputSchema = z.object({{ name{i}: z.string() }});\nexport async function POST(req: Request) {{\n  return Response.json(inputSchema.parse(await req.json()));\n}}\n"
+                    ),
+                )
+            })
+            .collect();
+        let ws = Workspace::from_files(files).unwrap();
+        let catalog = Catalog::load(&[]).unwrap();
+        let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
+        let mut all = Vec::new();
+        write(&outcome, Colors::default(), &mut all).unwrap();
+        let mut one_by_one = Vec::new();
+        for path in outcome.before.keys() {
+            let after = outcome.workspace.get(path).unwrap();
+            let old = outcome.original(path);
+            let old = old.as_deref().map(String::from_utf8_lossy);
+            let new = String::from_utf8_lossy(&after.bytes);
+            write_file_diff(
+                &mut one_by_one,
+                path,
+                old.as_deref(),
+                &new,
+                after.mode,
+                Colors::default(),
+            )
+            .unwrap();
+        }
+        assert!(outcome.before.len() >= 150, "{}", outcome.before.len());
+        assert_eq!(
+            String::from_utf8(all).unwrap(),
+            String::from_utf8(one_by_one).unwrap()
         );
     }
 }
