@@ -290,6 +290,17 @@ mod tests {
         hb.render("t", &data).unwrap()
     }
 
+    fn renders_the_same_in_every_style(text: &str, data: &serde_json::Value, what: &str) {
+        for style in styles() {
+            let written = specialize(text, &style);
+            assert_eq!(
+                rendered(&written, &style, data, true),
+                rendered(text, &style, data, false),
+                "{what} in {style:?} became {written:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_style_is_written_in_only_where_the_output_stays_the_same() {
         // Each would render differently with the tag replaced by its value everywhere.
@@ -308,15 +319,8 @@ mod tests {
             "{{{{raw}}}}\n{{i}}x\n{{{{/raw}}}}\n",
         ];
         for text in kept {
-            for style in styles() {
-                let data = serde_json::json!({ "x": true });
-                let written = specialize(text, &style);
-                assert_eq!(
-                    rendered(&written, &style, &data, true),
-                    rendered(text, &style, &data, false),
-                    "{text:?} in {style:?} became {written:?}"
-                );
-            }
+            let data = serde_json::json!({ "x": true });
+            renders_the_same_in_every_style(text, &data, &format!("{text:?}"));
             let naive = |style: &Style| {
                 style_values(style)
                     .iter()
@@ -388,14 +392,7 @@ mod tests {
                         format!("<{var}>").into()
                     };
                 }
-                for style in styles() {
-                    let written = specialize(text, &style);
-                    assert_eq!(
-                        rendered(&written, &style, &data, true),
-                        rendered(text, &style, &data, false),
-                        "{name} in {style:?}"
-                    );
-                }
+                renders_the_same_in_every_style(text, &data, name);
             }
             let count = |t: &str| {
                 ["{{q}}", "{{s}}", "{{i}}"]
