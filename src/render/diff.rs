@@ -46,17 +46,7 @@ pub fn write(
     for paths in paths.chunks(group) {
         let diffs: Vec<Vec<u8>> = paths
             .par_iter()
-            .map(|path| {
-                let mut diff = Vec::new();
-                if let Some(after) = outcome.workspace.get(path) {
-                    let old = outcome.original(path);
-                    let old = old.as_deref().map(String::from_utf8_lossy);
-                    let new = String::from_utf8_lossy(&after.bytes);
-                    write_file_diff(&mut diff, path, old.as_deref(), &new, after.mode, colors)
-                        .expect("writing to memory does not fail");
-                }
-                diff
-            })
+            .map(|path| diff_of(outcome, path, colors))
             .collect();
         for diff in diffs {
             out.write_all(&diff)?;
@@ -67,6 +57,20 @@ pub fn write(
 
 /// Files diffed in parallel per thread before their diffs are written.
 const FILES_AT_ONCE: usize = 16;
+
+/// The diff of one changed path, from its bytes as read to its bytes now; empty for a path
+/// the workspace no longer has.
+fn diff_of(outcome: &Outcome, path: &str, colors: Colors) -> Vec<u8> {
+    let mut diff = Vec::new();
+    if let Some(after) = outcome.workspace.get(path) {
+        let old = outcome.original(path);
+        let old = old.as_deref().map(String::from_utf8_lossy);
+        let new = String::from_utf8_lossy(&after.bytes);
+        write_file_diff(&mut diff, path, old.as_deref(), &new, after.mode, colors)
+            .expect("writing to memory does not fail");
+    }
+    diff
+}
 
 /// One file's diff with git headers; `old` is `None` for a new file.
 fn write_file_diff(
@@ -220,26 +224,13 @@ mod tests {
         let outcome = engine::run(ws, &catalog, &Config::default(), &Options::default()).unwrap();
         let mut all = Vec::new();
         write(&outcome, Colors::default(), &mut all).unwrap();
-        let mut one_by_one = Vec::new();
-        for path in outcome.before.keys() {
-            let after = outcome.workspace.get(path).unwrap();
-            let old = outcome.original(path);
-            let old = old.as_deref().map(String::from_utf8_lossy);
-            let new = String::from_utf8_lossy(&after.bytes);
-            write_file_diff(
-                &mut one_by_one,
-                path,
-                old.as_deref(),
-                &new,
-                after.mode,
-                Colors::default(),
-            )
-            .unwrap();
-        }
-        assert!(outcome.before.len() >= 150, "{}", outcome.before.len());
-        assert_eq!(
-            String::from_utf8(all).unwrap(),
-            String::from_utf8(one_by_one).unwrap()
-        );
+        let one_by_one: Vec<u8> = outcome
+            .before
+            .keys()
+            .flat_map(|path| diff_of(&outcome, path, Colors::default()))
+            .collect();
+        let all = String::from_utf8(all).unwrap();
+        assert!(all.matches("\ndiff --git ").count() >= 149, "{all}");
+        assert_eq!(all, String::from_utf8(one_by_one).unwrap());
     }
 }
