@@ -206,13 +206,18 @@ pub fn render_in_style(
     style: &Style,
     data: &serde_json::Value,
 ) -> Result<String, Error> {
+    render_in(name, Some(style.clone()), &with_style(data, style))
+}
+
+/// `data` with the style's `q`, `s` and `i` (each tag's name, between its braces).
+fn with_style(data: &serde_json::Value, style: &Style) -> serde_json::Value {
     let mut data = data.clone();
     if let Some(fields) = data.as_object_mut() {
         for (tag, value) in style_values(style) {
             fields.insert(tag[2..3].to_string(), value.into());
         }
     }
-    render_in(name, Some(style.clone()), &data)
+    data
 }
 
 #[cfg(test)]
@@ -270,10 +275,7 @@ mod tests {
     fn rendered(text: &str, style: &Style, data: &serde_json::Value, written: bool) -> String {
         let mut hb = Handlebars::new();
         hb.register_escape_fn(handlebars::no_escape);
-        let mut data = data.clone();
-        for (tag, value) in style_values(style) {
-            data[&tag[2..3]] = value.into();
-        }
+        let data = with_style(data, style);
         hb.register_template_string("t", text).unwrap();
         for partial in partials(text) {
             if let Some((_, body)) = BUILTIN_TEMPLATES.iter().find(|(n, _)| *n == partial) {
