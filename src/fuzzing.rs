@@ -155,6 +155,193 @@ pub fn check_in(catalog: &Catalog, text: &str, project_index: usize) {
     }
 }
 
+/// A route handler the file projects hold, so that stack detection and the rules have code to
+/// read beside the file being fuzzed.
+const ROUTE: (&str, &str) = (
+    "app/api/notes/route.ts",
+    "import { z } from \"zod\";\n\nconst input = z.object({ body: z.string() });\n\nexport async function POST(req: Request) {\n  const data = input.parse(await req.json());\n  return Response.json(data);\n}\n",
+);
+
+/// A Next.js app's package.json with ranges, which `deps/pin-exact` pins from a lockfile.
+const RANGED_PACKAGE: (&str, &str) = (
+    "package.json",
+    r#"{
+  "name": "app",
+  "private": true,
+  "dependencies": {
+    "next": "^15.0.3",
+    "react": "^19.0.0",
+    "stripe": "17.4.0",
+    "zod": "^3.23.8"
+  },
+  "devDependencies": {
+    "typescript": "~5.6.3"
+  }
+}
+"#,
+);
+
+/// The files other than TypeScript that casehard reads, each at the path a generator writes it
+/// to, in a project that makes casehard read it: the Express app on node-postgres and the
+/// Supabase app of [`PROJECTS`] for migrations and the configuration, a create-t3-app on Prisma
+/// for a Prisma schema, and a Next.js app with ranged dependencies for the package files,
+/// lockfiles and CI files. A lockfile's input may also carry the package.json it locks (see
+/// [`check_file`]), which replaces the project's.
+pub const FILE_PLACES: &[(&str, &[(&str, &str)])] = &[
+    ("db/migrations/0002_more.sql", PROJECTS[1]),
+    ("supabase/migrations/20240102000000_more.sql", PROJECTS[3]),
+    (
+        "prisma/schema.prisma",
+        &[
+            (
+                "package.json",
+                r#"{"dependencies":{"next":"15.0.3","@prisma/client":"5.22.0","next-auth":"4.24.10","@trpc/server":"11.0.0-rc.608","stripe":"17.4.0","zod":"3.23.8"},"devDependencies":{"prisma":"5.22.0"}}"#,
+            ),
+            ROUTE,
+        ],
+    ),
+    ("package.json", &[ROUTE]),
+    ("package-lock.json", &[RANGED_PACKAGE, ROUTE]),
+    ("pnpm-lock.yaml", &[RANGED_PACKAGE, ROUTE]),
+    ("yarn.lock", &[RANGED_PACKAGE, ROUTE]),
+    ("bun.lock", &[RANGED_PACKAGE, ROUTE]),
+    (".npmrc", &[RANGED_PACKAGE, ROUTE]),
+    ("Dockerfile", &[RANGED_PACKAGE, ROUTE]),
+    (".github/workflows/ci.yml", &[RANGED_PACKAGE, ROUTE]),
+    ("casehard.toml", PROJECTS[3]),
+];
+
+/// The index in [`FILE_PLACES`] a file of the project at `path` is fuzzed as, by its name:
+/// how a fixture becomes a seed.
+pub fn file_place_for(path: &str) -> Option<usize> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let place = |p: &str| FILE_PLACES.iter().position(|(at, _)| *at == p);
+    match name {
+        _ if name.ends_with(".sql") && path.contains("supabase/") => place(FILE_PLACES[1].0),
+        _ if name.ends_with(".sql") => place(FILE_PLACES[0].0),
+        _ if name.ends_with(".prisma") => place(FILE_PLACES[2].0),
+        _ if name.ends_with(".yml") || (name.ends_with(".yaml") && name != "pnpm-lock.yaml") => {
+            place(".github/workflows/ci.yml")
+        }
+        _ if name.starts_with("Dockerfile") => place("Dockerfile"),
+        _ => place(name),
+    }
+}
+
+/// The second fuzz target's property, for the project files casehard reads besides
+/// TypeScript: the first byte picks the file's place in [`FILE_PLACES`], the rest is its text;
+/// past a NUL byte, the text of the package.json beside it (used where the project has one, so
+/// a lockfile and the manifest it locks are fuzzed together). See [`check_file_in`].
+pub fn check_file(catalog: &Catalog, data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(rest) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let (text, manifest) = match rest.split_once('\0') {
+        Some((text, manifest)) => (text, Some(manifest)),
+        None => (rest, None),
+    };
+    check_file_in(catalog, usize::from(which) % FILE_PLACES.len(), text, manifest);
+}
+
+/// The input [`check_file`] reads for `text` at [`FILE_PLACES`]`[place]`, with the package.json
+/// `manifest`: how a fixture becomes a seed.
+pub fn file_input(place: usize, text: &str, manifest: Option<&str>) -> Vec<u8> {
+    let mut input = vec![place as u8];
+    input.extend_from_slice(text.as_bytes());
+    if let Some(manifest) = manifest {
+        input.push(0);
+        input.extend_from_slice(manifest.as_bytes());
+    }
+    input
+}
+
+/// Runs the catalog over a project holding `text` at [`FILE_PLACES`]`[place]` (and `manifest`
+/// as its package.json, if it has one); panics unless:
+/// the run converges (a configuration it rejects is the error the command reports, not a
+/// crash); the diff's old side of the file is `text`; every file casehard created is well
+/// formed for its kind (SQL that PostgreSQL's parser reads, JSON, YAML, TOML, TypeScript
+/// without syntax errors), and every file it changed still is where it was before; `.npmrc`
+/// keeps every setting but the one it adds; and a second run on the result changes nothing.
+pub fn check_file_in(catalog: &Catalog, place: usize, text: &str, manifest: Option<&str>) {
+    let (path, others) = FILE_PLACES[place];
+    let others = others.iter().map(|&(at, body)| match manifest {
+        Some(m) if at == "package.json" => (at, m),
+        _ => (at, body),
+    });
+    let ws = Workspace::from_files(others.chain([(path, text)])).expect("fixed paths are valid");
+    let Ok(config) = Config::from_workspace(&ws) else {
+        return;
+    };
+    let options = Options::default();
+    let outcome = match engine::run(ws, catalog, &config, &options) {
+        Ok(outcome) => outcome,
+        Err(Error::NoConvergence { rules, .. }) => {
+            panic!("rules keep rewriting the project with {path}: {rules:?}\n{text}")
+        }
+        Err(_) => return,
+    };
+    if let Some(original) = outcome.original(path) {
+        assert!(
+            original.as_ref() == text.as_bytes(),
+            "{path}: the text rebuilt as read differs from the input"
+        );
+    }
+    for changed in outcome.before.keys() {
+        let before = outcome
+            .original(changed)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let after = outcome
+            .workspace
+            .text(changed)
+            .expect("casehard writes UTF-8")
+            .body;
+        let was_well_formed = before.as_deref().is_none_or(|b| well_formed(changed, b));
+        assert!(
+            !was_well_formed || well_formed(changed, after),
+            "{changed}: casehard's output is not well formed:\n--- input ({path})\n{text}\n--- before\n{}\n--- after\n{after}",
+            before.as_deref().unwrap_or("(created)")
+        );
+        if changed.ends_with(".npmrc") {
+            let kept: Vec<&str> = after.lines().map(str::trim).collect();
+            for line in before.as_deref().unwrap_or_default().lines().map(str::trim) {
+                assert!(
+                    line.starts_with("save-exact") || kept.contains(&line),
+                    ".npmrc: `{line}` is lost:\n--- before\n{text}\n--- after\n{after}"
+                );
+            }
+        }
+    }
+    let again = engine::run(outcome.workspace, catalog, &config, &options)
+        .expect("the second run fails where the first did not");
+    assert!(
+        again.before.is_empty(),
+        "a second run still changes {:?}; input at {path}:\n{text}",
+        again.before.keys().collect::<Vec<_>>()
+    );
+}
+
+/// Whether `text` reads as the kind of file `path` names; files of other kinds are free text.
+fn well_formed(path: &str, text: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if let Some(lang) = Lang::for_path(path) {
+        return lang.parse(text).is_ok_and(|t| !has_syntax_error(&t));
+    }
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("sql") => pg_query::parse(text, pg_query::ParserOptions::DEFAULT).is_ok(),
+        // package.json and package-lock.json are strict JSON; bun.lock is JSONC.
+        Some("json") => serde_json::from_str::<serde_json::Value>(text).is_ok(),
+        Some("lock") if name == "bun.lock" => {
+            jsonc_parser::parse_to_value(text, &Default::default()).is_ok()
+        }
+        Some("yaml") | Some("yml") => serde_saphyr::from_str::<serde_json::Value>(text).is_ok(),
+        Some("toml") => toml::from_str::<toml::Table>(text).is_ok(),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,3 +52,84 @@ fn collect_sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         }
     }
 }
+
+/// Inputs the second fuzz target (`cargo +nightly fuzz run files`: SQL migrations, Prisma
+/// schemas, package files, lockfiles, CI files, casehard.toml) found or that guard what it
+/// checks, replayed on stable: tests/fixtures/fuzz-files/*, each its first byte choosing the
+/// file's place and the rest its text.
+#[test]
+fn file_fuzz_inputs_keep_the_property() {
+    let catalog = harness::catalog();
+    let dir = harness::manifest_dir().join("tests/fixtures/fuzz-files");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            casehard::fuzzing::check_file(&catalog, &bytes)
+        }));
+        assert!(outcome.is_ok(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen > 0, "no inputs in {}", dir.display());
+}
+
+/// Every project file of the fixtures that the second fuzz target places (by name; see
+/// `fuzzing::file_place_for`) keeps its property. With `CASEHARD_WRITE_FUZZ_SEEDS=<dir>` the
+/// test also writes them there as the target's seeds (README, "Fuzzing").
+#[test]
+fn the_file_seeds_keep_the_property() {
+    let catalog = harness::catalog();
+    let root = harness::manifest_dir();
+    let mut files = Vec::new();
+    collect_files(&root.join("tests/fixtures"), &mut files);
+    let write_to = std::env::var_os("CASEHARD_WRITE_FUZZ_SEEDS").map(std::path::PathBuf::from);
+    let mut places = std::collections::BTreeSet::new();
+    let mut failed = Vec::new();
+    for path in &files {
+        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let Some(place) = casehard::fuzzing::file_place_for(&relative) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        places.insert(place);
+        // A lockfile comes with the package.json beside it, which it locks.
+        let manifest = (casehard::deps::lockfile::LOCKFILES.iter().any(|l| relative.ends_with(l)))
+            .then(|| std::fs::read_to_string(path.with_file_name("package.json")).ok())
+            .flatten();
+        if let Some(dir) = &write_to {
+            std::fs::create_dir_all(dir).unwrap();
+            let seed = casehard::fuzzing::file_input(place, &text, manifest.as_deref());
+            std::fs::write(dir.join(relative.replace('/', "__")), seed).unwrap();
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            casehard::fuzzing::check_file_in(&catalog, place, &text, manifest.as_deref())
+        }));
+        if outcome.is_err() {
+            failed.push(relative);
+        }
+    }
+    assert!(failed.is_empty(), "the property fails on {failed:?}");
+    // Every place has a seed, so the fuzzer starts from a real file of each kind.
+    assert_eq!(
+        places.len(),
+        casehard::fuzzing::FILE_PLACES.len(),
+        "places with seeds: {places:?}"
+    );
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "node_modules") {
+                continue;
+            }
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
