@@ -406,7 +406,7 @@ fn strip_peers(v: &str) -> &str {
 /// `@scope/name@1.2.3` → (`@scope/name`, `1.2.3`).
 fn split_id(id: &str) -> Option<(&str, &str)> {
     let id = id.trim_start_matches('/');
-    let at = id[1..].find('@')? + 1;
+    let at = super::version_at(id)?;
     Some((&id[..at], strip_peers(&id[at + 1..])))
 }
 

@@ -197,7 +197,7 @@ pub fn classify(spec: &str) -> Spec {
     }
     if let Some(rest) = s.strip_prefix("npm:") {
         // npm:name@range, where name may be scoped (@scope/name@range).
-        let at = rest[1..].find('@').map(|i| i + 1);
+        let at = version_at(rest);
         let (target, range) = match at {
             Some(i) => (&rest[..i], &rest[i + 1..]),
             None => (rest, "*"),
@@ -262,9 +262,44 @@ pub fn is_exact_version(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// Where the `@` between a package's name and its version is in `name@version`: the first one
+/// after the name's first character, since a scope's `@` starts the name (`@scope/name@1.2.3`).
+/// `None` when there is none, as in an empty or a bare name.
+pub fn version_at(id: &str) -> Option<usize> {
+    id.char_indices()
+        .skip(1)
+        .find(|&(_, c)| c == '@')
+        .map(|(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_starts_after_the_first_at_past_the_names_first_character() {
+        assert_eq!(version_at("zod@3.23.8"), Some(3));
+        assert_eq!(version_at("@types/node@20.1.0"), Some(11));
+        assert_eq!(version_at("@types/node"), None);
+        // Found by fuzzing: empty ids and a multi-byte first character were sliced at byte 1.
+        assert_eq!(version_at(""), None);
+        assert_eq!(version_at("@"), None);
+        assert_eq!(version_at("é@1"), Some(2));
+        assert_eq!(
+            classify("npm:"),
+            Spec::Alias {
+                target: String::new(),
+                range: "*".into()
+            }
+        );
+        assert_eq!(
+            classify("npm:é@1.0.0"),
+            Spec::Alias {
+                target: "é".into(),
+                range: "1.0.0".into()
+            }
+        );
+    }
 
     #[test]
     fn classifies_specs() {

@@ -107,7 +107,7 @@ pub fn cyclonedx(root: &Manifest, lock: &Lock) -> String {
             .depends_on
             .iter()
             .filter_map(|id| {
-                let at = id[1..].find('@')? + 1;
+                let at = super::version_at(id)?;
                 Some(purl(&id[..at], &id[at + 1..]))
             })
             .filter(|r| known.contains(r))
