@@ -377,6 +377,7 @@ const SPLIT_CHUNK: usize = 64 << 10;
 /// the state it would have been in. Otherwise the chunk grows to the next such line. Text whose
 /// scan fails (an unterminated string or comment) is one piece, reported where it starts.
 fn split(sql: &str, chunk: usize) -> Vec<&str> {
+    let chunk = chunk.max(1);
     let mut out = Vec::new();
     let mut start = 0;
     let mut want = chunk;
@@ -402,7 +403,8 @@ fn split(sql: &str, chunk: usize) -> Vec<&str> {
 
 /// Just past the `;` that ends the first line at or after `from` (the newline starts the next
 /// chunk, as the whole text's splitter starts the next statement right after a `;`), or the
-/// end of `sql`.
+/// end of `sql`; never before `from`, so a chunk always grows (`from` on the `\n` of a `;\r\n`
+/// takes the next line: that `;` is before it).
 fn line_end_after_semicolon(sql: &str, from: usize) -> usize {
     let bytes = sql.as_bytes();
     let mut at = from.min(bytes.len());
@@ -411,7 +413,7 @@ fn line_end_after_semicolon(sql: &str, from: usize) -> usize {
         let content = bytes[..line_end]
             .strip_suffix(b"\r")
             .unwrap_or(&bytes[..line_end]);
-        if content.last() == Some(&b';') {
+        if content.last() == Some(&b';') && content.len() >= from {
             return content.len();
         }
         at = line_end + 1;
@@ -1018,14 +1020,18 @@ mod tests {
             select 2;;\r\n\
             alter table a enable row level security;\r\n\
             select 3";
-        let whole = pg_query::split_with_scanner(sql).unwrap();
-        assert!(whole.len() >= 10, "{whole:?}");
-        for chunk in [1, 2, 3, 5, 8, 13, 21, 40, 100, 1000] {
-            assert_eq!(
-                spans(sql, &split(sql, chunk)),
-                spans(sql, &whole),
-                "chunk {chunk}"
-            );
+        // Windows line ends on every line: a chunk cut just past a `;\r` once never grew.
+        let crlf = sql.replace("\r\n", "\n").replace('\n', "\r\n");
+        for sql in [sql, crlf.as_str()] {
+            let whole = pg_query::split_with_scanner(sql).unwrap();
+            assert!(whole.len() >= 10, "{whole:?}");
+            for chunk in [0, 1, 2, 3, 5, 8, 13, 21, 40, 100, 1000] {
+                assert_eq!(
+                    spans(sql, &split(sql, chunk)),
+                    spans(sql, &whole),
+                    "chunk {chunk}"
+                );
+            }
         }
     }
 
