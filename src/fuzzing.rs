@@ -243,7 +243,12 @@ pub fn check_file(catalog: &Catalog, data: &[u8]) {
         Some((text, manifest)) => (text, Some(manifest)),
         None => (rest, None),
     };
-    check_file_in(catalog, usize::from(which) % FILE_PLACES.len(), text, manifest);
+    check_file_in(
+        catalog,
+        usize::from(which) % FILE_PLACES.len(),
+        text,
+        manifest,
+    );
 }
 
 /// The input [`check_file`] reads for `text` at [`FILE_PLACES`]`[place]`, with the package.json

@@ -6,15 +6,24 @@ mod harness;
 #[test]
 fn fuzz_inputs_keep_the_property() {
     let catalog = harness::catalog();
-    let dir = harness::manifest_dir().join("tests/fixtures/fuzz");
+    replay("tests/fixtures/fuzz", |bytes| {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            casehard::fuzzing::check(&catalog, text);
+        }
+    });
+}
+
+/// Gives every input in `dir` (under the manifest directory) to `check`; fails naming the first
+/// one it panics on, or when there are none.
+fn replay(dir: &str, check: impl Fn(&[u8])) {
+    let dir = harness::manifest_dir().join(dir);
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        if let Ok(text) = std::str::from_utf8(&bytes) {
-            casehard::fuzzing::check(&catalog, text);
-            seen += 1;
-        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&bytes)));
+        assert!(outcome.is_ok(), "{}", path.display());
+        seen += 1;
     }
     assert!(seen > 0, "no inputs in {}", dir.display());
 }
@@ -28,8 +37,9 @@ fn the_seeds_keep_the_property_on_every_stack() {
     let root = harness::manifest_dir();
     let mut seeds = Vec::new();
     for dir in ["tests/fixtures/rules", "tests/fixtures/apps"] {
-        collect_sources(&root.join(dir), &mut seeds);
+        collect_files(&root.join(dir), &mut seeds);
     }
+    seeds.retain(|p| p.extension().is_some_and(|e| e == "ts" || e == "tsx"));
     assert!(seeds.len() > 100, "only {} seeds", seeds.len());
     for path in &seeds {
         let text = std::fs::read_to_string(path).unwrap();
@@ -42,17 +52,6 @@ fn the_seeds_keep_the_property_on_every_stack() {
     }
 }
 
-fn collect_sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect_sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "ts" || e == "tsx") {
-            out.push(path);
-        }
-    }
-}
-
 /// Inputs the second fuzz target (`cargo +nightly fuzz run files`: SQL migrations, Prisma
 /// schemas, package files, lockfiles, CI files, casehard.toml) found or that guard what it
 /// checks, replayed on stable: tests/fixtures/fuzz-files/*, each its first byte choosing the
@@ -60,18 +59,9 @@ fn collect_sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 #[test]
 fn file_fuzz_inputs_keep_the_property() {
     let catalog = harness::catalog();
-    let dir = harness::manifest_dir().join("tests/fixtures/fuzz-files");
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let bytes = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            casehard::fuzzing::check_file(&catalog, &bytes)
-        }));
-        assert!(outcome.is_ok(), "{}", path.display());
-        seen += 1;
-    }
-    assert!(seen > 0, "no inputs in {}", dir.display());
+    replay("tests/fixtures/fuzz-files", |bytes| {
+        casehard::fuzzing::check_file(&catalog, bytes)
+    });
 }
 
 /// Every project file of the fixtures that the second fuzz target places (by name; see
@@ -87,7 +77,11 @@ fn the_file_seeds_keep_the_property() {
     let mut places = std::collections::BTreeSet::new();
     let mut failed = Vec::new();
     for path in &files {
-        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let relative = path
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let Some(place) = casehard::fuzzing::file_place_for(&relative) else {
             continue;
         };
@@ -96,9 +90,11 @@ fn the_file_seeds_keep_the_property() {
         };
         places.insert(place);
         // A lockfile comes with the package.json beside it, which it locks.
-        let manifest = (casehard::deps::lockfile::LOCKFILES.iter().any(|l| relative.ends_with(l)))
-            .then(|| std::fs::read_to_string(path.with_file_name("package.json")).ok())
-            .flatten();
+        let manifest = (casehard::deps::lockfile::LOCKFILES
+            .iter()
+            .any(|l| relative.ends_with(l)))
+        .then(|| std::fs::read_to_string(path.with_file_name("package.json")).ok())
+        .flatten();
         if let Some(dir) = &write_to {
             std::fs::create_dir_all(dir).unwrap();
             let seed = casehard::fuzzing::file_input(place, &text, manifest.as_deref());
@@ -120,6 +116,7 @@ fn the_file_seeds_keep_the_property() {
     );
 }
 
+/// Every file under `dir`, but those in `node_modules`.
 fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
