@@ -1279,6 +1279,9 @@ fn fix_file(
 /// parsers; a data file that did not parse before is not held to it after.
 enum Check {
     Source(Lang),
+    /// JSON as npm reads package.json and package-lock.json: no comments, no trailing commas.
+    StrictJson,
+    /// JSON with comments and trailing commas (tsconfig.json, bun.lock).
     Json,
     Yaml,
     Unchecked,
@@ -1291,13 +1294,19 @@ impl Check {
         }
         let check = if path.ends_with(".json") || path.ends_with("/bun.lock") || path == "bun.lock"
         {
-            Check::Json
+            // A file that was strict JSON (or is new) stays strict: JSONC's leniency would let
+            // a trailing comma into a package.json, which npm then refuses to read.
+            if before.is_empty() || strict_json(before) {
+                Check::StrictJson
+            } else {
+                Check::Json
+            }
         } else if path.ends_with(".yaml") || path.ends_with(".yml") {
             Check::Yaml
         } else {
             Check::Unchecked
         };
-        if check.passes(before) {
+        if before.is_empty() || check.passes(before) {
             check
         } else {
             Check::Unchecked
@@ -1307,6 +1316,7 @@ impl Check {
     fn passes(&self, text: &str) -> bool {
         match self {
             Check::Source(lang) => clean_parse(*lang, text).is_some(),
+            Check::StrictJson => strict_json(text),
             Check::Json => {
                 jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).is_ok()
             }
@@ -1318,7 +1328,7 @@ impl Check {
     fn what_breaks(&self) -> &'static str {
         match self {
             Check::Source(_) => "a syntax error",
-            Check::Json => "invalid JSON",
+            Check::StrictJson | Check::Json => "invalid JSON",
             Check::Yaml => "invalid YAML",
             Check::Unchecked => "an error",
         }
@@ -1331,6 +1341,9 @@ impl Check {
                 .ok()
                 .and_then(|t| first_syntax_error(&t))
                 .map_or(0, |(l, _)| l),
+            Check::StrictJson => serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .err()
+                .map_or(0, |e| e.line()),
             Check::Json => {
                 match jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()) {
                     Err(e) => {
@@ -1345,6 +1358,11 @@ impl Check {
             _ => 0,
         }
     }
+}
+
+/// Whether `text` is JSON without comments or trailing commas.
+fn strict_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// Edits as byte ranges with the length actually inserted, in ascending order.
@@ -1606,6 +1624,33 @@ mod tests {
             "{text}"
         );
         assert_eq!((text, findings), harden(false));
+    }
+
+    #[test]
+    fn json_that_was_strict_stays_strict_and_jsonc_stays_jsonc() {
+        let trailing = "{\"dependencies\": {\"zod\": \"3.23.8\",}}";
+        let package = Check::for_path("package.json", "{\"dependencies\": {\"zod\": \"^3.23.8\"}}");
+        assert!(package.passes("{\"dependencies\": {\"zod\": \"3.23.8\"}}"));
+        assert!(
+            !package.passes(trailing),
+            "a trailing comma in a strict file"
+        );
+        assert!(
+            !package.passes("{\"a\": 1 // why\n}"),
+            "a comment in a strict file"
+        );
+        assert_eq!(package.error_line("{\n\"a\": 1,\n}"), 3);
+        // A new file is held to strict JSON.
+        assert!(!Check::for_path("created.json", "").passes(trailing));
+        // A tsconfig.json with comments keeps being read as JSONC.
+        let tsconfig = Check::for_path(
+            "tsconfig.json",
+            "{\n  // strict mode\n  \"strict\": true,\n}",
+        );
+        assert!(tsconfig.passes("{\n  // strict\n  \"strict\": true,\n  \"noEmit\": true,\n}"));
+        assert!(!tsconfig.passes("{\n  \"strict\": \n}"));
+        // What does not parse before is not checked after.
+        assert!(Check::for_path("broken.json", "{").passes("}"));
     }
 
     #[test]
