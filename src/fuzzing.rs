@@ -217,9 +217,10 @@ pub fn file_place_for(path: &str) -> Option<usize> {
     let name = path.rsplit('/').next().unwrap_or(path);
     let place = |p: &str| FILE_PLACES.iter().position(|(at, _)| *at == p);
     match name {
-        _ if name.ends_with(".sql") && path.contains("supabase/") => place(FILE_PLACES[1].0),
-        _ if name.ends_with(".sql") => place(FILE_PLACES[0].0),
-        _ if name.ends_with(".prisma") => place(FILE_PLACES[2].0),
+        // The Supabase project's migration, the Express project's, the Prisma schema.
+        _ if name.ends_with(".sql") && path.contains("supabase/") => Some(1),
+        _ if name.ends_with(".sql") => Some(0),
+        _ if name.ends_with(".prisma") => Some(2),
         _ if name.ends_with(".yml") || (name.ends_with(".yaml") && name != "pnpm-lock.yaml") => {
             place(".github/workflows/ci.yml")
         }
