@@ -500,12 +500,14 @@ pub fn run(
     let mut dirty: Vec<String> = ws.sources().map(|(p, _)| p.to_string()).collect();
     let mut rounds = 0;
     let mut last_rules: BTreeSet<String> = BTreeSet::new();
+    let mut last_files: Vec<String> = Vec::new();
 
     loop {
         if rounds == MAX_ROUNDS {
             return Err(Error::NoConvergence {
                 rounds: MAX_ROUNDS,
                 rules: last_rules.into_iter().collect(),
+                files: last_files,
             });
         }
         let clock = Timings::start();
@@ -528,6 +530,7 @@ pub fn run(
             break;
         }
         last_rules = applied.values().flatten().cloned().collect();
+        last_files = applied.keys().cloned().collect();
         if clock.0.is_some() {
             for (path, rules) in &applied {
                 eprintln!("  changed {path}: {rules:?}");

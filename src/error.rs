@@ -29,8 +29,17 @@ pub enum Error {
     UnknownRule(String),
     #[error("{file}: {message}")]
     Config { file: String, message: String },
-    #[error("fixes did not converge after {rounds} rounds; these rules keep rewriting the same code: {}", rules.join(", "))]
-    NoConvergence { rounds: usize, rules: Vec<String> },
+    #[error(
+        "fixes did not converge after {rounds} rounds; these rules keep rewriting the same code: {}; the last round changed {}",
+        rules.join(", "),
+        some_of(files)
+    )]
+    NoConvergence {
+        rounds: usize,
+        rules: Vec<String>,
+        /// The files the last round changed.
+        files: Vec<String>,
+    },
     #[error(
         "{}: the git work tree has uncommitted changes:\n{}\ncommit or stash them first, review with `casehard diff`, or pass --allow-dirty",
         root.display(),
@@ -66,4 +75,19 @@ impl Error {
             message: message.into(),
         }
     }
+}
+
+/// The first few of a list of files, and how many more there are.
+fn some_of(files: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = files
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if files.len() > SHOWN {
+        out.push_str(&format!(" and {} more", files.len() - SHOWN));
+    }
+    out
 }

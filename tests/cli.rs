@@ -363,6 +363,11 @@ fn rules_that_keep_rewriting_are_named() {
         run.stderr
     );
     assert!(run.stderr.contains("custom/grow"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the last round changed a.ts"),
+        "the file the rule keeps rewriting is named: {}",
+        run.stderr
+    );
 }
 
 #[test]
