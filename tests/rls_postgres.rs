@@ -803,6 +803,55 @@ fn a_table_with_a_long_name_gets_all_its_policies() {
     assert!(!again.has_changes(), "second run:\n{}", describe(&again));
 }
 
+/// A Prisma model whose name is longer than 63 bytes: its migration creates the table under
+/// the name PostgreSQL cuts it to, and so must casehard's. Read in full, the model and the
+/// migrated table were two tables, one never migrated and one without RLS; with no migrations
+/// at all, each run wrote the same policies again and the fixes never converged.
+#[test]
+fn a_prisma_model_with_a_long_name_is_the_table_postgres_makes() {
+    let model = "WorkspaceMembershipInvitationAcceptanceRecordForTheBillingAccountOwners";
+    assert!(model.len() > 63);
+    let table = &model[..63];
+    let dir = manifest_dir().join("tests/fixtures/rls/prisma");
+    let mut ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    let schema = String::from_utf8(ws.files["prisma/schema.prisma"].bytes.clone()).unwrap();
+    ws.insert(
+        "prisma/schema.prisma".into(),
+        format!("{schema}\nmodel {model} {{\n  id      Int    @id @default(autoincrement())\n  ownerId String @map(\"owner_ref\") @db.Uuid\n  owner   User   @relation(fields: [ownerId], references: [id])\n}}\n").into_bytes(),
+        0o644,
+    );
+    ws.insert(
+        "prisma/migrations/20240201000000_invitations/migration.sql".into(),
+        format!("CREATE TABLE \"{model}\" (\"id\" SERIAL NOT NULL, \"owner_ref\" UUID NOT NULL, CONSTRAINT \"invitations_pkey\" PRIMARY KEY (\"id\"));\nALTER TABLE \"{model}\" ADD CONSTRAINT \"invitations_owner_ref_fkey\" FOREIGN KEY (\"owner_ref\") REFERENCES \"users\"(\"id\");\n").into_bytes(),
+        0o644,
+    );
+    let (own, ours, hardened) = harden_workspace(ws.clone());
+    assert!(
+        ours.contains(&format!("public.\"{table}\" enable row level security"))
+            && !ours.contains(model),
+        "the table under the name PostgreSQL gives it:\n{ours}"
+    );
+    let outcome = run(ws, &Default::default());
+    assert!(
+        outcome
+            .open_findings()
+            .all(|f| !f.message.contains("no migration creates it")),
+        "the model is the migrated table:\n{}",
+        describe(&outcome)
+    );
+    let db = PlainDb::new("prisma_long");
+    db.apply(&own, &ours);
+    db.sql(&format!("insert into users (id, email) values ('{A}', 'a@x'), ('{B}', 'b@x'); insert into \"{table}\" (owner_ref) values ('{A}'), ('{B}')")).unwrap();
+    owner_checks(
+        &db,
+        &format!("\"{table}\""),
+        "owner_ref",
+        &format!("insert into \"{table}\" (owner_ref) values ('{{owner}}')"),
+    );
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+}
+
 #[test]
 fn a_role_in_user_metadata_no_longer_opens_every_row() {
     let (own, ours, _) =

@@ -227,20 +227,13 @@ fn policy(
     })
 }
 
-/// PostgreSQL cuts identifiers to this many bytes (`NAMEDATALEN - 1`), with a notice.
-const MAX_IDENTIFIER: usize = 63;
-
 /// `casehard_<table>_<suffix>`, with the table's part shortened (at a character boundary) so
 /// the whole fits in an identifier. PostgreSQL would otherwise cut the name itself, and for a
 /// long table name all of its policies would end alike and the second one would fail as a
 /// duplicate; policy names are per table, so the suffix alone keeps them apart.
 fn policy_name(table: &str, suffix: &str) -> String {
-    let room = MAX_IDENTIFIER.saturating_sub("casehard__".len() + suffix.len());
-    let mut end = table.len().min(room);
-    while !table.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("casehard_{}_{suffix}", &table[..end])
+    let room = sql::MAX_IDENTIFIER.saturating_sub("casehard__".len() + suffix.len());
+    format!("casehard_{}_{suffix}", sql::clip(table, room))
 }
 
 /// Whoever signs in as an admin: the role in the JWT's `app_metadata`, which only the server
@@ -1158,6 +1151,7 @@ pub fn with_breakpoints(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::sql::MAX_IDENTIFIER;
 
     #[test]
     fn identifiers_are_quoted_only_when_needed() {

@@ -350,7 +350,7 @@ fn pg_type(builder: &str) -> String {
 /// The Postgres tables the project defines with `pgTable` or a `pgTableCreator` function, in
 /// the shape the SQL replay gives (public schema, SQL names, foreign keys resolved).
 pub fn pg_tables(files: &[(&str, &DrizzleFacts)]) -> Vec<super::sql::Table> {
-    use super::sql::{ForeignKey, Loc, Table};
+    use super::sql::{pg_identifier, ForeignKey, Loc, Table};
     let creators: Vec<&Creator> = files
         .iter()
         .flat_map(|(_, f)| f.creators.iter())
@@ -360,9 +360,9 @@ pub fn pg_tables(files: &[(&str, &DrizzleFacts)]) -> Vec<super::sql::Table> {
         .iter()
         .flat_map(|(path, f)| f.tables.iter().map(move |t| (*path, t)))
         .filter(|(_, t)| t.callee == "pgTable" || creators.iter().any(|c| c.name == t.callee))
-        .filter_map(|(path, t)| sql_name(t, &creators).map(|n| (path, t, n)))
+        .filter_map(|(path, t)| sql_name(t, &creators).map(|n| (path, t, pg_identifier(&n))))
         .collect();
-    let column_name = |c: &Column| c.sql_name.clone().unwrap_or_else(|| c.key.clone());
+    let column_name = |c: &Column| pg_identifier(c.sql_name.as_deref().unwrap_or(&c.key));
     defs.iter()
         .map(|(path, def, name)| {
             let mut primary_key: Vec<String> = def
@@ -478,5 +478,29 @@ const notATable = makeThing("x", { a: 1 });
                 .collect::<Vec<_>>(),
             vec!["id", "ownerId"]
         );
+    }
+
+    #[test]
+    fn table_and_column_names_are_cut_as_postgres_cuts_them() {
+        let table = "t".repeat(70);
+        let column = "c".repeat(70);
+        let src = format!(
+            "import {{ pgTable, integer }} from \"drizzle-orm/pg-core\";\nexport const things = pgTable(\"{table}\", {{\n  id: integer(\"{column}\").primaryKey(),\n}});\nexport const pins = pgTable(\"pins\", {{\n  thing: integer(\"thing\").references(() => things.id),\n}});\n"
+        );
+        let tree = Lang::TypeScript.parse(&src).unwrap();
+        let decls: Vec<_> = tree
+            .root()
+            .dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect();
+        let facts = scan(&decls);
+        let pg = pg_tables(&[("schema.ts", &facts)]);
+        assert_eq!(pg[0].name, &table[..63]);
+        assert_eq!(pg[0].primary_key, vec![&column[..63]]);
+        assert_eq!(
+            pg[1].foreign_keys[0].table,
+            format!("public.{}", &table[..63])
+        );
+        assert_eq!(pg[1].foreign_keys[0].ref_columns, vec![&column[..63]]);
     }
 }

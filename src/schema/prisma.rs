@@ -6,7 +6,7 @@
 //! The Prisma schema language is line-oriented: one field or block attribute per line, blocks
 //! opened by `model Name {` and closed by `}`. That is all this reader relies on.
 
-use super::sql::{ForeignKey, Loc, Table};
+use super::sql::{pg_identifier, ForeignKey, Loc, Table};
 use std::collections::BTreeMap;
 
 /// A line casehard could not read as a field, with where it is.
@@ -167,7 +167,7 @@ pub fn read(files: &[(String, String)]) -> PrismaSchema {
                     if kind == "model" {
                         models.push(Model {
                             name: name.clone(),
-                            table: name.clone(),
+                            table: pg_identifier(&name),
                             schema: "public".into(),
                             fields: vec![],
                             block_id: vec![],
@@ -209,11 +209,11 @@ pub fn read(files: &[(String, String)]) -> PrismaSchema {
                     if line.starts_with("@@") {
                         if line.starts_with("@@map") {
                             if let Some(t) = attr_string(line, "@@map") {
-                                model.table = t;
+                                model.table = pg_identifier(&t);
                             }
                         } else if line.starts_with("@@schema") {
                             if let Some(s) = attr_string(line, "@@schema") {
-                                model.schema = s;
+                                model.schema = pg_identifier(&s);
                             }
                         } else if line.starts_with("@@id") {
                             model.block_id = attr_list(line, "@@id(fields")
@@ -235,7 +235,9 @@ pub fn read(files: &[(String, String)]) -> PrismaSchema {
                     };
                     let attrs = words.collect::<Vec<_>>().join(" ");
                     let ty = fty.trim_end_matches('?').trim_end_matches("[]").to_string();
-                    let column = attr_string(&attrs, "@map").unwrap_or_else(|| fname.to_string());
+                    let column = pg_identifier(
+                        &attr_string(&attrs, "@map").unwrap_or_else(|| fname.to_string()),
+                    );
                     model.fields.push(Field {
                         name: fname.into(),
                         column,
@@ -377,6 +379,24 @@ model Like {
         assert_eq!(
             s.tables["public.Like"].primary_key,
             vec!["userId", "postId"]
+        );
+    }
+
+    #[test]
+    fn names_are_cut_as_postgres_cuts_them() {
+        // 62 ASCII bytes then a two-byte character: PostgreSQL keeps the 62 bytes.
+        let long_column = format!("{}é_tail", "c".repeat(62));
+        let text = format!(
+            "model {} {{\n  id    Int    @id\n  label String @map(\"{long_column}\")\n}}\nmodel Pin {{\n  id     Int @id\n  spaceId Int\n  space  {} @relation(fields: [spaceId], references: [id])\n}}\n",
+            "M".repeat(70),
+            "M".repeat(70)
+        );
+        let s = read(&[("schema.prisma".to_string(), text)]);
+        let table = &s.tables[&format!("public.{}", "M".repeat(63))];
+        assert_eq!(table.columns[1].0, "c".repeat(62));
+        assert_eq!(
+            s.tables["public.Pin"].foreign_keys[0].table,
+            format!("public.{}", "M".repeat(63))
         );
     }
 }

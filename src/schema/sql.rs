@@ -7,6 +7,26 @@ use pg_query::protobuf::{a_const, AlterTableType, ConstrType, ObjectType, RangeV
 use pg_query::NodeEnum;
 use std::collections::BTreeMap;
 
+/// PostgreSQL cuts an identifier to this many bytes (`NAMEDATALEN - 1`), with only a notice.
+pub const MAX_IDENTIFIER: usize = 63;
+
+/// The first at most `room` bytes of `name`, cut at a character boundary.
+pub fn clip(name: &str, room: usize) -> &str {
+    let mut end = name.len().min(room);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// A name as PostgreSQL stores it: cut to [`MAX_IDENTIFIER`] bytes, as the server does to
+/// every identifier it reads, quoted or not. Names taken from an ORM schema (a Prisma model, a
+/// Drizzle table) go through this so they match what a replayed migration holds; a 64-byte
+/// model name is a 63-byte table.
+pub fn pg_identifier(name: &str) -> String {
+    clip(name, MAX_IDENTIFIER).to_string()
+}
+
 /// Where a statement is: file and byte offset of its start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Loc {
