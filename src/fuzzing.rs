@@ -186,20 +186,12 @@ const RANGED_PACKAGE: (&str, &str) = (
 /// Supabase app of [`PROJECTS`] for migrations and the configuration, a create-t3-app on Prisma
 /// for a Prisma schema, and a Next.js app with ranged dependencies for the package files,
 /// lockfiles and CI files. A lockfile's input may also carry the package.json it locks (see
-/// [`check_file`]), which replaces the project's.
+/// [`check_file`]), which replaces the project's; a Prisma schema at [`PRISMA_MIGRATED`], its
+/// migration.
 pub const FILE_PLACES: &[(&str, &[(&str, &str)])] = &[
     ("db/migrations/0002_more.sql", PROJECTS[1]),
     ("supabase/migrations/20240102000000_more.sql", PROJECTS[3]),
-    (
-        "prisma/schema.prisma",
-        &[
-            (
-                "package.json",
-                r#"{"dependencies":{"next":"15.0.3","@prisma/client":"5.22.0","next-auth":"4.24.10","@trpc/server":"11.0.0-rc.608","stripe":"17.4.0","zod":"3.23.8"},"devDependencies":{"prisma":"5.22.0"}}"#,
-            ),
-            ROUTE,
-        ],
-    ),
+    ("prisma/schema.prisma", &[PRISMA_PACKAGE, ROUTE]),
     ("package.json", &[ROUTE]),
     ("package-lock.json", &[RANGED_PACKAGE, ROUTE]),
     ("pnpm-lock.yaml", &[RANGED_PACKAGE, ROUTE]),
@@ -209,7 +201,43 @@ pub const FILE_PLACES: &[(&str, &[(&str, &str)])] = &[
     ("Dockerfile", &[RANGED_PACKAGE, ROUTE]),
     (".github/workflows/ci.yml", &[RANGED_PACKAGE, ROUTE]),
     ("casehard.toml", PROJECTS[3]),
+    // PRISMA_MIGRATED: the schema with the migration that creates its tables.
+    (
+        "prisma/schema.prisma",
+        &[PRISMA_PACKAGE, ROUTE, PRISMA_INIT, PRISMA_LOCK],
+    ),
 ];
+
+/// The place in [`FILE_PLACES`] where a Prisma schema is fuzzed with the migration that
+/// creates its tables (the text after the NUL byte), so the two readers of one schema, the
+/// Prisma reader and the SQL replay, are fuzzed against each other.
+pub const PRISMA_MIGRATED: usize = 12;
+
+/// The file of a place's project that the text after a NUL byte replaces.
+pub fn companion(place: usize) -> &'static str {
+    if place == PRISMA_MIGRATED {
+        PRISMA_INIT.0
+    } else {
+        "package.json"
+    }
+}
+
+/// A create-t3-app's package.json on Prisma.
+const PRISMA_PACKAGE: (&str, &str) = (
+    "package.json",
+    r#"{"dependencies":{"next":"15.0.3","@prisma/client":"5.22.0","next-auth":"4.24.10","@trpc/server":"11.0.0-rc.608","stripe":"17.4.0","zod":"3.23.8"},"devDependencies":{"prisma":"5.22.0"}}"#,
+);
+
+/// The first migration `prisma migrate dev` writes, for a users table and one owned table.
+const PRISMA_INIT: (&str, &str) = (
+    "prisma/migrations/20240105120000_init/migration.sql",
+    "-- CreateTable\nCREATE TABLE \"users\" (\n    \"id\" UUID NOT NULL,\n    \"email\" TEXT NOT NULL,\n\n    CONSTRAINT \"users_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- CreateTable\nCREATE TABLE \"notes\" (\n    \"id\" SERIAL NOT NULL,\n    \"owner_ref\" UUID NOT NULL,\n    \"title\" TEXT NOT NULL,\n\n    CONSTRAINT \"notes_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- AddForeignKey\nALTER TABLE \"notes\" ADD CONSTRAINT \"notes_owner_ref_fkey\" FOREIGN KEY (\"owner_ref\") REFERENCES \"users\"(\"id\") ON DELETE CASCADE ON UPDATE CASCADE;\n",
+);
+
+const PRISMA_LOCK: (&str, &str) = (
+    "prisma/migrations/migration_lock.toml",
+    "provider = \"postgresql\"\n",
+);
 
 /// The index in [`FILE_PLACES`] a file of the project at `path` is fuzzed as, by its name:
 /// how a fixture becomes a seed.
@@ -231,8 +259,9 @@ pub fn file_place_for(path: &str) -> Option<usize> {
 
 /// The second fuzz target's property, for the project files casehard reads besides
 /// TypeScript: the first byte picks the file's place in [`FILE_PLACES`], the rest is its text;
-/// past a NUL byte, the text of the package.json beside it (used where the project has one, so
-/// a lockfile and the manifest it locks are fuzzed together). See [`check_file_in`].
+/// past a NUL byte, the text of the place's [`companion`] (the package.json beside it, used
+/// where the project has one, so a lockfile and the manifest it locks are fuzzed together; the
+/// migration of a Prisma schema). See [`check_file_in`].
 pub fn check_file(catalog: &Catalog, data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {
         return;
@@ -240,41 +269,41 @@ pub fn check_file(catalog: &Catalog, data: &[u8]) {
     let Ok(rest) = std::str::from_utf8(rest) else {
         return;
     };
-    let (text, manifest) = match rest.split_once('\0') {
-        Some((text, manifest)) => (text, Some(manifest)),
+    let (text, beside) = match rest.split_once('\0') {
+        Some((text, beside)) => (text, Some(beside)),
         None => (rest, None),
     };
     check_file_in(
         catalog,
         usize::from(which) % FILE_PLACES.len(),
         text,
-        manifest,
+        beside,
     );
 }
 
-/// The input [`check_file`] reads for `text` at [`FILE_PLACES`]`[place]`, with the package.json
-/// `manifest`: how a fixture becomes a seed.
-pub fn file_input(place: usize, text: &str, manifest: Option<&str>) -> Vec<u8> {
+/// The input [`check_file`] reads for `text` at [`FILE_PLACES`]`[place]`, with its [`companion`]
+/// `beside`: how a fixture becomes a seed.
+pub fn file_input(place: usize, text: &str, beside: Option<&str>) -> Vec<u8> {
     let mut input = vec![place as u8];
     input.extend_from_slice(text.as_bytes());
-    if let Some(manifest) = manifest {
+    if let Some(beside) = beside {
         input.push(0);
-        input.extend_from_slice(manifest.as_bytes());
+        input.extend_from_slice(beside.as_bytes());
     }
     input
 }
 
-/// Runs the catalog over a project holding `text` at [`FILE_PLACES`]`[place]` (and `manifest`
-/// as its package.json, if it has one); panics unless:
+/// Runs the catalog over a project holding `text` at [`FILE_PLACES`]`[place]` (and `beside`
+/// as its [`companion`], if it has one); panics unless:
 /// the run converges (a configuration it rejects is the error the command reports, not a
 /// crash); the diff's old side of the file is `text`; every file casehard created is well
 /// formed for its kind (SQL that PostgreSQL's parser reads, JSON, YAML, TOML, TypeScript
 /// without syntax errors), and every file it changed still is where it was before; `.npmrc`
 /// keeps every setting but the one it adds; and a second run on the result changes nothing.
-pub fn check_file_in(catalog: &Catalog, place: usize, text: &str, manifest: Option<&str>) {
+pub fn check_file_in(catalog: &Catalog, place: usize, text: &str, beside: Option<&str>) {
     let (path, others) = FILE_PLACES[place];
-    let others = others.iter().map(|&(at, body)| match manifest {
-        Some(m) if at == "package.json" => (at, m),
+    let others = others.iter().map(|&(at, body)| match beside {
+        Some(m) if at == companion(place) => (at, m),
         _ => (at, body),
     });
     let ws = Workspace::from_files(others.chain([(path, text)])).expect("fixed paths are valid");

@@ -66,7 +66,8 @@ fn file_fuzz_inputs_keep_the_property() {
 
 /// Every project file of the fixtures that the second fuzz target places (by name; see
 /// `fuzzing::file_place_for`) keeps its property. With `CASEHARD_WRITE_FUZZ_SEEDS=<dir>` the
-/// test also writes them there as the target's seeds (README, "Fuzzing").
+/// test also writes them there as the target's seeds (README, "Fuzzing"). A Prisma schema
+/// with migrations is a seed twice: alone, and with its first migration.
 #[test]
 fn the_file_seeds_keep_the_property() {
     let catalog = harness::catalog();
@@ -88,23 +89,41 @@ fn the_file_seeds_keep_the_property() {
         let Ok(text) = std::fs::read_to_string(path) else {
             continue;
         };
-        places.insert(place);
         // A lockfile comes with the package.json beside it, which it locks.
         let manifest = (casehard::deps::lockfile::LOCKFILES
             .iter()
             .any(|l| relative.ends_with(l)))
         .then(|| std::fs::read_to_string(path.with_file_name("package.json")).ok())
         .flatten();
-        if let Some(dir) = &write_to {
-            std::fs::create_dir_all(dir).unwrap();
-            let seed = casehard::fuzzing::file_input(place, &text, manifest.as_deref());
-            std::fs::write(dir.join(relative.replace('/', "__")), seed).unwrap();
+        let mut seeds = vec![(place, text.clone(), manifest, relative.clone())];
+        // A Prisma schema with migrations is also a seed with its first migration.
+        if relative.ends_with(".prisma") {
+            let mut migrations = Vec::new();
+            let dir = path.with_file_name("migrations");
+            if dir.is_dir() {
+                collect_files(&dir, &mut migrations);
+            }
+            migrations.retain(|m| m.ends_with("migration.sql"));
+            migrations.sort();
+            if let Some(first) = migrations.first() {
+                let sql = std::fs::read_to_string(first).unwrap();
+                let place = casehard::fuzzing::PRISMA_MIGRATED;
+                seeds.push((place, text, Some(sql), format!("{relative}+migration")));
+            }
         }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            casehard::fuzzing::check_file_in(&catalog, place, &text, manifest.as_deref())
-        }));
-        if outcome.is_err() {
-            failed.push(relative);
+        for (place, text, beside, name) in seeds {
+            places.insert(place);
+            if let Some(dir) = &write_to {
+                std::fs::create_dir_all(dir).unwrap();
+                let seed = casehard::fuzzing::file_input(place, &text, beside.as_deref());
+                std::fs::write(dir.join(name.replace('/', "__")), seed).unwrap();
+            }
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                casehard::fuzzing::check_file_in(&catalog, place, &text, beside.as_deref())
+            }));
+            if outcome.is_err() {
+                failed.push(name);
+            }
         }
     }
     assert!(failed.is_empty(), "the property fails on {failed:?}");
