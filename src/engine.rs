@@ -1142,7 +1142,9 @@ impl<'a> Engine<'a> {
                 path: path.to_string(),
                 line,
                 column,
-                message: self.strings.name(key.message).to_string(),
+                // A message names what the project names (a policy, a table, a key), which may
+                // hold a line break; a finding is one line of the report and of the PR body.
+                message: crate::templates::one_line(self.strings.name(key.message)),
                 status,
                 original_edits: rare.original_edits.into_vec(),
             });

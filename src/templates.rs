@@ -15,7 +15,7 @@
 use crate::error::Error;
 use crate::rules::BUILTIN_TEMPLATES;
 use crate::stack::Style;
-use handlebars::Handlebars;
+use handlebars::{handlebars_helper, Handlebars};
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
@@ -28,8 +28,24 @@ fn registries() -> &'static RwLock<HashMap<StyleKey, Handlebars<'static>>> {
     REGISTRIES.get_or_init(|| RwLock::new(HashMap::new()))
 }
 
+// `{{line x}}`: `x` kept on one line, for a comment in generated code. A name read from the
+// project (a policy's, a table's, a file's) may hold a line break, which would end an SQL
+// `--` comment and make the rest of the name a statement of casehard's own migration; the
+// break is written as `\n` (or `\r`) instead, so the comment still shows it.
+// Any other value renders as it would without the helper.
+handlebars_helper!(line: |value: Json| match value {
+    serde_json::Value::String(text) => one_line(text),
+    other => handlebars::JsonRender::render(other),
+});
+
+/// `text` with its line breaks written as escapes.
+pub(crate) fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
+}
+
 fn new_registry() -> Handlebars<'static> {
     let mut hb = Handlebars::new();
+    hb.register_helper("line", Box::new(line));
     hb.register_escape_fn(handlebars::no_escape);
     hb.set_strict_mode(true);
     hb
@@ -242,6 +258,57 @@ mod tests {
         assert!(e.to_string().contains("sql/rls.sql"), "{e}");
     }
 
+    /// A `--` comment ends at a line break: what an SQL template writes into one from the
+    /// project must stay on the line, or the rest of it is SQL in casehard's migration.
+    #[test]
+    fn sql_comments_keep_project_text_on_one_line() {
+        for (name, text) in BUILTIN_TEMPLATES
+            .iter()
+            .filter(|(n, _)| n.ends_with(".sql"))
+        {
+            for l in text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("{{!--"))
+            {
+                let Some(at) = l.find("--") else { continue };
+                for (i, _) in l[at..].match_indices("{{") {
+                    let tag = &l[at + i + 2..];
+                    assert!(
+                        tag.starts_with(['#', '/', '!'])
+                            || tag.starts_with("else")
+                            || tag.starts_with("line "),
+                        "{name}: `{l}` writes a value into a comment without {{{{line}}}}"
+                    );
+                }
+            }
+        }
+        let out = render(
+            "sql/storage-policies.sql",
+            &serde_json::json!({ "policies": [{
+                "name": "\"a\ndrop table t; --\"",
+                "who": "anyone\r\ngrant all on t to anon;",
+                "from": "x.sql",
+                "creates": [],
+            }] }),
+        )
+        .unwrap();
+        let statements: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("--"))
+            .collect();
+        assert_eq!(statements.len(), 2, "{out}");
+        assert!(
+            statements[0].starts_with("drop policy if exists \"a"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "-- \"a\\ndrop table t; --\" let anyone\\r\\ngrant all on t to anon; (from x.sql)"
+            ),
+            "{out}"
+        );
+    }
+
     #[test]
     fn a_template_is_compiled_with_the_partials_it_names() {
         assert_eq!(
@@ -274,6 +341,7 @@ mod tests {
     /// and the built-in partials it names specialized or not as `text` is.
     fn rendered(text: &str, style: &Style, data: &serde_json::Value, written: bool) -> String {
         let mut hb = Handlebars::new();
+        hb.register_helper("line", Box::new(line));
         hb.register_escape_fn(handlebars::no_escape);
         let data = with_style(data, style);
         hb.register_template_string("t", text).unwrap();

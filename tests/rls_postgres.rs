@@ -530,6 +530,56 @@ fn storage_files_are_changed_only_by_their_owner() {
     );
 }
 
+/// A policy's name is the project's text, and a quoted name may hold a line break. casehard
+/// names the policy it replaces in a `--` comment of its migration; the break once ended the
+/// comment there, and the rest of the name ran as a statement of casehard's own migration.
+#[test]
+fn a_policy_name_cannot_add_a_statement_to_casehard_s_migration() {
+    let dir = manifest_dir().join("tests/fixtures/rules/rls/storage-open-write/invalid");
+    let mut ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    ws.insert(
+        "supabase/migrations/20250103000000_more.sql".into(),
+        "create table public.keep (id int primary key);\ncreate policy \"Anyone can update\ndrop table public.keep; --\" on storage.objects for update using (bucket_id = 'avatars');\n".as_bytes().to_vec(),
+        0o644,
+    );
+    let findings = run(ws.clone(), &Default::default()).findings;
+    let named = findings
+        .iter()
+        .find(|f| f.message.contains("Anyone can update"))
+        .expect("a finding names the policy");
+    assert!(
+        !named.message.contains('\n'),
+        "a finding is one line of the report: {}",
+        named.message
+    );
+    let (own, ours, hardened) = harden_workspace(ws);
+    assert!(
+        ours.contains("-- \"Anyone can update\\ndrop table public.keep; --\""),
+        "the name stays in its comment:\n{ours}"
+    );
+    let db = Db::new("policy_name");
+    apply(&db, &own, &ours, false);
+    assert_eq!(
+        db.sql("select count(*) from pg_tables where schemaname = 'public' and tablename = 'keep'")
+            .unwrap()
+            .lines()
+            .last()
+            .map(str::trim),
+        Some("1"),
+        "the table the name tried to drop is still there"
+    );
+    let policies = db
+        .sql("select count(*) from pg_policies where schemaname = 'storage' and policyname like 'Anyone can update%'")
+        .unwrap();
+    assert_eq!(
+        policies.lines().last().map(str::trim),
+        Some("0"),
+        "the open policy is dropped"
+    );
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+}
+
 #[test]
 fn a_second_run_adds_nothing_and_a_new_table_gets_its_own_migration() {
     let (_, _, hardened) = harden_settled(&manifest_dir().join("tests/fixtures/rls/social"));
