@@ -70,8 +70,19 @@ impl Style {
     /// A string literal in the project's quote style.
     pub fn string(&self, s: &str) -> String {
         let q = self.quote;
-        let escaped = s.replace('\\', "\\\\").replace(q, &format!("\\{q}"));
-        format!("{q}{escaped}{q}")
+        format!("{q}{}{q}", self.escaped(s))
+    }
+
+    /// `s` escaped to go between the project's quotes: a template writes `{{q}}{{x}}{{q}}`
+    /// around a value read from the project (an import path from a file's name), which must
+    /// stay one string whatever the name holds.
+    pub fn escaped(&self, s: &str) -> String {
+        let q = self.quote;
+        let mut out = s.replace('\\', "\\\\").replace(q, &format!("\\{q}"));
+        if q == '`' {
+            out = out.replace("${", "\\${");
+        }
+        out
     }
 
     /// An array of string literals in the project's quotes: `["a", "b"]`.
@@ -489,6 +500,18 @@ fn apply_prettier(ws: &Workspace, style: &mut Style) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_between_the_project_s_quotes_stays_one_string() {
+        let style = |quote| Style {
+            quote,
+            ..Style::default()
+        };
+        assert_eq!(style('"').escaped(r#"a"b\c'"#), r#"a\"b\\c'"#);
+        assert_eq!(style('\'').escaped("a'b\"c"), "a\\'b\"c");
+        assert_eq!(style('`').escaped("a`${x}"), "a\\`\\${x}");
+        assert_eq!(style('`').string("${x}"), "`\\${x}`");
+    }
 
     #[test]
     fn recognizes_request_handlers() {

@@ -63,3 +63,33 @@ fn the_whole_catalog_settles_on_every_demo() {
         assert_idempotent(&outcome, &options);
     }
 }
+
+/// The helper casehard writes imports the app's client by its file's path, between the
+/// project's quotes: a file name holding that quote must stay inside the string, not become
+/// code of casehard's helper.
+#[test]
+fn a_client_file_name_stays_inside_the_import_string() {
+    let dir = manifest_dir().join("tests/fixtures/rls/drizzle");
+    let mut ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    let client = ws.files.remove("src/server/db/index.ts").unwrap();
+    let hostile = "src/server/db/c\"; globalThis.pwned = 1; \"d.ts";
+    ws.insert(hostile.into(), client.bytes, 0o644);
+    let outcome = run(ws, &Default::default());
+    let helper = outcome
+        .workspace
+        .text("src/server/db/casehard-rls.ts")
+        .expect("the helper is written")
+        .body;
+    assert!(
+        helper.contains(r#"import { db } from "./c\"; globalThis.pwned = 1; \"d";"#),
+        "{helper}"
+    );
+    let tree = casehard::lang::Lang::TypeScript.parse(helper).unwrap();
+    let statements = tree
+        .root()
+        .children()
+        .filter(|n| n.kind() == "expression_statement")
+        .count();
+    assert_eq!(statements, 0, "no statement from the name:\n{helper}");
+    assert_output_parses(&outcome);
+}
