@@ -426,6 +426,17 @@ mod tests {
     use super::*;
     use crate::lang::Lang;
 
+    /// What the scan finds in `src`'s declarations.
+    fn facts_of(src: &str) -> DrizzleFacts {
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let decls: Vec<_> = tree
+            .root()
+            .dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect();
+        scan(&decls)
+    }
+
     #[test]
     fn reads_object_and_callback_forms() {
         let src = r#"
@@ -442,13 +453,7 @@ export const notes = createTable("note", (d) => ({
 }), (t) => [t.id]);
 const notATable = makeThing("x", { a: 1 });
 "#;
-        let tree = Lang::TypeScript.parse(src).unwrap();
-        let decls: Vec<_> = tree
-            .root()
-            .dfs()
-            .filter(|n| n.kind() == "variable_declarator")
-            .collect();
-        let facts = scan(&decls);
+        let facts = facts_of(src);
         assert_eq!(facts.creators[0].name, "createTable");
         assert_eq!(
             facts.creators[0].affixes,
@@ -487,13 +492,7 @@ const notATable = makeThing("x", { a: 1 });
         let src = format!(
             "import {{ pgTable, integer }} from \"drizzle-orm/pg-core\";\nexport const things = pgTable(\"{table}\", {{\n  id: integer(\"{column}\").primaryKey(),\n}});\nexport const pins = pgTable(\"pins\", {{\n  thing: integer(\"thing\").references(() => things.id),\n}});\n"
         );
-        let tree = Lang::TypeScript.parse(&src).unwrap();
-        let decls: Vec<_> = tree
-            .root()
-            .dfs()
-            .filter(|n| n.kind() == "variable_declarator")
-            .collect();
-        let facts = scan(&decls);
+        let facts = facts_of(&src);
         let pg = pg_tables(&[("schema.ts", &facts)]);
         assert_eq!(pg[0].name, &table[..63]);
         assert_eq!(pg[0].primary_key, vec![&column[..63]]);
