@@ -86,7 +86,7 @@ fn harden_workspace(ws: Workspace) -> (Vec<String>, String, Workspace) {
     let (path, _) = outcome
         .before
         .iter()
-        .find(|(p, b)| b.is_created() && p.contains("_casehard_rls"))
+        .find(|(p, b)| b.is_created() && p.contains("casehard_rls"))
         .expect("a casehard migration");
     let ours = outcome.workspace.text(path).unwrap().body.to_string();
     (own, ours, outcome.workspace)
@@ -578,6 +578,41 @@ fn a_policy_name_cannot_add_a_statement_to_casehard_s_migration() {
     );
     let again = run(hardened, &Default::default());
     assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+}
+
+/// A Supabase app whose tables are created by migrations outside supabase/migrations
+/// (`db/migrations/`, run after it): casehard's migration goes after them, as a loose file,
+/// where before it went into supabase/migrations, ran first in the replay, and every run wrote
+/// it again (the files fuzz target's finding).
+#[test]
+fn a_supabase_app_with_migrations_elsewhere_gets_its_policies_after_them() {
+    let ws = Workspace::from_files([
+        ("package.json", r#"{"dependencies":{"@supabase/supabase-js":"2.46.1","next":"15.0.3"}}"#),
+        ("supabase/migrations/20240101000000_init.sql", "create table public.profiles (id uuid primary key references auth.users (id), name text);\n"),
+        ("db/migrations/0001_notes.sql", "create table public.notes (id serial primary key, user_id uuid not null references auth.users (id), body text not null);\n"),
+    ])
+    .unwrap();
+    let (own, ours, hardened) = harden_workspace(ws);
+    assert!(
+        hardened.files.contains_key("db/casehard_rls.sql"),
+        "{:?}",
+        hardened.files.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        ours.contains("public.notes") && ours.contains("public.profiles"),
+        "{ours}"
+    );
+    let again = run(hardened, &Default::default());
+    assert!(!again.has_changes(), "second run:\n{}", describe(&again));
+    let db = Db::new("supabase_elsewhere");
+    apply(&db, &own, &ours, false);
+    seed_users(&db, &[A, B]);
+    db.sql(&format!(
+        "insert into notes (user_id, body) values ('{A}', 'a'), ('{B}', 'b');"
+    ))
+    .unwrap();
+    assert_eq!(db.count("authenticated", Some(A), "select * from notes"), 1);
+    assert_eq!(db.count("anon", None, "select * from notes"), 0);
 }
 
 #[test]

@@ -520,6 +520,20 @@ impl Pass for RowLevelSecurity {
             out.proposals.push(at(UNPARSED, loc, format!("casehard cannot read `{line}` as a Prisma field; it skipped the line and read the rest of the model"), Applicability::Manual));
         }
         let target = migrations::detect(ws, dialect == Dialect::Supabase);
+        // A migration in supabase/migrations runs before the app's migrations in any other
+        // folder (`db/migrations/`): a table one of those creates would be created again after
+        // casehard's policies, without them, and every run would write them again. Then the
+        // migration is a loose file, applied after them.
+        let target = if target == Target::Supabase
+            && model
+                .tables
+                .values()
+                .any(|t| sql::runs_after_supabase(&t.defined.file))
+        {
+            Target::Loose
+        } else {
+            target
+        };
         // With migrations in place, a table no migration creates yet cannot be given policies
         // in a migration that would run before the one that creates it.
         let pending: Vec<&(String, Loc)> = if model.files.is_empty() || target == Target::Loose {

@@ -269,14 +269,24 @@ pub struct Model {
 
 /// Migration files in the order their tool applies them: loose schema files first, then each
 /// migrations folder in file-name order (timestamps and numbers sort that way).
+/// Schema files read before every migration folder.
+pub const SCHEMA_FILES: [&str; 4] = [
+    "schema.sql",
+    "db/schema.sql",
+    "supabase/schema.sql",
+    "database/schema.sql",
+];
+
+/// Whether [`migration_files`] orders `path` after every Supabase migration: an SQL file
+/// outside `supabase/migrations/` that is not a schema file.
+pub fn runs_after_supabase(path: &str) -> bool {
+    path.ends_with(".sql")
+        && !path.starts_with("supabase/migrations/")
+        && !SCHEMA_FILES.contains(&path)
+}
+
 pub fn migration_files(ws: &Workspace) -> Vec<String> {
-    let loose = [
-        "schema.sql",
-        "db/schema.sql",
-        "supabase/schema.sql",
-        "database/schema.sql",
-    ];
-    let mut out: Vec<String> = loose
+    let mut out: Vec<String> = SCHEMA_FILES
         .iter()
         .filter(|p| ws.files.contains_key(**p))
         .map(|p| p.to_string())
