@@ -40,6 +40,10 @@ handlebars_helper!(line: |value: Json| match value {
 
 /// `text` with its line breaks written as escapes.
 pub(crate) fn one_line(text: &str) -> String {
+    if !text.contains(['\r', '\n']) {
+        // Every finding's message passes here: the common case copies once.
+        return text.to_string();
+    }
     text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
