@@ -47,9 +47,43 @@ pub(crate) fn one_line(text: &str) -> String {
     text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
+/// `{{string x}}`: `x` as a string literal in the project's quotes (the data's `q`), escaped so
+/// that it stays one string whatever it holds: a module path comes from a file's name, which
+/// may hold a quote (`db"; run(); "x.ts`) that would otherwise end the string and make the rest
+/// code of the file casehard writes.
+fn string(
+    h: &handlebars::Helper<'_>,
+    hb: &Handlebars<'_>,
+    ctx: &handlebars::Context,
+    _: &mut handlebars::RenderContext<'_, '_>,
+    out: &mut dyn handlebars::Output,
+) -> handlebars::HelperResult {
+    // In strict mode (every registry casehard renders with) a missing value is an error.
+    let param = h
+        .param(0)
+        .filter(|p| !(hb.strict_mode() && p.is_value_missing()))
+        .ok_or(handlebars::RenderErrorReason::ParamNotFoundForIndex(
+            "string", 0,
+        ))?;
+    let value = handlebars::JsonRender::render(param.value());
+    let quote = ctx
+        .data()
+        .get("q")
+        .and_then(|q| q.as_str())
+        .and_then(|q| q.chars().next())
+        .unwrap_or('"');
+    let style = Style {
+        quote,
+        ..Style::default()
+    };
+    out.write(&style.string(&value))?;
+    Ok(())
+}
+
 fn new_registry() -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.register_helper("line", Box::new(line));
+    hb.register_helper("string", Box::new(string));
     hb.register_escape_fn(handlebars::no_escape);
     hb.set_strict_mode(true);
     hb
@@ -313,6 +347,36 @@ mod tests {
         );
     }
 
+    /// A value between the project's quotes is written by `{{string}}`, never as
+    /// `{{q}}{{x}}{{q}}`, which a quote in the value would end.
+    #[test]
+    fn values_in_code_strings_are_escaped() {
+        for (name, text) in BUILTIN_TEMPLATES {
+            for (at, _) in text.match_indices("{{q}}{{") {
+                let tag = &text[at + 7..];
+                assert!(
+                    ["q}}", "s}}", "i}}"].iter().any(|t| tag.starts_with(t)),
+                    "{name}: `{}` writes a value between quotes without {{{{string}}}}",
+                    &tag[..tag.find('}').unwrap_or(tag.len())]
+                );
+            }
+        }
+        let style = Style {
+            quote: '\'',
+            ..Style::default()
+        };
+        let out = render_in_style(
+            "webhook/events-pg.ts",
+            &style,
+            &serde_json::json!({ "rule": "r", "client": "pool", "module": "./d'; run(); 'b" }),
+        )
+        .unwrap();
+        assert!(
+            out.contains(r"import { pool } from './d\'; run(); \'b';"),
+            "{out}"
+        );
+    }
+
     #[test]
     fn a_template_is_compiled_with_the_partials_it_names() {
         assert_eq!(
@@ -346,6 +410,7 @@ mod tests {
     fn rendered(text: &str, style: &Style, data: &serde_json::Value, written: bool) -> String {
         let mut hb = Handlebars::new();
         hb.register_helper("line", Box::new(line));
+        hb.register_helper("string", Box::new(string));
         hb.register_escape_fn(handlebars::no_escape);
         let data = with_style(data, style);
         hb.register_template_string("t", text).unwrap();

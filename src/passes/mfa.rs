@@ -404,7 +404,7 @@ impl Pass for Mfa {
                     rule,
                     &middleware,
                     template,
-                    json!({ "helper": style.escaped(&specifier), "matcher": style.strings(&matchers), "db": db.is_some() }),
+                    json!({ "helper": specifier, "matcher": style.strings(&matchers), "db": db.is_some() }),
                     format!("{middleware}: {what}"),
                 ));
             }

@@ -63,7 +63,7 @@ pub fn core(
         "mfa/mfa-core.ts",
         json!({
             "client": client.name,
-            "module": style.escaped(&module),
+            "module": module,
             "pg": client.kind == clients::Kind::Pool,
             "prisma": client.kind == clients::Kind::Prisma,
             "drizzle": client.kind == clients::Kind::Drizzle,

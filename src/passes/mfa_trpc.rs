@@ -363,9 +363,8 @@ impl Pass for TrpcMfa {
                 json!({
                     "verify": verify,
                     "session_fn": session_fn,
-                    // Written between the project's quotes (helper_file renders in its style).
-                    "auth_module": project.stack.style.escaped(&spec(&route, auth_file)),
-                    "core_module": project.stack.style.escaped(&spec(&route, &core_module)),
+                    "auth_module": spec(&route, auth_file),
+                    "core_module": spec(&route, &core_module),
                 }),
                 format!(
                     "{route}: {}",

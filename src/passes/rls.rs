@@ -1009,7 +1009,7 @@ fn wire_client(project: &ProjectView<'_>, facts: &BTreeMap<String, Facts>, out: 
         template,
         json!({
             "client": client.name,
-            "module": project.stack.style.escaped(&imports::relative_specifier(dir, &client.path)),
+            "module": imports::relative_specifier(dir, &client.path),
         }),
         format!("{helper}: `{export}` runs queries as one user, setting app.user_id per transaction for the policies"),
     );

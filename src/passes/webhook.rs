@@ -606,7 +606,7 @@ fn idempotency(project: &ProjectView<'_>, files: &[(&str, &FileFacts)], out: &mu
         template,
         json!({
             "client": client.name,
-            "module": project.stack.style.escaped(&module_specifier(ws, &helper_path, &client.path)),
+            "module": module_specifier(ws, &helper_path, &client.path),
         }),
         format!(
             "{helper_path}: records each webhook event id once, through the app's own `{}`",
