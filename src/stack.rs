@@ -73,10 +73,10 @@ impl Style {
         format!("{q}{}{q}", self.escaped(s))
     }
 
-    /// `s` escaped to go between the project's quotes: a template writes `{{q}}{{x}}{{q}}`
-    /// around a value read from the project (an import path from a file's name), which must
-    /// stay one string whatever the name holds.
-    pub fn escaped(&self, s: &str) -> String {
+    /// `s` escaped to go between the project's quotes, so that a value read from the project
+    /// (an import path from a file's name) stays one string whatever it holds; templates write
+    /// such values with `{{string x}}`, which calls [`Style::string`].
+    fn escaped(&self, s: &str) -> String {
         let q = self.quote;
         let mut out = s.replace('\\', "\\\\").replace(q, &format!("\\{q}"));
         if q == '`' {
