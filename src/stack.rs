@@ -78,9 +78,23 @@ impl Style {
     /// such values with `{{string x}}`, which calls [`Style::string`].
     fn escaped(&self, s: &str) -> String {
         let q = self.quote;
-        let mut out = s.replace('\\', "\\\\").replace(q, &format!("\\{q}"));
-        if q == '`' {
-            out = out.replace("${", "\\${");
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c == q => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                // A line break ends a '…' or "…" string; a template literal may hold one.
+                '\n' if q != '`' => out.push_str("\\n"),
+                '\r' if q != '`' => out.push_str("\\r"),
+                '\u{2028}' if q != '`' => out.push_str("\\u2028"),
+                '\u{2029}' if q != '`' => out.push_str("\\u2029"),
+                '$' if q == '`' && chars.peek() == Some(&'{') => out.push_str("\\$"),
+                c => out.push(c),
+            }
         }
         out
     }
@@ -511,6 +525,10 @@ mod tests {
         assert_eq!(style('\'').escaped("a'b\"c"), "a\\'b\"c");
         assert_eq!(style('`').escaped("a`${x}"), "a\\`\\${x}");
         assert_eq!(style('`').string("${x}"), "`\\${x}`");
+        // A line break would end a quoted string (U+2028 and U+2029 did before ES2019).
+        assert_eq!(style('\'').string("a\nb\r\u{2028}"), "'a\\nb\\r\\u2028'");
+        assert_eq!(style('"').string("a\u{2029}"), "\"a\\u2029\"");
+        assert_eq!(style('`').string("a\nb"), "`a\nb`");
     }
 
     #[test]

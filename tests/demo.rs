@@ -245,3 +245,28 @@ fn findings_are_placed_as_their_rule_alone_places_them() {
     // The Drizzle schema's three tables alone are three comparisons.
     assert!(compared > 20, "{compared}");
 }
+
+/// The MFA core names the app (its package.json `name`) as the TOTP issuer in a string
+/// literal; a name with quotes and a line break stays that one string, and the core is written.
+#[test]
+fn the_app_s_name_stays_inside_the_issuer_string() {
+    let dir = manifest_dir().join("tests/fixtures/apps/express-drizzle-passport");
+    let mut ws = load_dir(&dir, &LoadOptions::default()).unwrap();
+    let package = ws.text("package.json").unwrap().body.replace(
+        r#""name": "notes-express""#,
+        r#""name": "notes\"; globalThis.pwned = 1; \"\n'x`""#,
+    );
+    assert!(package.contains("pwned"), "the fixture's name moved");
+    ws.insert("package.json".into(), package.into_bytes(), 0o644);
+    let outcome = run(ws, &Default::default());
+    let core = outcome
+        .workspace
+        .text("lib/casehard/mfa-core.ts")
+        .expect("the MFA core is written")
+        .body;
+    assert!(
+        core.contains(r#"const ISSUER = "notes\"; globalThis.pwned = 1; \"\n'x`";"#),
+        "{core}"
+    );
+    assert_output_parses(&outcome);
+}

@@ -71,7 +71,8 @@ pub fn core(
             "approval": approval_words(project),
             "cookie_sessions": cookie_sessions,
             "factors": factors,
-            "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app").replace(['\'', '"', '`', '\\', '{', '}'], ""),
+            // Written by `{{string}}`: one string literal whatever the name holds.
+            "issuer": root.and_then(|m| m.name.as_deref()).unwrap_or("app"),
         }),
         if factors {
             format!("{helper}: TOTP factors sealed under MFA_ENCRYPTION_KEY, dual approval and the audit log")
