@@ -400,6 +400,74 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// Where `value` (a rule, or part of one) asks for a node's parent or siblings: an
+    /// `inside`, `follows` or `precedes`, by its path.
+    fn neighbour_lookups(value: &toml::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let here = format!("{path}.{k}");
+                    if ["inside", "follows", "precedes"].contains(&k.as_str()) {
+                        out.push(here.clone());
+                    }
+                    neighbour_lookups(v, &here, out);
+                }
+            }
+            toml::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    neighbour_lookups(v, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// tree-sitter finds a node's parent and siblings by walking down from the root. An
+    /// `inside` that walks to the root and, at each ancestor, looks up that ancestor's parent
+    /// or siblings costs the depth squared for every node it is tried on: `schema/zod-strict`'s
+    /// `.output(...)` exception written so took 31 s on schemas nested 1,000 deep. The path
+    /// through a field is checked with `field` instead (see the `shapes` benchmark).
+    #[test]
+    fn no_builtin_rule_looks_around_each_ancestor_on_a_walk_to_the_root() {
+        fn walks(value: &toml::Value, path: &str, out: &mut Vec<String>) {
+            let toml::Value::Table(t) = value else {
+                if let toml::Value::Array(items) = value {
+                    for (i, v) in items.iter().enumerate() {
+                        walks(v, &format!("{path}[{i}]"), out);
+                    }
+                }
+                return;
+            };
+            for (k, v) in t {
+                let here = format!("{path}.{k}");
+                let to_root = k == "inside"
+                    && v.get("stopBy").and_then(|s| s.as_str()) == Some("end");
+                if to_root {
+                    let mut inner = v.clone();
+                    if let Some(t) = inner.as_table_mut() {
+                        t.remove("stopBy");
+                    }
+                    neighbour_lookups(&inner, &here, out);
+                }
+                walks(v, &here, out);
+            }
+        }
+        let mut found = vec![];
+        for (id, text) in crate::rules::embedded::BUILTIN_RULES {
+            let table: toml::Table = toml::from_str(text).unwrap();
+            walks(&table["rule"], id, &mut found);
+        }
+        assert!(found.is_empty(), "{found:?}");
+        // It finds the shape the zod-strict exception had.
+        let mut shape = vec![];
+        let old: toml::Table = toml::from_str(
+            r#"rule.not.inside = { stopBy = "end", any = [{ kind = "arguments", inside = { kind = "call_expression" } }] }"#,
+        )
+        .unwrap();
+        walks(&old["rule"], "old", &mut shape);
+        assert_eq!(shape, ["old.not.inside.any[0].inside"]);
+    }
+
     fn required(rule: &str) -> Option<String> {
         let table: toml::Table = toml::from_str(rule).unwrap();
         required_identifier(&table["rule"], Lang::TypeScript)
