@@ -4,7 +4,7 @@
 //!     cargo bench --bench throughput              # 2,000 files per corpus
 //!     CASEHARD_BENCH_FILES=10000 cargo bench --bench throughput
 //!     CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # keep a copy to profile
-//!     CASEHARD_BENCH_ONLY=stress cargo bench --bench throughput   # one of typical, stress, rules, demo, monorepo
+//!     CASEHARD_BENCH_ONLY=stress cargo bench --bench throughput   # one of typical, stress, rules, demo, monorepo, shapes
 //!     CASEHARD_BENCH_WRITE_ONLY=1 CASEHARD_BENCH_CORPUS=/tmp/corpus cargo bench --bench throughput   # write the corpora, measure nothing
 //!
 //! Prints a table per corpus; it asserts nothing (speed is measured, never tested). Peak
@@ -306,6 +306,63 @@ fn main() {
     }
     if runs("monorepo") {
         pin_monorepo(2000, &catalog);
+    }
+    if runs("shapes") {
+        shapes(&catalog);
+    }
+}
+
+/// One route handler of a shape whose cost grows faster than its size, at sizes doubling: the
+/// rules that walk up the tree from every match, or on through every later statement, pay
+/// for the depth or the length of what they walk. Prints each size's time and how much it
+/// grew per doubling (2x is linear, 4x quadratic).
+fn shapes(catalog: &Catalog) {
+    type Shape = (&'static str, fn(usize) -> String);
+    let shapes: [Shape; 3] = [
+        ("z.object nested n deep (schema/zod-strict)", |n| {
+            format!(
+                "import {{ z }} from \"zod\";\nexport async function POST(req: Request) {{\n  const s = {}z.string(){};\n  return Response.json(s.parse(await req.json()));\n}}\n",
+                "z.object({ a: ".repeat(n),
+                " })".repeat(n)
+            )
+        }),
+        ("n schemas one after another (linear, for reference)", |n| {
+            format!(
+                "import {{ z }} from \"zod\";\nexport async function POST(req: Request) {{\n{}  return Response.json({{}});\n}}\n",
+                "  const s = z.object({ a: z.string() }).parse(await req.json());\n".repeat(n)
+            )
+        }),
+        ("n owner fields destructured from the body, then n uses (schema/owner-from-body)", |n| {
+            format!(
+                "export async function POST(req: Request) {{\n{}{}  return Response.json({{}});\n}}\n",
+                "  const { userId } = await req.json();\n".repeat(n),
+                "  f({ userId });\n".repeat(n)
+            )
+        }),
+    ];
+    println!();
+    println!("one handler of a shape, `casehard diff` (one run each):");
+    for (name, text) in shapes {
+        let mut line = format!("{name}:");
+        let mut last: Option<f64> = None;
+        for n in [250, 500, 1000] {
+            let dir = tempfile::tempdir().unwrap();
+            let route = dir.path().join("src/app/api/x");
+            std::fs::create_dir_all(&route).unwrap();
+            std::fs::write(dir.path().join("package.json"), r#"{"dependencies":{"zod":"3.23.8"}}"#).unwrap();
+            std::fs::write(route.join("route.ts"), text(n)).unwrap();
+            let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
+            let config = Config::from_workspace(&ws).unwrap();
+            let t = Instant::now();
+            engine::run(ws, catalog, &config, &Options::default()).unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            line.push_str(&format!(" n={n} {secs:.3} s"));
+            if let Some(before) = last {
+                line.push_str(&format!(" ({:.1}x)", secs / before));
+            }
+            last = Some(secs);
+        }
+        println!("{line}");
     }
 }
 
