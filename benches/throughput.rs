@@ -332,13 +332,16 @@ fn shapes(catalog: &Catalog) {
                 "  const s = z.object({ a: z.string() }).parse(await req.json());\n".repeat(n)
             )
         }),
-        ("n owner fields destructured from the body, then n uses (schema/owner-from-body)", |n| {
-            format!(
+        (
+            "n owner fields destructured from the body, then n uses (schema/owner-from-body)",
+            |n| {
+                format!(
                 "export async function POST(req: Request) {{\n{}{}  return Response.json({{}});\n}}\n",
                 "  const { userId } = await req.json();\n".repeat(n),
                 "  f({ userId });\n".repeat(n)
             )
-        }),
+            },
+        ),
     ];
     println!();
     println!("one handler of a shape, `casehard diff` (one run each):");
@@ -349,7 +352,11 @@ fn shapes(catalog: &Catalog) {
             let dir = tempfile::tempdir().unwrap();
             let route = dir.path().join("src/app/api/x");
             std::fs::create_dir_all(&route).unwrap();
-            std::fs::write(dir.path().join("package.json"), r#"{"dependencies":{"zod":"3.23.8"}}"#).unwrap();
+            std::fs::write(
+                dir.path().join("package.json"),
+                r#"{"dependencies":{"zod":"3.23.8"}}"#,
+            )
+            .unwrap();
             std::fs::write(route.join("route.ts"), text(n)).unwrap();
             let ws = load_dir(dir.path(), &LoadOptions::default()).unwrap();
             let config = Config::from_workspace(&ws).unwrap();

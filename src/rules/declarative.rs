@@ -440,8 +440,8 @@ mod tests {
             };
             for (k, v) in t {
                 let here = format!("{path}.{k}");
-                let to_root = k == "inside"
-                    && v.get("stopBy").and_then(|s| s.as_str()) == Some("end");
+                let to_root =
+                    k == "inside" && v.get("stopBy").and_then(|s| s.as_str()) == Some("end");
                 if to_root {
                     let mut inner = v.clone();
                     if let Some(t) = inner.as_table_mut() {
