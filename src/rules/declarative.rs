@@ -400,26 +400,45 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
-    /// Where `value` (a rule, or part of one) asks for a node's parent or siblings: an
-    /// `inside`, `follows` or `precedes`, by its path.
-    fn neighbour_lookups(value: &toml::Value, path: &str, out: &mut Vec<String>) {
+    /// Every key of `value` (a rule, or part of one), however deep, with its path and value.
+    fn entries<'v>(value: &'v toml::Value, path: &str, out: &mut Vec<(String, &'v toml::Value)>) {
         match value {
             toml::Value::Table(t) => {
                 for (k, v) in t {
                     let here = format!("{path}.{k}");
-                    if ["inside", "follows", "precedes"].contains(&k.as_str()) {
-                        out.push(here.clone());
-                    }
-                    neighbour_lookups(v, &here, out);
+                    out.push((here.clone(), v));
+                    entries(v, &here, out);
                 }
             }
             toml::Value::Array(items) => {
                 for (i, v) in items.iter().enumerate() {
-                    neighbour_lookups(v, &format!("{path}[{i}]"), out);
+                    entries(v, &format!("{path}[{i}]"), out);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The paths of the `inside`, `follows` and `precedes` under an `inside` that walks to the
+    /// root (`stopBy = "end"`): each asks, at every ancestor, for its parent or siblings.
+    fn lookups_on_walks_to_the_root(rule: &toml::Value, path: &str) -> Vec<String> {
+        let is = |p: &str, keys: &[&str]| keys.iter().any(|k| p.ends_with(&format!(".{k}")));
+        let mut all = vec![];
+        entries(rule, path, &mut all);
+        let mut found = vec![];
+        for (here, v) in all {
+            if is(&here, &["inside"]) && v.get("stopBy").and_then(|s| s.as_str()) == Some("end") {
+                let mut inner = vec![];
+                entries(v, &here, &mut inner);
+                found.extend(
+                    inner
+                        .into_iter()
+                        .map(|(p, _)| p)
+                        .filter(|p| is(p, &["inside", "follows", "precedes"])),
+                );
+            }
+        }
+        found
     }
 
     /// tree-sitter finds a node's parent and siblings by walking down from the root. An
@@ -429,43 +448,21 @@ mod tests {
     /// through a field is checked with `field` instead (see the `shapes` benchmark).
     #[test]
     fn no_builtin_rule_looks_around_each_ancestor_on_a_walk_to_the_root() {
-        fn walks(value: &toml::Value, path: &str, out: &mut Vec<String>) {
-            let toml::Value::Table(t) = value else {
-                if let toml::Value::Array(items) = value {
-                    for (i, v) in items.iter().enumerate() {
-                        walks(v, &format!("{path}[{i}]"), out);
-                    }
-                }
-                return;
-            };
-            for (k, v) in t {
-                let here = format!("{path}.{k}");
-                let to_root =
-                    k == "inside" && v.get("stopBy").and_then(|s| s.as_str()) == Some("end");
-                if to_root {
-                    let mut inner = v.clone();
-                    if let Some(t) = inner.as_table_mut() {
-                        t.remove("stopBy");
-                    }
-                    neighbour_lookups(&inner, &here, out);
-                }
-                walks(v, &here, out);
-            }
-        }
         let mut found = vec![];
         for (id, text) in crate::rules::embedded::BUILTIN_RULES {
             let table: toml::Table = toml::from_str(text).unwrap();
-            walks(&table["rule"], id, &mut found);
+            found.extend(lookups_on_walks_to_the_root(&table["rule"], id));
         }
         assert!(found.is_empty(), "{found:?}");
         // It finds the shape the zod-strict exception had.
-        let mut shape = vec![];
         let old: toml::Table = toml::from_str(
             r#"rule.not.inside = { stopBy = "end", any = [{ kind = "arguments", inside = { kind = "call_expression" } }] }"#,
         )
         .unwrap();
-        walks(&old["rule"], "old", &mut shape);
-        assert_eq!(shape, ["old.not.inside.any[0].inside"]);
+        assert_eq!(
+            lookups_on_walks_to_the_root(&old["rule"], "old"),
+            ["old.not.inside.any[0].inside"]
+        );
     }
 
     fn required(rule: &str) -> Option<String> {
