@@ -60,6 +60,19 @@ pub struct Cli {
     /// still read the whole project).
     #[arg(long, global = true, value_name = "REV")]
     pub since: Option<String>,
+
+    /// How long the rules may take to check one file; a file past it is reported as a problem
+    /// and not changed further (0: no limit).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = engine::SCAN_TIME_LIMIT.as_secs_f64(), value_parser = seconds)]
+    pub scan_time_limit: f64,
+}
+
+/// A non-negative, finite number of seconds.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if std::time::Duration::try_from_secs_f64(v).is_ok() => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds (0 or more)")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -526,6 +539,8 @@ fn harden_workspace(cli: &Cli, ws: crate::workspace::Workspace) -> Result<Harden
         progress: progress_bar(ws.files.len()),
         // Only SARIF reports fixes against the files as read.
         original_edits: cli.format == Format::Sarif,
+        scan_time_limit: (cli.scan_time_limit > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(cli.scan_time_limit)),
         ..Options::default()
     };
     let outcome = engine::run(ws, &catalog, &config, &options)?;

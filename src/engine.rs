@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::lang::{first_syntax_error, has_syntax_error, Lang, TextEdit, Tree};
 use crate::passes::{Facts, FileView, Pass, PassOutput, ProjectView};
 use crate::plan::{Applicability, Edit, Finding, Proposal, Status};
-use crate::rules::{scan_file, Catalog, CollectedNodes, Prefilter, ScanIndex, Selection};
+use crate::rules::{scan_file, Catalog, CollectedNodes, Overrun, Prefilter, ScanIndex, Selection};
 use crate::stack::Stack;
 use crate::workspace::{body_of, checked_path, join_bom, Before, Undo, Workspace};
 use rayon::prelude::*;
@@ -39,6 +39,9 @@ pub struct Options {
     /// made on that tree. The fix phase uses it only when it chooses exactly the same edits,
     /// so it saves parses and never changes a result.
     pub early_fixes: bool,
+    /// How long the rules may take to check one file ([`SCAN_TIME_LIMIT`] by default; `None`
+    /// for no limit). A file past it is reported as a problem and not rewritten.
+    pub scan_time_limit: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -51,11 +54,22 @@ impl Default for Options {
             prefilter: true,
             original_edits: true,
             early_fixes: true,
+            scan_time_limit: Some(SCAN_TIME_LIMIT),
         }
     }
 }
 
-/// A file casehard could not read as source: reported, never rewritten.
+/// How long the rules may take to check one file. A rule that looks along the tree (`inside`,
+/// `precedes` to the end) costs, on each node it is tried on, up to the depth or the length of
+/// what it looks along, so a file made for it (thousands of owner fields destructured in one
+/// handler, schemas nested thousands deep) can take hours; generated files take milliseconds.
+/// Past this, the file is reported, as Semgrep reports a rule that times out, and never
+/// rewritten half-checked. A limit on time, not on steps: ast-grep counts none.
+pub const SCAN_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A file casehard could not check (it does not parse, or its rules ran past the
+/// [`Options::scan_time_limit`]): reported, and not rewritten (no further, when it is found
+/// after a fix).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Problem {
     pub path: String,
@@ -711,7 +725,21 @@ impl<'a> Engine<'a> {
         wants: &Wants,
         early: bool,
     ) -> ScannedFile {
-        let (proposals, facts) = self.scan_tree(path, lang, &owned, text, wants);
+        let (proposals, facts) = match self.scan_tree(path, lang, &owned, text, wants) {
+            Ok(scanned) => scanned,
+            Err(overrun) => {
+                let limit = self.options.scan_time_limit.unwrap_or_default();
+                return self.problem(
+                    path,
+                    overrun.line,
+                    overrun.column,
+                    format!(
+                        "casehard stopped checking this file after {limit:.2?}, here, most of it spent on {}: the rest of the file is not checked and casehard makes no further change to it (raise the limit with --scan-time-limit)",
+                        overrun.rule
+                    ),
+                );
+            }
+        };
         let passes_may_edit = self
             .passes
             .iter()
@@ -792,17 +820,21 @@ impl<'a> Engine<'a> {
         tree: &Tree,
         text: &str,
         wants: &Wants,
-    ) -> (Vec<Proposal>, Vec<Option<Facts>>) {
+    ) -> Result<(Vec<Proposal>, Vec<Option<Facts>>), Overrun> {
         let mut nodes = CollectedNodes::new(lang, &self.pass_kinds);
+        let deadline = self
+            .options
+            .scan_time_limit
+            .map(|limit| std::time::Instant::now() + limit);
         let proposals = scan_file(
             &self.index,
             &self.catalog.rules,
             &wants.rules,
             path,
-            lang,
             tree,
             &mut nodes,
-        );
+            deadline,
+        )?;
         let view = FileView {
             path,
             lang,
@@ -817,7 +849,7 @@ impl<'a> Engine<'a> {
             .zip(&wants.passes)
             .map(|(p, wanted)| if *wanted { p.scan(&view) } else { None })
             .collect();
-        (proposals, facts)
+        Ok((proposals, facts))
     }
 
     fn problem(&self, path: &str, line: usize, column: usize, message: String) -> ScannedFile {

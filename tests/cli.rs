@@ -251,6 +251,68 @@ fn a_file_with_a_syntax_error_is_reported_and_not_rewritten() {
     );
 }
 
+/// A handler made to be costly: each owner field destructured from the body makes
+/// schema/owner-from-body look through every later statement, so checking it all would take
+/// many seconds (quadratic in the destructurings).
+fn costly_route(n: usize) -> String {
+    format!(
+        "import {{ z }} from \"zod\";\nimport {{ db, posts }} from \"@/db\";\n\nconst schema = z.object({{ title: z.string() }});\n\nexport async function POST(req: Request) {{\n  const input = schema.parse(await req.json());\n{}{}  return Response.json(input);\n}}\n",
+        "  const { userId } = await req.json();\n".repeat(n),
+        "  await db.insert(posts).values({ userId });\n".repeat(n),
+    )
+}
+
+#[test]
+fn a_file_whose_rules_run_past_the_time_limit_is_reported_and_not_rewritten() {
+    let costly = costly_route(2000);
+    let dir = project(&[
+        ("app/api/costly/route.ts", &costly),
+        ("app/api/ok/route.ts", FLAWED_ROUTE),
+    ]);
+    let run = casehard(dir.path(), &["fix", "--scan-time-limit", "0.2", "."]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let problem = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("app/api/costly/route.ts:"))
+        .unwrap_or_else(|| panic!("no problem reported for the costly file: {}", run.stderr));
+    assert!(
+        problem.contains(": error: casehard stopped checking this file after 200.00ms, here, most of it spent on schema/owner-from-body"),
+        "{problem}"
+    );
+    // Where it stopped is a line of the file.
+    let line: usize = problem.split(':').nth(1).unwrap().parse().unwrap();
+    assert!((1..=costly.lines().count()).contains(&line), "{problem}");
+    assert!(
+        run.stderr.contains("1 file(s) not checked"),
+        "{}",
+        run.stderr
+    );
+    // Not rewritten, though its schema has the flaw zod-strict fixes; the rest is fixed.
+    assert_eq!(read(dir.path(), "app/api/costly/route.ts"), costly);
+    assert!(read(dir.path(), "app/api/ok/route.ts").contains(".strict()"));
+}
+
+#[test]
+fn the_time_limit_takes_only_a_number_of_seconds() {
+    let dir = project(&[("app/api/ok/route.ts", FLAWED_ROUTE)]);
+    for bad in ["-1", "soon", "inf", "1e30"] {
+        let flag = format!("--scan-time-limit={bad}");
+        let run = casehard(dir.path(), &["diff", &flag, "."]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("`{bad}` is not a number of seconds")),
+            "{bad}: {}",
+            run.stderr
+        );
+    }
+    // 0 is no limit.
+    let run = casehard(dir.path(), &["diff", "--scan-time-limit", "0", "."]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains(".strict()"), "{}", run.stdout);
+}
+
 #[test]
 fn non_utf8_source_is_reported_and_left_alone() {
     let dir = project(&[("app/api/posts/route.ts", FLAWED_ROUTE)]);

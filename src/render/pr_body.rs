@@ -173,7 +173,7 @@ pub fn render(outcome: &Outcome, catalog: &Catalog, title: &str) -> String {
     for p in &outcome.problems {
         writeln!(
             out,
-            "- [ ] `{}:{}` could not be read: {}",
+            "- [ ] `{}:{}` was not checked: {}",
             p.path, p.line, p.message
         )
         .unwrap();

@@ -84,7 +84,7 @@ pub fn write_text(
     if !outcome.problems.is_empty() {
         write!(
             out,
-            "; {} file(s) could not be read as source",
+            "; {} file(s) not checked (errors above)",
             outcome.problems.len()
         )?;
     }

@@ -6,7 +6,7 @@ mod scan;
 mod suppress;
 
 pub use declarative::{load_rule, DeclarativeRule, Scope};
-pub use scan::{scan_file, CollectedNodes, Prefilter, ScanIndex};
+pub use scan::{scan_file, CollectedNodes, Overrun, Prefilter, ScanIndex};
 pub use suppress::Suppressions;
 
 use crate::error::Error;

@@ -11,6 +11,7 @@ use ast_grep_core::tree_sitter::StrDoc;
 use ast_grep_core::{Language, Matcher, Node};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// For each grammar: node kind id → indexes of the rules that may match it.
 pub struct ScanIndex {
@@ -267,16 +268,18 @@ impl<'t> CollectedNodes<'t> {
 
 /// Runs the indexed rules over one parsed file, in one walk that also collects nodes for the
 /// passes. Only the rules `on` (by rule index: in the file's scope and, with the prefilter, with
-/// a string they need in it; [`Prefilter::rules_for`]) are tried.
+/// a string they need in it; [`Prefilter::rules_for`]) are tried. Past `deadline`, the scan
+/// stops before the next rule it would try ([`Overrun`]).
 pub fn scan_file<'t>(
     index: &ScanIndex,
     rules: &[DeclarativeRule],
     on: &[bool],
     path: &str,
-    lang: Lang,
     tree: &'t Tree,
     collect: &mut CollectedNodes<'t>,
-) -> Vec<Proposal> {
+    deadline: Option<Instant>,
+) -> Result<Vec<Proposal>, Overrun> {
+    let lang = *tree.lang();
     let s = slot(lang);
     let by_kind = &index.by_kind[s];
     let any_kind = &index.any_kind[s];
@@ -285,6 +288,7 @@ pub fn scan_file<'t>(
     let mut shared_path: Option<Arc<str>> = None;
     let root = tree.root();
     let source = tree.get_text().as_bytes();
+    let mut spent = Spent::default();
     for node in root.dfs() {
         collect.offer(&node);
         let kind = usize::from(node.kind_id());
@@ -301,6 +305,16 @@ pub fn scan_file<'t>(
             if let (true, Some(required)) = (index.check_identifiers, &compiled.required) {
                 if required.find(&source[node.range()]).is_none() {
                     continue;
+                }
+            }
+            if let Some(deadline) = deadline {
+                if spent.check(i, deadline) {
+                    let at = node.start_pos();
+                    return Err(Overrun {
+                        rule: rules[spent.costliest()].id.clone(),
+                        line: at.line() + 1,
+                        column: at.column(&node) + 1,
+                    });
                 }
             }
             let matched = match &index.clock {
@@ -352,7 +366,51 @@ pub fn scan_file<'t>(
             });
         }
     }
-    out
+    Ok(out)
+}
+
+/// A scan stopped at its deadline: where, and the rule whose matching took the most of the time.
+#[derive(Debug)]
+pub struct Overrun {
+    pub rule: Arc<str>,
+    /// Where the scan stopped (1-based): the start of the node it was about to try.
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The time a file's scan gave each rule, from one clock reading per rule tried: the time up to
+/// a reading is the previous rule's (the walk between them is small beside a costly match).
+#[derive(Default)]
+struct Spent {
+    last: Option<(usize, Instant)>,
+    by_rule: Vec<(usize, std::time::Duration)>,
+}
+
+impl Spent {
+    /// Charges the time since the last reading to the rule tried then and starts `rule`'s;
+    /// whether `deadline` has passed.
+    fn check(&mut self, rule: usize, deadline: Instant) -> bool {
+        let now = Instant::now();
+        if let Some((prev, since)) = self.last {
+            let d = now.saturating_duration_since(since);
+            match self.by_rule.iter_mut().find(|(r, _)| *r == prev) {
+                Some((_, total)) => *total += d,
+                None => self.by_rule.push((prev, d)),
+            }
+        }
+        self.last = Some((rule, now));
+        now >= deadline
+    }
+
+    /// The rule charged the most time (the one about to be tried when none was charged yet).
+    fn costliest(&self) -> usize {
+        self.by_rule
+            .iter()
+            .max_by_key(|(_, d)| *d)
+            .map(|(r, _)| *r)
+            .or(self.last.map(|(r, _)| r))
+            .unwrap_or_default()
+    }
 }
 
 /// Replaces `$NAME` in a message with the text the metavariable captured (first line only).
@@ -408,10 +466,11 @@ mod tests {
             rules,
             &on,
             "app/api/x/route.ts",
-            Lang::TypeScript,
             &tree,
             &mut collect,
-        );
+            None,
+        )
+        .unwrap();
         let strict: Vec<&Proposal> = out
             .iter()
             .filter(|p| &*p.rule == "schema/zod-strict")
