@@ -319,7 +319,7 @@ fn main() {
 fn shapes(catalog: &Catalog) {
     // Each shape is the body of one route handler, which `handler` wraps.
     type Shape = (&'static str, fn(usize) -> String);
-    let shapes: [Shape; 3] = [
+    let shapes: [Shape; 4] = [
         ("z.object nested n deep (schema/zod-strict)", |n| {
             format!(
                 "  const s = {}z.string(){};\n  s.parse(await req.json());\n",
@@ -335,6 +335,15 @@ fn shapes(catalog: &Catalog) {
             |n| {
                 "  const { userId } = await req.json();\n".repeat(n)
                     + &"  f({ userId });\n".repeat(n)
+            },
+        ),
+        (
+            "n bodies bound, then each written whole (schema/mass-assignment)",
+            |n| {
+                (0..n)
+                    .map(|i| format!("  const b{i} = await req.json();\n"))
+                    .chain((0..n).map(|i| format!("  await db.insert(posts).values(b{i});\n")))
+                    .collect()
             },
         ),
     ];

@@ -135,14 +135,14 @@ impl Pass for MassAssignment {
 
     fn scan(&self, file: &FileView<'_>) -> Option<Facts> {
         let root = file.tree.root();
-        let bindings = Bindings {
-            declarators: file.nodes("variable_declarator"),
-            functions: FUNCTION_KINDS
+        let bindings = Bindings::new(
+            file.nodes("variable_declarator"),
+            FUNCTION_KINDS
                 .iter()
                 .flat_map(|k| file.nodes(k))
                 .map(|f| f.range())
                 .collect(),
-        };
+        );
         let drizzle = file.drizzle();
         let mut schemas = schema_decls(&root);
         let mut sinks: Vec<Sink> = file
@@ -443,9 +443,43 @@ fn chain_root<'a>(value: &N<'a>) -> Option<N<'a>> {
 struct Bindings<'a> {
     declarators: &'a [N<'a>],
     functions: Vec<std::ops::Range<usize>>,
+    /// Each name a declarator binds to its whole value ([`whole_names`]) → those declarators, by
+    /// index; made when first asked. Looking a name up here, not in every declarator of the
+    /// file, keeps a handler of n declarations and n writes linear.
+    by_name: std::cell::OnceCell<std::collections::HashMap<String, Vec<usize>>>,
 }
 
-impl Bindings<'_> {
+impl<'a> Bindings<'a> {
+    fn new(declarators: &'a [N<'a>], functions: Vec<std::ops::Range<usize>>) -> Self {
+        Bindings {
+            declarators,
+            functions,
+            by_name: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The declarators that bind `name` to their whole value, in the order of the file.
+    fn binding(&self, name: &str) -> impl Iterator<Item = &N<'a>> {
+        let by_name = self.by_name.get_or_init(|| {
+            let mut by_name: std::collections::HashMap<String, Vec<usize>> = Default::default();
+            for (i, d) in self.declarators.iter().enumerate() {
+                for n in d
+                    .child_in("name")
+                    .map(|n| whole_names(&n))
+                    .unwrap_or_default()
+                {
+                    by_name.entry(n).or_default().push(i);
+                }
+            }
+            by_name
+        });
+        by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.declarators[i])
+    }
+
     /// The innermost function around `at`: the shortest function range that holds it. Faster
     /// than walking up from `at`, which tree-sitter does by descending from the root.
     fn function_around(&self, at: &std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
@@ -656,27 +690,30 @@ fn bound_to_request_data(at: &N, name: &str, bindings: &Bindings) -> bool {
         return false;
     };
     bindings
-        .declarators
-        .iter()
+        .binding(name)
         .filter(|d| scope.start <= d.range().start && d.range().end <= scope.end)
         .any(|d| {
-            d.child_in("name").is_some_and(|n| binds_whole(&n, name))
-                && d.child_in("value")
-                    .is_some_and(|v| is_request_data(&v, bindings, 1))
+            d.child_in("value")
+                .is_some_and(|v| is_request_data(&v, bindings, 1))
         })
 }
 
-/// Whether the declared `pattern` binds `name` to the whole value or, as the rest of an object
-/// pattern (`const { id, ...rest } = body`), to all of it but the keys named before.
-fn binds_whole(pattern: &N, name: &str) -> bool {
+/// The names the declared `pattern` binds to the whole value: an identifier, or the rest of an
+/// object pattern (`const { id, ...rest } = body`), which is all of it but the keys named before.
+fn whole_names(pattern: &N) -> Vec<String> {
     match pattern.kind().as_ref() {
-        "identifier" => pattern.text() == name,
-        "object_pattern" => pattern.children().any(|c| {
-            c.kind() == "rest_pattern"
-                && c.children()
-                    .any(|i| i.kind() == "identifier" && i.text() == name)
-        }),
-        _ => false,
+        "identifier" => vec![pattern.text().to_string()],
+        "object_pattern" => pattern
+            .children()
+            .filter(|c| c.kind() == "rest_pattern")
+            .flat_map(|c| {
+                c.children()
+                    .filter(|i| i.kind() == "identifier")
+                    .map(|i| i.text().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        _ => vec![],
     }
 }
 
@@ -707,14 +744,13 @@ mod tests {
             .dfs()
             .filter(|n| n.kind() == "variable_declarator")
             .collect();
-        let bindings = Bindings {
-            declarators: &declarators,
-            functions: root
-                .dfs()
+        let bindings = Bindings::new(
+            &declarators,
+            root.dfs()
                 .filter(|n| FUNCTION_KINDS.contains(&n.kind().as_ref()))
                 .map(|n| n.range())
                 .collect(),
-        };
+        );
         // POST, the arrow, `named`, the method `m`, the `function*` expression and `h`.
         assert_eq!(bindings.functions.len(), 6);
         let mut inside = 0;
@@ -732,6 +768,30 @@ mod tests {
             inside += usize::from(nearest.is_some());
         }
         assert!(inside > 10, "{inside} identifiers inside functions");
+    }
+
+    #[test]
+    fn a_name_is_bound_whole_by_an_identifier_or_the_rest_of_an_object_pattern() {
+        let src = "const body = await req.json();\nconst { id, ...rest } = body;\nconst [first] = list;\nfunction f() { const body = other; }\n";
+        let tree = Lang::TypeScript.parse(src).unwrap();
+        let root = tree.root();
+        let declarators: Vec<N> = root
+            .dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect();
+        let bindings = Bindings::new(&declarators, vec![]);
+        let bound = |name: &str| -> Vec<String> {
+            bindings
+                .binding(name)
+                .map(|d| d.text().to_string())
+                .collect()
+        };
+        assert_eq!(bound("body"), ["body = await req.json()", "body = other"]);
+        assert_eq!(bound("rest"), ["{ id, ...rest } = body"]);
+        // A key taken out, an array element: not the whole value.
+        assert!(bound("id").is_empty());
+        assert!(bound("first").is_empty());
+        assert!(bound("nothing").is_empty());
     }
 
     #[test]
