@@ -99,13 +99,20 @@ pub fn check_in(catalog: &Catalog, text: &str, project_index: usize) {
             .parse(text)
             .map(|t| !has_syntax_error(&t))
             .unwrap_or(false);
+        // No time limit: the two runs must agree whatever the machine's speed (a hang is the
+        // fuzzer's to report, by its own timeout).
+        let unlimited = || Options {
+            scan_time_limit: None,
+            ..Options::default()
+        };
+        let shortcuts = unlimited();
         let plain = Options {
             prefilter: false,
             early_fixes: false,
-            ..Options::default()
+            ..unlimited()
         };
         let everything = engine::run(ws.clone(), catalog, &Config::default(), &plain);
-        match engine::run(ws, catalog, &Config::default(), &Options::default()) {
+        match engine::run(ws, catalog, &Config::default(), &shortcuts) {
             Ok(outcome) => {
                 let everything = everything
                     .expect("the run without shortcuts fails where the one with them does not");
