@@ -49,6 +49,56 @@ fn sarif_validates_against_the_2_1_0_schema() {
 }
 
 #[test]
+fn a_file_casehard_could_not_check_is_an_error_notification_in_sarif() {
+    let schema = sarif_schema();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let demo = demo_sarif();
+    let invocation = &demo["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], true);
+    assert_eq!(
+        invocation["toolExecutionNotifications"],
+        serde_json::json!([])
+    );
+
+    let repo = repo_with(&manifest_dir().join("tests/fixtures/apps/nextjs-supabase-stripe"));
+    // A handler with a schema to check, which does not parse.
+    let broken = "import { z } from \"zod\";\nconst schema = z.object({ title: z.string() });\nexport async function function POST(req: Request) {\n  return Response.json(schema.parse(await req.json()));\n}\n";
+    std::fs::write(repo.path().join("src/app/api/broken.ts"), broken).unwrap();
+    let run = casehard(repo.path(), &["diff", ".", "--format", "sarif"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let log: serde_json::Value = serde_json::from_str(&run.stdout).expect("SARIF is JSON");
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "SARIF does not validate:\n{}",
+        errors.join("\n")
+    );
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notes = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert_eq!(notes[0]["level"], "error");
+    assert!(
+        notes[0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("syntax error"),
+        "{notes:#?}"
+    );
+    let at = &notes[0]["locations"][0]["physicalLocation"];
+    assert_eq!(at["artifactLocation"]["uri"], "src/app/api/broken.ts");
+    assert_eq!(at["region"]["startLine"], 3);
+    // The rest of the project is still reported.
+    assert_eq!(
+        log["runs"][0]["results"].as_array().unwrap().len(),
+        demo["runs"][0]["results"].as_array().unwrap().len()
+    );
+}
+
+#[test]
 fn sarif_carries_rules_locations_and_fixes() {
     let log = demo_sarif();
     let run = &log["runs"][0];

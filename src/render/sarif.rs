@@ -1,6 +1,8 @@
 //! SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning and the like): the rules
 //! with their documentation, a result per finding with its location, and the fix as an
-//! artifact change against the file as it was read.
+//! artifact change against the file as it was read; a file casehard could not check (it does
+//! not parse, or its rules ran past the time limit) is an error notification of the run's
+//! invocation, which then did not execute successfully.
 
 use crate::engine::Outcome;
 use crate::plan::{Severity, Status};
@@ -85,6 +87,22 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
             result
         })
         .collect();
+    let notifications: Vec<Value> = outcome
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "level": "error",
+                "message": { "text": p.message },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": p.path },
+                        "region": { "startLine": p.line, "startColumn": p.column },
+                    }
+                }],
+            })
+        })
+        .collect();
     let log = json!({
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -94,6 +112,10 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "invocations": [{
+                "executionSuccessful": notifications.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
