@@ -48,12 +48,7 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
                 "ruleIndex": metas.iter().position(|m| m.id == f.rule),
                 "level": level(f.severity),
                 "message": { "text": f.message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": f.path },
-                        "region": { "startLine": f.line, "startColumn": f.column },
-                    }
-                }],
+                "locations": [location(&f.path, f.line, f.column)],
                 "properties": {
                     "applicability": f.applicability.as_str(),
                     "status": match &f.status {
@@ -94,12 +89,7 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
             json!({
                 "level": "error",
                 "message": { "text": p.message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": p.path },
-                        "region": { "startLine": p.line, "startColumn": p.column },
-                    }
-                }],
+                "locations": [location(&p.path, p.line, p.column)],
             })
         })
         .collect();
@@ -121,6 +111,16 @@ pub fn render(outcome: &Outcome, catalog: &Catalog) -> String {
         }],
     });
     serde_json::to_string_pretty(&log).expect("serializes") + "\n"
+}
+
+/// A SARIF location: a file and a 1-based line and column.
+fn location(path: &str, line: usize, column: usize) -> Value {
+    json!({
+        "physicalLocation": {
+            "artifactLocation": { "uri": path },
+            "region": { "startLine": line, "startColumn": column },
+        }
+    })
 }
 
 /// Length of the byte-order mark the file was read with: SARIF offsets count it.
