@@ -735,15 +735,19 @@ fn loose_trpc_input(at: &N) -> bool {
 mod tests {
     use super::*;
 
+    /// Every variable declarator under `root`, as the engine collects them for the pass.
+    fn declarators<'t>(root: &N<'t>) -> Vec<N<'t>> {
+        root.dfs()
+            .filter(|n| n.kind() == "variable_declarator")
+            .collect()
+    }
+
     #[test]
     fn the_function_around_a_node_is_its_nearest_function_ancestor() {
         let src = "const top = 1;\nexport async function POST(req: Request) {\n  const body = await req.json();\n  const inner = async () => { const x = body; return (function named() { return x; })(); };\n  return db.insert(items).values(body);\n}\nclass C { m(a) { const f = function* () { yield a; }; return f; } }\nexport const h = (q) => q.body;\n";
         let tree = Lang::TypeScript.parse(src).unwrap();
         let root = tree.root();
-        let declarators: Vec<N> = root
-            .dfs()
-            .filter(|n| n.kind() == "variable_declarator")
-            .collect();
+        let declarators = declarators(&root);
         let bindings = Bindings::new(
             &declarators,
             root.dfs()
@@ -774,11 +778,7 @@ mod tests {
     fn a_name_is_bound_whole_by_an_identifier_or_the_rest_of_an_object_pattern() {
         let src = "const body = await req.json();\nconst { id, ...rest } = body;\nconst [first] = list;\nfunction f() { const body = other; }\n";
         let tree = Lang::TypeScript.parse(src).unwrap();
-        let root = tree.root();
-        let declarators: Vec<N> = root
-            .dfs()
-            .filter(|n| n.kind() == "variable_declarator")
-            .collect();
+        let declarators = declarators(&tree.root());
         let bindings = Bindings::new(&declarators, vec![]);
         let bound = |name: &str| -> Vec<String> {
             bindings
